@@ -1,0 +1,202 @@
+"""csqa command line: score, rules, and the complaint model's train / classify / evaluate.
+
+Exit codes: 0 success · 1 unexpected internal error · 2 bad input, rulebook or option
+(one clear line on stderr; `--debug` shows the traceback).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from csqa import __version__
+from csqa.errors import ConfigError, CsqaError
+
+
+def _quiet_jieba() -> None:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+
+
+class CsqaGroup(click.Group):
+    """Turns csqa errors into one line and a non-zero exit, never a traceback (unless --debug)."""
+
+    def invoke(self, ctx):
+        debug = "--debug" in sys.argv
+        try:
+            return super().invoke(ctx)
+        except CsqaError as exc:
+            if debug:
+                raise
+            click.echo(f"错误: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("已中断 (interrupted)", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - last line of defence for the user
+            if debug:
+                raise
+            click.echo(f"内部错误: {type(exc).__name__}: {exc} — 请加 --debug 重新运行并把输出报告给我们", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=CsqaGroup)
+@click.version_option(__version__, prog_name="csqa")
+def cli() -> None:
+    """csqa — 客服会话质检 (Chinese customer-service conversation QA)."""
+    _quiet_jieba()
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise ConfigError(f"{option} 需要 键=值 的形式，例如 {option} text=聊天内容 (收到: {item!r})")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _codes(values: tuple[str, ...]) -> list[str]:
+    return [c.strip() for v in values for c in v.split(",") if c.strip()]
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="输出目录")
+@click.option("--encoding", default=None, help="强制输入编码 (utf-8, gb18030, utf-16…)；默认自动识别")
+@click.option("--map", "column_map", multiple=True, help="列名映射，如 --map text=聊天内容 (字段: conversation, time, role, agent, text)")
+@click.option("--role-map", multiple=True, help="角色值映射，如 --role-map 坐席=agent")
+@click.option("--rulebook", default=None, type=click.Path(), help="使用店铺自己的规则库 YAML")
+@click.option("--select", multiple=True, help="只运行这些规则 (编号或检查项，逗号分隔)")
+@click.option("--ignore", multiple=True, help="不运行这些规则 (编号或检查项，逗号分隔)")
+@click.option("--model", default=None, type=click.Path(), help="投诉分类模型 (.joblib，须附模型卡)；默认使用内置模型")
+@click.option("--no-model", is_flag=True, help="不做投诉分类 (投诉列留空)")
+@click.option("--no-mask", is_flag=True, help="证据和报告中不打码个人信息 (run.json 会记录)")
+@click.option("--statistics", is_flag=True, help="结束时打印各规则命中统计")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="结束摘要的格式")
+@click.option("--quiet", is_flag=True, help="不显示进度条和摘要")
+@click.option("--debug", is_flag=True, help="出错时显示完整 traceback")
+def score(inputs, outdir, encoding, column_map, role_map, rulebook, select, ignore, model, no_model, no_mask,
+          statistics, fmt, quiet, debug):
+    """为导出的聊天记录打分: csqa score INPUT… -o OUTDIR"""
+    from csqa.runner import run_score
+
+    summary = run_score(
+        inputs=list(inputs),
+        outdir=Path(outdir),
+        encoding=encoding,
+        column_map=_pairs(column_map, "--map"),
+        role_map=_pairs(role_map, "--role-map"),
+        rulebook=rulebook,
+        select=_codes(select),
+        ignore=_codes(ignore),
+        model=model,
+        use_model=not no_model,
+        mask=not no_mask,
+        quiet=quiet,
+    )
+    if fmt == "json":
+        click.echo(json.dumps(summary["manifest"], ensure_ascii=False, indent=2, default=str))
+    elif not quiet:
+        click.echo(summary["text"])
+    if statistics:
+        click.echo(summary["statistics"])
+
+
+# ---------------------------------------------------------------------------- rules
+@cli.group()
+def rules() -> None:
+    """规则库: list / show / test / lint"""
+
+
+def _load(rulebook):
+    from csqa.rulebook.loader import load_rulebook
+
+    return load_rulebook(rulebook).rulebook
+
+
+@rules.command("list")
+@click.option("--rulebook", default=None, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def rules_list(rulebook, fmt):
+    """列出规则 (编号、名称、检查项、严重度、分值、条款)"""
+    book = _load(rulebook)
+    if fmt == "json":
+        click.echo(json.dumps([r.model_dump(by_alias=True, exclude={"examples"}) for r in book.rules], ensure_ascii=False, indent=2))
+        return
+    for r in book.rules:
+        click.echo(f"{r.code:<10} {r.name:<14} {r.check:<16} {r.severity:<8} {r.points:>5g}  {r.clause}")
+
+
+@rules.command("show")
+@click.argument("code")
+@click.option("--rulebook", default=None, type=click.Path())
+def rules_show(code, rulebook):
+    """显示一条规则的说明、条款和示例"""
+    from csqa.rulebook.docs import rule_markdown
+
+    book = _load(rulebook)
+    matches = [r for r in book.rules if r.code == code.upper() or r.check == code]
+    if not matches:
+        raise ConfigError(f"没有规则 {code}；用 `csqa rules list` 查看全部规则")
+    for r in matches:
+        click.echo(rule_markdown(r, book))
+
+
+@rules.command("test")
+@click.option("--rulebook", default=None, type=click.Path())
+@click.option("--select", multiple=True)
+def rules_test(rulebook, select):
+    """运行每条规则的示例: fail 示例必须命中，pass 示例不得命中"""
+    from csqa.rulebook.testing import run_examples
+    from csqa.text.segment import Segmenter
+
+    results = run_examples(_load(rulebook), Segmenter(), select=_codes(select) or None)
+    bad = [r for r in results if not r.ok]
+    for r in bad:
+        want = "应命中" if r.expected == "fail" else "不应命中"
+        click.echo(f"FAIL {r.rule} ({want}): {r.example} — {r.detail}")
+    click.echo(f"{len(results) - len(bad)} passed, {len(bad)} failed")
+    sys.exit(1 if bad else 0)
+
+
+@rules.command("lint")
+@click.option("--rulebook", default=None, type=click.Path())
+def rules_lint(rulebook):
+    """检查重复、不可达和相互冲突的规则"""
+    from csqa.rulebook.testing import lint
+
+    problems = lint(_load(rulebook))
+    for p in problems:
+        click.echo(p)
+    click.echo(f"{len(problems)} 个问题" if problems else "规则库没有发现问题")
+    sys.exit(1 if problems else 0)
+
+
+def _register_complaint_commands() -> None:
+    try:
+        from csqa.complaints.cli import classify, evaluate, train
+    except ImportError:  # the complaint package is optional until its model lands
+        return
+    for command in (train, classify, evaluate):
+        cli.add_command(command)
+
+
+_register_complaint_commands()
+
+
+def main() -> None:
+    cli(prog_name="csqa")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Write a run's outputs into OUTDIR atomically: everything goes to a temporary folder first,
+then each file is moved into place, so a crash never leaves half-written files."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from csqa.report.safety import excel_safe
+
+CHAT_TEXT_COLUMNS = ("matched_text", "evidence", "raw", "explanation")
+
+
+def _csv(df: pd.DataFrame, path: Path) -> None:
+    out = df.copy()
+    for col in CHAT_TEXT_COLUMNS:
+        if col in out.columns:
+            out[col] = out[col].map(excel_safe)
+    # UTF-8 with BOM so Excel opens Chinese text correctly
+    out.to_csv(path, index=False, encoding="utf-8-sig")
+
+
+def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], manifest: dict, html: str | None,
+                  xlsx_sheets: dict[str, pd.DataFrame] | None) -> list[Path]:
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".csqa-tmp-", dir=outdir))
+    written: list[Path] = []
+    try:
+        for name, df in tables.items():
+            _csv(df, tmp / f"{name}.csv")
+        if html is not None:
+            (tmp / "report.html").write_text(html, encoding="utf-8")
+        if xlsx_sheets is not None:
+            from csqa.report.xlsx import write_xlsx
+
+            write_xlsx(tmp / "report.xlsx", xlsx_sheets)
+        # run.json last: its presence says the rest is complete
+        (tmp / "run.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        for item in sorted(tmp.iterdir(), key=lambda p: p.name == "run.json"):
+            target = outdir / item.name
+            os.replace(item, target)
+            written.append(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return written

@@ -1,0 +1,129 @@
+"""The scoring pipeline as a straight line of stages.
+
+ingest (I/O) → build_conversations → classify_complaints → score_conversation → tables → outputs (I/O)
+
+Only `run_score` touches files; every stage between is a pure function of its input.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pandas as pd
+
+from csqa import __version__
+from csqa.checks.engine import CompiledRulebook
+from csqa.conversations import build_conversations
+from csqa.model import CUSTOMER, ComplaintSignal, Conversation, ConversationResult
+from csqa.rulebook.loader import LoadedRulebook, load_rulebook
+from csqa.scoring import score_conversation
+from csqa.text.segment import Segmenter, default_segmenter
+
+
+@dataclass
+class ScoreOptions:
+    rulebook: str | None = None
+    select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    model: str | None = None  # path of a complaint model, None = the shipped one
+    use_model: bool = True
+    mask: bool = True
+    quiet: bool = False
+
+
+@dataclass
+class Timer:
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.stages[name] = self.stages.get(name, 0.0) + seconds
+
+
+def prepare_rulebook(options: ScoreOptions, segmenter: Segmenter) -> tuple[LoadedRulebook, CompiledRulebook]:
+    loaded = load_rulebook(options.rulebook)
+    book = CompiledRulebook(loaded.rulebook, select=options.select or None, ignore=options.ignore or None)
+    segmenter.add_words(w for w in book.vocabulary() if len(w) >= 2)
+    return loaded, book
+
+
+def load_complaint_model(options: ScoreOptions):
+    """The complaint classifier, or None when scoring without one (complaint columns stay empty)."""
+    if not options.use_model:
+        return None
+    from csqa.complaints import load_classifier
+
+    return load_classifier(options.model)
+
+
+def classify_complaints(convs: list[Conversation], classifier) -> None:
+    """Attach the classifier's verdict to every customer message (batched)."""
+    if classifier is None:
+        return
+    msgs = [m for c in convs for m in c.messages if m.role == CUSTOMER]
+    if not msgs:
+        return
+    pred = classifier.predict([m.clean for m in msgs])
+    cats = pred["complaint_category"].tolist()
+    sevs = pred["complaint_severity"].tolist()
+    probs = pred["complaint_probability"].tolist()
+    flags = pred["is_complaint"].tolist()
+    for m, cat, sev, p, flag in zip(msgs, cats, sevs, probs, flags):
+        m.complaint = ComplaintSignal(cat, sev, float(p), bool(flag))
+
+
+def score_all(
+    convs: Iterable[Conversation], book: CompiledRulebook, mask: Callable[[str], str] | None
+) -> list[ConversationResult]:
+    return [score_conversation(c, book, mask) for c in convs]
+
+
+def mask_function(enabled: bool):
+    if not enabled:
+        return None
+    from csqa.checks.pii import mask_pii
+
+    return mask_pii
+
+
+def score_frame(
+    messages: pd.DataFrame,
+    book: CompiledRulebook,
+    classifier=None,
+    mask=None,
+    segmenter: Segmenter | None = None,
+    timer: Timer | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[ConversationResult]:
+    """Score every conversation of an ingested messages frame (the local engine's unit of work)."""
+    segmenter = segmenter or default_segmenter()
+    timer = timer or Timer()
+    t0 = time.perf_counter()
+    convs = list(build_conversations(messages, segmenter))
+    t1 = time.perf_counter()
+    timer.add("normalize_segment", t1 - t0)
+    classify_complaints(convs, classifier)
+    t2 = time.perf_counter()
+    timer.add("classify", t2 - t1)
+    results = []
+    for conv in convs:
+        results.append(score_conversation(conv, book, mask))
+        if progress:
+            progress(1)
+    timer.add("checks_score", time.perf_counter() - t2)
+    return results
+
+
+__all__ = [
+    "ScoreOptions",
+    "Timer",
+    "prepare_rulebook",
+    "load_complaint_model",
+    "classify_complaints",
+    "score_all",
+    "score_frame",
+    "mask_function",
+    "__version__",
+    "Path",
+]

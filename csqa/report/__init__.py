@@ -1,0 +1,1 @@
+"""Report stage: result tables (conversations, findings, agents) and the HTML / Excel reports."""

@@ -1,0 +1,159 @@
+"""The points ledger.
+
+100 points are spread over the rulebook's dimensions (开场, 理解确认, 处理, 投诉处理, 结束,
+时效, 红线) by weight. Each finding costs its rule's points, a rule at most
+`max_findings` times, a dimension at most its weight. Dimensions in which no rule
+applies (no complaint → 投诉处理 is N/A; no timestamps → 时效 is N/A) drop out and the
+rest is rescaled to 100. A critical (red-line) finding fails the conversation and, by
+default, sets the score to 0: it then carries whatever points were still left.
+
+Every finding carries the points it cost after caps and rescaling, rounded to cents,
+and the score is exactly 100 minus their sum: the ledger always adds up.
+"""
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from csqa.checks.engine import CompiledRulebook, Evaluation, Hit
+from csqa.model import Conversation, ConversationResult, Finding
+
+CENT = Decimal("0.01")
+
+
+def _cents(value: float | Decimal) -> Decimal:
+    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def score_hits(book: CompiledRulebook, conv: Conversation, ev: Evaluation) -> tuple[list[tuple[Hit, Decimal]], Decimal, bool]:
+    """Points for each hit and the final score; returns (hits with points, score, critical)."""
+    settings = book.rulebook.settings
+    applicable_dims = {r.dimension for r in ev.applicable}
+    total_weight = sum(Decimal(str(book.dimensions[d].weight)) for d in applicable_dims)
+    scale = Decimal(100) / total_weight if total_weight else Decimal(0)
+
+    used: dict[str, Decimal] = {d: Decimal(0) for d in applicable_dims}
+    per_rule: dict[str, int] = {}
+    ledger: list[tuple[Hit, Decimal]] = []
+    critical = False
+    bonus_hits: list[Hit] = []
+    for hit in ev.hits:
+        rule = hit.rule
+        if rule.bonus:
+            bonus_hits.append(hit)
+            continue
+        if rule.severity == "critical":
+            critical = True
+        n = per_rule.get(rule.code, 0)
+        per_rule[rule.code] = n + 1
+        raw = Decimal(str(rule.points)) if n < rule.max_findings else Decimal(0)
+        room = Decimal(str(book.dimensions[rule.dimension].weight)) - used[rule.dimension]
+        raw = max(Decimal(0), min(raw, room))
+        used[rule.dimension] += raw
+        ledger.append((hit, _cents(raw * scale)))
+
+    lost = sum((p for _, p in ledger), Decimal(0))
+    if lost > 100:  # rounding can overshoot by a cent or two
+        hit, p = ledger[-1]
+        ledger[-1] = (hit, p - (lost - 100))
+        lost = Decimal(100)
+    if critical and settings.critical_fails:
+        # The first red-line finding takes every point still left, so the score is 0.
+        idx = next(i for i, (h, _) in enumerate(ledger) if h.rule.severity == "critical")
+        hit, p = ledger[idx]
+        ledger[idx] = (hit, p + (Decimal(100) - lost))
+        lost = Decimal(100)
+    elif bonus_hits:
+        for hit in bonus_hits:
+            gain = min(_cents(Decimal(str(hit.rule.points)) * scale), lost)
+            if gain > 0:
+                ledger.append((hit, -gain))
+                lost -= gain
+    score = Decimal(100) - lost
+    return ledger, score, critical
+
+
+def _evidence(text: str, span, mask) -> str:
+    if span is None:
+        snippet = text[:60] + ("…" if len(text) > 60 else "")
+    else:
+        s, e = span
+        left, right = max(0, s - 20), min(len(text), e + 20)
+        snippet = ("…" if left else "") + text[left:right] + ("…" if right < len(text) else "")
+    return mask(snippet) if mask else snippet
+
+
+def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) -> ConversationResult:
+    """The heart of csqa: one conversation in, its findings and score out. Pure."""
+    ev = book.evaluate(conv)
+    ledger, score, critical = score_hits(book, conv, ev)
+    findings = []
+    for hit, points in ledger:
+        rule = hit.rule
+        msg = conv.messages[hit.message_index] if hit.message_index is not None else None
+        span_start = span_end = None
+        matched = ""
+        evidence = ""
+        if msg is not None:
+            if hit.span is not None:
+                span_start, span_end = msg.norm.original_span(*hit.span)
+                matched = msg.text[span_start:span_end]
+            evidence = _evidence(msg.text, (span_start, span_end) if span_start is not None else None, mask)
+        findings.append(
+            Finding(
+                rule_id=rule.code,
+                rule_name=rule.name,
+                check=rule.check,
+                severity="bonus" if rule.bonus else rule.severity,
+                dimension=rule.dimension,
+                points=float(points),
+                explanation=hit.explanation,
+                agent_id=msg.agent_id if (msg is not None and msg.agent_id) else conv.primary_agent,
+                message_index=hit.message_index,
+                timestamp=msg.timestamp if msg is not None else "",
+                span_start=span_start,
+                span_end=span_end,
+                matched_text=mask(matched) if (mask and matched) else matched,
+                evidence=evidence,
+            )
+        )
+    from csqa.checks.timing import responses
+
+    resp = responses(conv) if conv.has_time else []
+    settings = book.rulebook.settings
+    score_f = float(score)
+    result = ConversationResult(
+        conversation_id=conv.id,
+        agent_id=conv.primary_agent,
+        agents=conv.agents,
+        started_at=conv.messages[0].timestamp if conv.messages else "",
+        ended_at=conv.messages[-1].timestamp if conv.messages else "",
+        n_messages=len(conv.messages),
+        score=score_f,
+        passed=(not critical) and score_f >= settings.pass_mark,
+        critical=critical,
+        findings=findings,
+        complaint_index=ev.complaint_index,
+        first_response_s=resp[0].seconds if resp else None,
+        mean_response_s=round(sum(r.seconds for r in resp) / len(resp), 1) if resp else None,
+        not_applicable=[r.code for r in ev.not_applicable],
+    )
+    _complaint_fields(conv, result)
+    return result
+
+
+def _complaint_fields(conv: Conversation, result: ConversationResult) -> None:
+    """Complaint columns from the classifier's per-message verdicts (left empty without a classifier)."""
+    signals = [(m.index, m.complaint) for m in conv.messages if m.complaint is not None]
+    if not signals:
+        return
+    complaints = [(i, s) for i, s in signals if s.is_complaint]
+    result.complaint = bool(complaints)
+    if complaints:
+        first_index, first = complaints[0]
+        order = {"none": 0, "normal": 1, "serious": 2}
+        result.complaint_category = first.category
+        result.complaint_severity = max((s.severity for _, s in complaints), key=lambda v: order.get(v, 0))
+        result.complaint_index = first_index
+    else:
+        result.complaint_category = "none"
+        result.complaint_severity = "none"

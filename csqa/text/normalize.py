@@ -1,0 +1,115 @@
+"""Normalize chat text for matching while keeping a map back to the original.
+
+Steps, in order: HTML tags removed and entities decoded, full-width ASCII folded
+to half-width (ＯＫ，１２３ → OK,123; the ideographic space → space), traditional
+characters converted to simplified (OpenCC t2s) so shops writing 繁體 meet the same
+rules. Emoji, platform emoticons ([微笑]) and masks ([数字x]) are left intact; the
+segmenter keeps them as single tokens.
+
+Every normalized character remembers the index of the original character it came
+from, so a finding's span can be shown on the text the agent really wrote.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+_ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_BLOCK_TAGS = re.compile(r"</?(?:br|p|div|li|tr)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class NormalizedText:
+    """Normalized text plus, for each of its characters, the index in the original."""
+
+    original: str
+    text: str
+    offsets: tuple[int, ...] | None  # None means the identity map
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a [start, end) span of the normalized text back to the original text."""
+        if self.offsets is None:
+            return start, end
+        if start >= len(self.offsets):
+            return len(self.original), len(self.original)
+        o_start = self.offsets[start]
+        o_end = self.offsets[end - 1] + 1 if end > start else o_start
+        return o_start, o_end
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def _fold_width(ch: str) -> str:
+    code = ord(ch)
+    if 0xFF01 <= code <= 0xFF5E:
+        return chr(code - 0xFEE0)
+    if code == 0x3000 or ch in "\u00a0\u2002\u2003\u2009":
+        return " "
+    return ch
+
+
+def _strip_html(text: str) -> tuple[str, list[int]]:
+    """Remove tags (block tags become a space) and decode entities, with offsets."""
+    out: list[str] = []
+    offsets: list[int] = []
+    pos = 0
+    pattern = re.compile(_TAG.pattern + "|" + _ENTITY.pattern)
+    for m in pattern.finditer(text):
+        for i in range(pos, m.start()):
+            out.append(text[i])
+            offsets.append(i)
+        token = m.group(0)
+        if token.startswith("&"):
+            decoded = html.unescape(token)
+        else:
+            decoded = " " if _BLOCK_TAGS.match(token) else ""
+        for ch in decoded:
+            out.append(ch)
+            offsets.append(m.start())
+        pos = m.end()
+    for i in range(pos, len(text)):
+        out.append(text[i])
+        offsets.append(i)
+    return "".join(out), offsets
+
+
+def _to_simplified(text: str) -> str:
+    converted = _t2s().convert(text)
+    if len(converted) == len(text):
+        return converted
+    # Phrase conversion changed the length: convert character by character so the
+    # offset map stays one-to-one.
+    return "".join(c if len(c := _t2s().convert(ch)) == 1 else ch for ch in text)
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u3400" <= ch <= "\u9fff" for ch in text)
+
+
+def normalize(text: str) -> NormalizedText:
+    """Normalize one message; see the module docstring for the steps."""
+    if text is None:
+        text = ""
+    offsets: list[int] | None = None
+    work = text
+    if "<" in work or "&" in work:
+        stripped, offs = _strip_html(work)
+        if stripped != work:
+            work, offsets = stripped, offs
+    folded = "".join(_fold_width(ch) for ch in work)
+    if _has_cjk(folded):
+        folded = _to_simplified(folded)
+    return NormalizedText(text, folded, tuple(offsets) if offsets is not None else None)
+
+
+def normalize_text(text: str) -> str:
+    """The normalized string only (for classifiers and other callers without spans)."""
+    return normalize(text).text
