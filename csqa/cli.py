@@ -83,7 +83,7 @@ def _codes(values: tuple[str, ...]) -> list[str]:
 @click.option("--no-mask", is_flag=True, help="证据和报告中不打码个人信息 (run.json 会记录)")
 @click.option("--statistics", is_flag=True, help="结束时打印各规则命中统计")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="结束摘要的格式")
-@click.option("--quiet", is_flag=True, help="不显示进度条和摘要")
+@click.option("-q", "--quiet", is_flag=True, help="不显示进度条和摘要")
 @click.option("--debug", is_flag=True, help="出错时显示完整 traceback")
 def score(inputs, outdir, encoding, column_map, role_map, rulebook, select, ignore, model, no_model, no_mask,
           statistics, fmt, quiet, debug):

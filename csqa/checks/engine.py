@@ -77,29 +77,39 @@ class CompiledMatch:
     def phrases(self) -> set[str]:
         return {p for group in self.groups for p in group} | set(self.exclude) | set(self.redeemers)
 
-    def find(self, msg: Message, view: MessageView, following: list[Message] = ()) -> list[tuple[int, int, str]]:
-        text = msg.clean
-        spans: list[tuple[int, int, str]] = []
-        hits = view.phrase_hits(msg)
-        if self.groups:
-            spans.extend(match_groups(self.groups, hits, self.match.mode, self.match.at_least))
-        for rx in self.regexes:
-            spans.extend((m.start(), m.end(), m.group(0)) for m in rx.finditer(text) if m.end() > m.start())
-        if self.templates is not None:
-            spans.extend((s, e, text[s:e]) for s, e, _ in self.templates.find(text))
-        if self.match.question:
-            spans.extend((s, e, text[s:e]) for s, e in find_confirmation(text))
-        if self.match.pii:
-            from csqa.checks.pii import find_pii
+    def find(self, msg: Message, view: MessageView, following: list[Message] = (), first_only: bool = False
+             ) -> list[tuple[int, int, str]]:
+        """Spans where the block matches, after its exceptions. With `first_only`, stop at the
+        first matcher that finds something (enough for `require` rules; skips costly matchers)."""
+        found: list[tuple[int, int, str]] = []
+        for spans in self._candidates(msg, view):
+            if not spans:
+                continue
+            kept = [sp for sp in _outermost(spans, msg.clean) if not self._excepted(sp, msg, view, view.phrase_hits(msg), following)]
+            if kept and first_only:
+                return kept
+            found.extend(kept)
+        return _outermost(found, msg.clean) if found else found
 
-            spans.extend((p.start, p.end, p.text) for p in find_pii(text, kinds=set(self.match.pii)))
+    def _candidates(self, msg: Message, view: MessageView):
+        """Each matcher's raw spans, cheapest first."""
+        text = msg.clean
+        if self.groups:
+            yield match_groups(self.groups, view.phrase_hits(msg), self.match.mode, self.match.at_least)
+        if self.regexes:
+            yield [(m.start(), m.end(), m.group(0)) for rx in self.regexes for m in rx.finditer(text) if m.end() > m.start()]
+        if self.match.question:
+            yield [(s, e, text[s:e]) for s, e in find_confirmation(text)]
         if self.match.off_platform:
             from csqa.checks.off_platform import find_off_platform
 
-            spans.extend((p.start, p.end, p.text) for p in find_off_platform(text))
-        if not spans:
-            return spans
-        return [sp for sp in sorted(set(spans)) if not self._excepted(sp, msg, view, hits, following)]
+            yield [(p.start, p.end, p.text) for p in find_off_platform(text)]
+        if self.match.pii:
+            from csqa.checks.pii import find_pii
+
+            yield [(p.start, p.end, p.text) for p in find_pii(text, kinds=set(self.match.pii))]
+        if self.templates is not None:
+            yield [(s, e, text[s:e]) for s, e, _ in self.templates.find(text)]
 
     def _excepted(self, span, msg: Message, view: MessageView, hits, following) -> bool:
         start, end, _ = span
@@ -119,6 +129,21 @@ class CompiledMatch:
                 if any(view.phrase_hits(nxt).get(p) for p in self.redeemers):
                     return True
         return False
+
+
+def _outermost(spans, text: str | None = None) -> list[tuple[int, int, str]]:
+    """Merge overlapping spans (你自己没看清楚 ⊃ 自己没看清楚; 你脑子 ∩ 脑子有问题): one finding per place."""
+    ordered = sorted(set(spans), key=lambda sp: (sp[0], -(sp[1] - sp[0])))
+    out: list[tuple[int, int, str]] = []
+    for sp in ordered:
+        if out and sp[0] < out[-1][1]:
+            last = out[-1]
+            if sp[1] > last[1]:
+                merged_text = text[last[0] : sp[1]] if text is not None else last[2] + sp[2][last[1] - sp[0]:]
+                out[-1] = (last[0], sp[1], merged_text)
+            continue
+        out.append(sp)
+    return out
 
 
 def _explain(rule: Rule, default: str, matched: str = "") -> str:
@@ -157,7 +182,7 @@ class CompiledRulebook:
                 continue
             if trig.use_classifier and msg.complaint is not None and msg.complaint.is_complaint:
                 return msg.index
-            if cm.find(msg, view):
+            if cm.find(msg, view, first_only=True):
                 return msg.index
         return None
 
@@ -217,7 +242,7 @@ class CompiledRulebook:
         cm = self.matches[rule.code]
         if rule.require is not None:
             for msg in window:
-                if cm.find(msg, view):
+                if cm.find(msg, view, first_only=True):
                     return [Hit(rule, _explain(rule, f"{rule.name}: 已做到"), None)] if rule.bonus else []
             if rule.bonus:
                 return []

@@ -3,15 +3,14 @@
 Bad (exact phrase lists miss paraphrases): the template 「感谢您的咨询，祝您生活愉快，再见」
 does not literally occur in 「感谢您的耐心咨询～祝您生活愉快哦，再见啦」.
 Good (csqa): each sentence of the message is compared with the templates by cosine
-similarity of character 1–3-grams (local, no model download); the best sentence above
-the rule's threshold counts as a match.
+similarity of character 1–3-gram counts (local, no model download); the best sentence
+above the rule's threshold counts as a match.
 """
 from __future__ import annotations
 
+import math
 import re
-
-import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer
+from collections import Counter
 
 _SENTENCE = re.compile(r"[^。!！?？~～\n]+[。!！?？~～]*")
 _STRIP = re.compile(r"[\s,，。.!！?？~～、:：;；\"'“”‘’()（）\[\]【】<>《》]+")
@@ -21,31 +20,53 @@ def _clean(text: str) -> str:
     return _STRIP.sub("", text)
 
 
+def char_ngrams(text: str, n_max: int = 3) -> Counter:
+    grams: Counter = Counter()
+    for n in range(1, n_max + 1):
+        for i in range(len(text) - n + 1):
+            grams[text[i : i + n]] += 1
+    return grams
+
+
+def _norm(vec: Counter) -> float:
+    return math.sqrt(sum(v * v for v in vec.values()))
+
+
+def cosine(a: Counter, b: Counter, norm_a: float, norm_b: float) -> float:
+    if not norm_a or not norm_b:
+        return 0.0
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(v * b.get(k, 0) for k, v in a.items()) / (norm_a * norm_b)
+
+
 class TemplateMatcher:
     """Cosine similarity of char n-grams between message sentences and template sentences."""
 
     def __init__(self, templates, threshold: float):
         self.templates = list(templates)
         self.threshold = threshold
-        self.vectorizer = HashingVectorizer(
-            analyzer="char", ngram_range=(1, 3), n_features=2**18, alternate_sign=False, norm="l2"
-        )
-        self.template_matrix = self.vectorizer.transform([_clean(t) for t in self.templates])
+        self._vectors = []
+        for t in self.templates:
+            vec = char_ngrams(_clean(t))
+            self._vectors.append((vec, _norm(vec)))
+
+    def similarity(self, text: str) -> float:
+        vec = char_ngrams(_clean(text))
+        n = _norm(vec)
+        return max((cosine(vec, tv, n, tn) for tv, tn in self._vectors), default=0.0)
 
     def best(self, text: str) -> tuple[float, int, int]:
         """(similarity, start, end) of the most template-like sentence (or the whole text)."""
         pieces = [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
         if len(pieces) > 1:
             pieces.append((0, len(text)))
-        pieces = [(s, e) for s, e in pieces if _clean(text[s:e])]
-        if not pieces:
-            return 0.0, 0, 0
-        matrix = self.vectorizer.transform([_clean(text[s:e]) for s, e in pieces])
-        sims = (matrix @ self.template_matrix.T).toarray()
-        flat = int(np.argmax(sims))
-        row = flat // sims.shape[1]
-        start, end = pieces[row]
-        return float(sims.flat[flat]), start, end
+        best = (0.0, 0, 0)
+        for start, end in pieces:
+            score = self.similarity(text[start:end])
+            if score > best[0]:
+                best = (score, start, end)
+        return best
 
     def find(self, text: str) -> list[tuple[int, int, float]]:
         score, start, end = self.best(text)

@@ -35,6 +35,6 @@ def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
             if len(out.columns):
                 sheet.autofilter(0, 0, max(len(out), 1), len(out.columns) - 1)
             for i, col in enumerate(out.columns):
-                sample = out[col].astype(str).head(200)
+                sample = [str(v) for v in out[col].head(200).tolist()]
                 width = max([len(str(col)) * 2] + [min(len(s), 60) for s in sample]) + 2
                 sheet.set_column(i, i, min(width, 62))

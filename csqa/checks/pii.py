@@ -1,0 +1,451 @@
+"""Personal-data (PII) recognizers for Chinese customer-service chats.
+
+Presidio-style design: a registry of recognizers (``pii_recognizers.yaml``),
+each made of regex patterns with a base score, optional validators
+(GB 11643 ID checksum, Luhn) and context words that raise or lower the
+score.  ``find_pii`` returns non-overlapping matches; ``mask_pii`` replaces
+them with partially masked values for evidence snippets and reports.
+
+Public API::
+
+    PiiMatch, Recognizer, load_recognizers(path=None),
+    find_pii(text, kinds=None, min_score=0.5), mask_pii(text, kinds=None)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+import yaml
+
+__all__ = [
+    "PiiMatch",
+    "Recognizer",
+    "PatternSpec",
+    "DEFAULT_RECOGNIZERS_PATH",
+    "VALIDATORS",
+    "load_recognizers",
+    "find_pii",
+    "mask_pii",
+    "mask_value",
+    "id_card_checksum_ok",
+    "id15_birthdate_ok",
+    "luhn_ok",
+]
+
+DEFAULT_RECOGNIZERS_PATH = Path(__file__).with_name("pii_recognizers.yaml")
+
+
+@dataclass(frozen=True)
+class PiiMatch:
+    kind: str          # recognizer id, e.g. "mobile"
+    name: str          # Chinese name, e.g. "手机号"
+    start: int         # offsets into the text passed to find_pii
+    end: int
+    text: str          # the raw matched value (never put it in reports; use mask_pii)
+    score: float
+    explanation: str   # Chinese, contains only the masked value
+
+
+# --------------------------------------------------------------------------
+# validators
+# --------------------------------------------------------------------------
+
+# GB/T 2260 province-level codes (first two digits of an ID number).
+_PROVINCE_CODES = frozenset(
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
+    "50 51 52 53 54 61 62 63 64 65 71 81 82 83 91".split()
+)
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK_CHARS = "10X98765432"
+
+
+def _valid_birth_date(year: int, month: int, day: int) -> bool:
+    try:
+        born = _dt.date(year, month, day)
+    except ValueError:
+        return False
+    return _dt.date(1900, 1, 1) <= born <= _dt.date.today()
+
+
+def id_card_checksum_ok(value: str) -> bool:
+    """18-digit resident ID: province code, birth date and GB 11643 check digit."""
+    s = value.replace(" ", "").upper()
+    if len(s) != 18 or not s[:17].isdigit() or s[17] not in "0123456789X":
+        return False
+    if s[:2] not in _PROVINCE_CODES:
+        return False
+    if not _valid_birth_date(int(s[6:10]), int(s[10:12]), int(s[12:14])):
+        return False
+    total = sum(int(c) * w for c, w in zip(s[:17], _ID_WEIGHTS))
+    return _ID_CHECK_CHARS[total % 11] == s[17]
+
+
+def id15_birthdate_ok(value: str) -> bool:
+    """Old 15-digit ID (no check digit): province code and 19YYMMDD birth date."""
+    s = value.replace(" ", "")
+    if len(s) != 15 or not s.isdigit() or s[:2] not in _PROVINCE_CODES:
+        return False
+    return _valid_birth_date(1900 + int(s[6:8]), int(s[8:10]), int(s[10:12]))
+
+
+def luhn_ok(value: str) -> bool:
+    digits = [int(c) for c in value if c.isdigit()]
+    if len(digits) < 12:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "id_card_checksum": id_card_checksum_ok,
+    "id15_birthdate": id15_birthdate_ok,
+    "luhn": luhn_ok,
+}
+
+
+# --------------------------------------------------------------------------
+# registry
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PatternSpec:
+    name: str
+    regex: "re.Pattern[str]"
+    score: float
+    validator: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Recognizer:
+    id: str
+    name: str
+    patterns: tuple[PatternSpec, ...]
+    context: tuple[str, ...] = ()
+    negative_context: tuple[str, ...] = ()
+    validator: Optional[str] = None
+    explanation: str = "检测到疑似{name}「{masked}」{context_note}（置信度{score}），{reason}"
+    reason: str = ""
+    anchors: tuple[str, ...] = ()
+    requires: Optional["re.Pattern[str]"] = None
+    requires_window: tuple[int, int] = (80, 60)
+    context_boost: float = 0.35
+    negative_penalty: float = 0.4
+    window_before: int = 12
+    window_after: int = 6
+
+
+_MACRO_RE = re.compile(r"<<([A-Z_]+)>>")
+
+
+def _expand(regex: str, macros: dict[str, str], depth: int = 0) -> str:
+    if depth > 10:
+        raise ValueError("pii_recognizers: macro recursion too deep")
+    if not _MACRO_RE.search(regex):
+        return regex
+
+    def repl(m: "re.Match[str]") -> str:
+        key = m.group(1)
+        if key not in macros:
+            raise ValueError(f"pii_recognizers: unknown macro <<{key}>>")
+        return _expand(macros[key], macros, depth + 1)
+
+    return _MACRO_RE.sub(repl, regex)
+
+
+def _check_validator(name: Optional[str], where: str) -> Optional[str]:
+    if name is not None and name not in VALIDATORS:
+        raise ValueError(f"pii_recognizers: unknown validator {name!r} in {where}")
+    return name
+
+
+def _parse(data: dict) -> tuple[Recognizer, ...]:
+    defaults = data.get("defaults") or {}
+    macros = {k: str(v) for k, v in (data.get("macros") or {}).items()}
+    default_negative = tuple(defaults.get("negative_context") or ())
+    out = []
+    seen = set()
+    for item in data.get("recognizers") or []:
+        rid = item["id"]
+        if rid in seen:
+            raise ValueError(f"pii_recognizers: duplicate recognizer id {rid!r}")
+        seen.add(rid)
+        patterns = []
+        for p in item.get("patterns") or []:
+            pname = p.get("name", rid)
+            try:
+                rx = re.compile(_expand(p["regex"], macros))
+            except re.error as exc:
+                raise ValueError(f"pii_recognizers: bad regex in {rid}/{pname}: {exc}") from exc
+            patterns.append(PatternSpec(
+                name=pname,
+                regex=rx,
+                score=float(p.get("score", 0.5)),
+                validator=_check_validator(p.get("validator"), f"{rid}/{pname}"),
+            ))
+        neg = item.get("negative_context")
+        requires = item.get("requires")
+        try:
+            requires_rx = re.compile(_expand(requires, macros)) if requires else None
+        except re.error as exc:
+            raise ValueError(f"pii_recognizers: bad 'requires' regex in {rid}: {exc}") from exc
+        window = item.get("requires_window") or (80, 60)
+        out.append(Recognizer(
+            id=rid,
+            name=item.get("name", rid),
+            patterns=tuple(patterns),
+            context=tuple(item.get("context") or ()),
+            negative_context=tuple(neg) if neg is not None else default_negative,
+            validator=_check_validator(item.get("validator"), rid),
+            explanation=item.get("explanation") or defaults.get("explanation") or Recognizer.explanation,
+            reason=item.get("reason", ""),
+            anchors=tuple(item.get("anchors") or ()),
+            requires=requires_rx,
+            requires_window=(int(window[0]), int(window[1])),
+            context_boost=float(item.get("context_boost", defaults.get("context_boost", 0.35))),
+            negative_penalty=float(item.get("negative_penalty", defaults.get("negative_penalty", 0.4))),
+            window_before=int(item.get("window_before", defaults.get("window_before", 12))),
+            window_after=int(item.get("window_after", defaults.get("window_after", 6))),
+        ))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str) -> tuple[Recognizer, ...]:
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    return _parse(data)
+
+
+def load_recognizers(path: "str | Path | None" = None) -> tuple[Recognizer, ...]:
+    """Load (and cache) a recognizer registry; default is the packaged YAML."""
+    p = Path(path) if path is not None else DEFAULT_RECOGNIZERS_PATH
+    return _load_cached(str(p.resolve()))
+
+
+# --------------------------------------------------------------------------
+# scanning
+# --------------------------------------------------------------------------
+
+# Full-width ASCII (！..～) -> ASCII and ideographic space -> space.
+# One char maps to one char, so offsets stay valid for the original text.
+_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+_FULLWIDTH[0x3000] = 0x20
+
+
+@dataclass
+class _Candidate:
+    rec: Recognizer
+    start: int
+    end: int
+    score: float
+    note: str
+    keep_end: Optional[int]  # for addresses: keep text[start:keep_end] when masking
+
+
+def _last_hit(window: str, words: Iterable[str]) -> tuple[int, str]:
+    """End position of the last occurrence of any word in window (-1 if none)."""
+    best, best_word = -1, ""
+    low = window.lower()
+    for w in words:
+        i = low.rfind(w.lower())
+        if i >= 0 and i + len(w) > best:
+            best, best_word = i + len(w), w
+    return best, best_word
+
+
+def _first_hit(window: str, words: Iterable[str]) -> tuple[int, str]:
+    best, best_word = len(window) + 1, ""
+    low = window.lower()
+    for w in words:
+        i = low.find(w.lower())
+        if 0 <= i < best:
+            best, best_word = i, w
+    return (best if best_word else -1), best_word
+
+
+def _context_score(norm: str, start: int, end: int, rec: Recognizer, base: float) -> tuple[float, str]:
+    """Nearest context word wins: positive raises, order-number words lower."""
+    before = norm[max(0, start - rec.window_before):start]
+    pos, pos_w = _last_hit(before, rec.context)
+    neg, neg_w = _last_hit(before, rec.negative_context)
+    if neg > pos:
+        return base - rec.negative_penalty, f"（附近有“{neg_w}”，疑似单号，已降低置信度）"
+    if pos >= 0:
+        return base + rec.context_boost, f"（上下文提示：“{pos_w}”）"
+    after = norm[end:end + rec.window_after]
+    pos, pos_w = _first_hit(after, rec.context)
+    neg, neg_w = _first_hit(after, rec.negative_context)
+    if neg >= 0 and (pos < 0 or neg < pos):
+        return base - rec.negative_penalty, f"（附近有“{neg_w}”，疑似单号，已降低置信度）"
+    if pos >= 0:
+        return base + rec.context_boost, f"（上下文提示：“{pos_w}”）"
+    return base, ""
+
+
+def _regions(norm: str, rec: Recognizer) -> list[tuple[int, int]]:
+    """Slices of ``norm`` to scan: whole text, or merged windows around
+    ``requires`` hits (keeps heavy patterns linear on long texts)."""
+    if rec.requires is None:
+        return [(0, len(norm))]
+    before, after = rec.requires_window
+    spans: list[tuple[int, int]] = []
+    for m in rec.requires.finditer(norm):
+        lo, hi = max(0, m.start() - before), min(len(norm), m.end() + after)
+        if spans and lo <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+        else:
+            spans.append((lo, hi))
+    return spans
+
+
+def _scan(text: str, kinds: Optional[Iterable[str]], min_score: float,
+          recognizers: Optional[Iterable[Recognizer]]) -> list[_Candidate]:
+    if not text:
+        return []
+    recs = tuple(recognizers) if recognizers is not None else load_recognizers()
+    wanted = set(kinds) if kinds is not None else None
+    norm = text.translate(_FULLWIDTH)
+    cands: list[_Candidate] = []
+    for rec in recs:
+        if wanted is not None and rec.id not in wanted:
+            continue
+        regions = _regions(norm, rec)
+        if not regions:
+            continue
+        for pat in rec.patterns:
+            vname = pat.validator or rec.validator
+            validator = VALIDATORS[vname] if vname else None
+            has_value = "value" in pat.regex.groupindex
+            has_admin = "admin" in pat.regex.groupindex
+            matches = (m for lo, hi in regions for m in pat.regex.finditer(norm, lo, hi))
+            for m in matches:
+                if has_value and m.group("value") is not None:
+                    start, end = m.span("value")
+                else:
+                    start, end = m.span()
+                if start == end:
+                    continue
+                if validator is not None and not validator(norm[start:end]):
+                    continue
+                keep_end = None
+                if has_admin and m.group("admin"):
+                    keep_end = m.end("admin")
+                    # trim unrelated leading characters up to a province name
+                    admin = norm[start:keep_end]
+                    hits = [i for i in (admin.find(a) for a in rec.anchors) if i >= 0]
+                    if hits and min(hits) > 0:
+                        start += min(hits)
+                    while keep_end > start and norm[keep_end - 1] == " ":
+                        keep_end -= 1
+                score, note = _context_score(norm, start, end, rec, pat.score)
+                score = round(max(0.0, min(1.0, score)), 2)
+                if score < min_score:
+                    continue
+                cands.append(_Candidate(rec, start, end, score, note, keep_end))
+    # overlap resolution: higher score first, then longer span, then earlier start
+    cands.sort(key=lambda c: (-c.score, -(c.end - c.start), c.start))
+    chosen: list[_Candidate] = []
+    for c in cands:
+        if all(c.end <= o.start or c.start >= o.end for o in chosen):
+            chosen.append(c)
+    chosen.sort(key=lambda c: (c.start, c.end))
+    return chosen
+
+
+# --------------------------------------------------------------------------
+# masking
+# --------------------------------------------------------------------------
+
+_MOBILE_SPLIT = re.compile(r"^((?:\+|00)?86[ -]?)?(.*)$")
+_LANDLINE_SPLIT = re.compile(r"^(\(0\d{2,3}\)[ ]?|0(?:10|2\d|[3-9]\d{2})[ -]?)(\d+)(.*)$")
+
+
+def mask_value(kind: str, value: str, keep_prefix: Optional[str] = None) -> str:
+    """Partially mask one recognized value, keeping its shape recognisable."""
+    value = value.translate(_FULLWIDTH)
+    digits = re.sub(r"\D", "", value)
+    if kind == "mobile":
+        m = _MOBILE_SPLIT.match(value)
+        cc = (m.group(1) or "") if m else ""
+        core = re.sub(r"\D", "", m.group(2)) if m else digits
+        if len(core) != 11:
+            core = digits[-11:]
+        return f"{cc}{core[:3]}****{core[-4:]}"
+    if kind == "landline":
+        m = _LANDLINE_SPLIT.match(value)
+        if m:
+            local = m.group(2)
+            return f"{m.group(1)}{'*' * max(len(local) - 4, 3)}{local[-4:]}{m.group(3)}"
+        return "****" + digits[-4:]
+    if kind == "id_card":
+        s = value.replace(" ", "")
+        return s[:3] + "*" * max(len(s) - 7, 4) + s[-4:]
+    if kind == "bank_card":
+        return "****" + digits[-4:]
+    if kind == "email":
+        local, _, domain = value.partition("@")
+        return f"{local[:1]}***@{domain}"
+    if kind == "address":
+        return (keep_prefix or "") + "****"
+    if kind in ("qq", "wechat"):
+        return value[:2] + "****"
+    return "****"
+
+
+def _masked_for(text: str, c: _Candidate) -> str:
+    keep = text[c.start:c.keep_end] if c.keep_end is not None else None
+    return mask_value(c.rec.id, text[c.start:c.end], keep)
+
+
+class _SafeDict(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def find_pii(text: str, kinds: "set[str] | None" = None, min_score: float = 0.5, *,
+             recognizers: Optional[Iterable[Recognizer]] = None) -> list[PiiMatch]:
+    """Find personal data in ``text``.
+
+    ``kinds`` restricts to recognizer ids (mobile, landline, id_card,
+    bank_card, email, address, qq, wechat).  Results are sorted by start;
+    overlaps are resolved by higher score, then longer span.
+    """
+    out = []
+    for c in _scan(text, kinds, min_score, recognizers):
+        masked = _masked_for(text, c)
+        expl = c.rec.explanation.format_map(_SafeDict(
+            name=c.rec.name, masked=masked, score=f"{c.score:.2f}",
+            context_note=c.note, reason=c.rec.reason,
+        ))
+        out.append(PiiMatch(kind=c.rec.id, name=c.rec.name, start=c.start, end=c.end,
+                            text=text[c.start:c.end], score=c.score, explanation=expl))
+    return out
+
+
+def mask_pii(text: str, kinds: "set[str] | None" = None, min_score: float = 0.5, *,
+             recognizers: Optional[Iterable[Recognizer]] = None) -> str:
+    """Return ``text`` with every recognized value partially masked
+    (138****5678, 110***********123X, ****1234, a***@qq.com, 北京市朝阳区****)."""
+    cands = _scan(text, kinds, min_score, recognizers)
+    if not cands:
+        return text
+    parts = []
+    pos = 0
+    for c in cands:
+        parts.append(text[pos:c.start])
+        parts.append(_masked_for(text, c))
+        pos = c.end
+    parts.append(text[pos:])
+    return "".join(parts)
