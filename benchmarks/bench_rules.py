@@ -126,9 +126,15 @@ def stc3_correlation(use_model: bool, limit: int | None) -> dict:
         messages = messages[messages["conversation_id"].isin(keep)]
         scores = scores[scores["conversation_id"].isin(keep)]
     _, results = score_frame_with_defaults(messages, use_model)
-    ours = pd.DataFrame({"conversation_id": [r.conversation_id for r in results], "score": [r.score for r in results]})
+    ours = pd.DataFrame({"conversation_id": [r.conversation_id for r in results], "score": [r.score for r in results],
+                         "n_messages": [r.n_messages for r in results]})
     merged = ours.merge(scores, on="conversation_id")
+    # Longer dialogues have higher E but more applicable rules; show the relation at fixed length too.
+    merged["length"] = pd.cut(merged["n_messages"], [0, 2, 4, 6, 1000], labels=["2", "3-4", "5-6", "7+"])
+    by_length = {str(k): (len(g), g["score"].corr(g["E"], method="spearman"))
+                 for k, g in merged.groupby("length", observed=True)}
     return {
+        "by_length": by_length,
         "dialogues": len(merged),
         "spearman_E": merged["score"].corr(merged["E"], method="spearman"),
         "spearman_S": merged["score"].corr(merged["S"], method="spearman"),
@@ -153,6 +159,8 @@ def main() -> int:
         corr = stc3_correlation(not args.no_model, args.stc3_limit)
         print(f"\nSTC-3 DCH-1 train: {corr['dialogues']} dialogues, Spearman(csqa score, mean E) = {corr['spearman_E']:.3f}"
               f"  (S: {corr['spearman_S']:.3f}, A: {corr['spearman_A']:.3f})")
+        for length, (n, rho) in corr["by_length"].items():
+            print(f"  dialogues of {length} messages: n={n}, Spearman(score, E) = {rho:.3f}")
     return 0
 
 
