@@ -1,0 +1,572 @@
+"""One reader per format. A reader gives the header, then chunks of raw rows (bounded memory).
+
+Every reader keeps the row number a user would look for: the spreadsheet / CSV row with the
+header as row 1 (blank lines counted, multi-line quoted cells counting as one row), the line
+number for JSONL, the 1-based record number for Parquet. Completely blank rows of a CSV or
+XLSX are layout, not data: they are skipped and not counted.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .columns import ColumnMapping, normalize_header
+from .encoding import detect_text_encoding, file_sha256
+
+SNIFF_CHARS = 64 * 1024
+SNIFF_RECORDS = 50
+DELIMITERS = (",", "\t", ";", "|")
+_CSV_FIELD_LIMIT = 2**31 - 1
+
+TITLE_ROWS = 10  # title rows with a single cell above an Excel table are skipped up to here
+
+NO_DATA = "文件没有数据行：只有表头或空行，没有消息；请确认导出是否完整 (no data rows)"
+
+
+@dataclass
+class RawChunk:
+    """Rows of one chunk: the values of each mapped field, their row numbers, and rows already rejected."""
+
+    rows: list[int]
+    fields: dict[str, pd.Series]  # field -> values (object or str), one per row
+    raw_of: Callable[[int], str]  # raw text of the i-th row, for rejects
+    bad: list[tuple[int, str, str, str]] = field(default_factory=list)  # (row, column, reason, raw)
+    source: str | None = None  # overrides the file's display path (sheets of a workbook)
+
+
+class Reader:
+    format = ""
+    encoding: str | None = None
+    sha256 = ""
+
+    def header(self) -> list[str]:
+        raise NotImplementedError
+
+    def chunks(self, mapping: ColumnMapping, chunk_rows: int) -> Iterator[RawChunk]:
+        raise NotImplementedError
+
+    def extra_info(self) -> dict:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def cell_to_str(value) -> str:
+    """A cell as text: '' for missing, 123 not 123.0, dates as 2026-11-02 09:00:01."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return ""
+        if math.isinf(value):
+            return str(value)
+        if float(value).is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        return repr(float(value))
+    if isinstance(value, _dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (_dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def to_str_series(values: pd.Series) -> pd.Series:
+    """Any column as str dtype with '' for missing, without 000123 -> 123 or 123 -> '123.0'."""
+    dtype = values.dtype
+    if pd.api.types.is_string_dtype(dtype) and dtype != object:
+        return values.fillna("").astype("str")
+    if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        return values.astype("str")
+    return pd.Series([cell_to_str(v) for v in values.to_numpy(dtype=object)], index=values.index, dtype="str")
+
+
+def _blank_row(values) -> bool:
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, str):
+            if v.strip():
+                return False
+            continue
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- CSV / TSV
+
+
+class DelimitedReader(Reader):
+    def __init__(self, path: Path, name: str, encoding: str | None):
+        self.name = name
+        info = detect_text_encoding(path, encoding, name)
+        self.path = path
+        self.encoding = info.encoding
+        self.sha256 = info.sha256
+        self._errors = info.errors
+        self.warnings = [info.warning] if info.warning else []
+        if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+            csv.field_size_limit(_CSV_FIELD_LIMIT)  # a 1 MB message is data, not an error
+        with open(path, encoding=self.encoding, errors=self._errors, newline="") as fh:
+            sample = fh.read(SNIFF_CHARS)
+        self.delimiter, self.quoting = sniff_dialect(sample, path.suffix.lower())
+        self.format = "tsv" if self.delimiter == "\t" else "csv"
+        self._fh = open(path, encoding=self.encoding, errors=self._errors, newline="")
+        self._reader = csv.reader(self._fh, delimiter=self.delimiter, quoting=self.quoting, strict=False)
+        self._record = 0  # 1-based number of the last record read
+        self._header: list[str] | None = None
+        self._pending_bad: list[tuple[int, str, str, str]] = []
+
+    def extra_info(self) -> dict:
+        info = {"delimiter": self.delimiter}
+        if self.warnings:
+            info["warnings"] = list(self.warnings)
+        return info
+
+    def _next_record(self):
+        """Next record as a list, or None at the end; csv errors become bad rows."""
+        while True:
+            try:
+                rec = next(self._reader)
+            except StopIteration:
+                return None
+            except csv.Error as exc:
+                self._record += 1
+                self._pending_bad.append(
+                    (self._record, "", f"该行无法按 CSV 解析（{exc}）：请检查引号与特殊字符 (malformed CSV row)", "")
+                )
+                continue
+            self._record += 1
+            return rec
+
+    def header(self) -> list[str]:
+        while True:
+            rec = self._next_record()
+            if rec is None:
+                raise InputError(self.name, NO_DATA)
+            if not _blank_row(rec):
+                break
+        self._pending_bad.clear()  # malformed lines before the header are not data
+        rec[0] = rec[0].lstrip("\ufeff")
+        self._header = rec
+        return rec
+
+    def chunks(self, mapping: ColumnMapping, chunk_rows: int) -> Iterator[RawChunk]:
+        width = len(self._header)
+        delim = self.delimiter
+        rows: list[int] = []
+        records: list[list[str]] = []
+        bad: list[tuple[int, str, str, str]] = self._pending_bad
+        self._pending_bad = []
+        reader = self._reader
+        number = self._record
+        while True:
+            try:
+                rec = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                number += 1
+                bad.append((number, "", f"该行无法按 CSV 解析（{exc}）：请检查引号与特殊字符 (malformed CSV row)", ""))
+                continue
+            number += 1
+            n = len(rec)
+            if n == width:
+                if not rec[0].strip() and _blank_row(rec):
+                    continue
+                rows.append(number)
+                records.append(rec)
+            else:
+                if n > width and _blank_row(rec[width:]):
+                    rec = rec[:width]  # trailing empty cells, e.g. a delimiter at the line end
+                    if _blank_row(rec):
+                        continue
+                    rows.append(number)
+                    records.append(rec)
+                elif _blank_row(rec):
+                    continue
+                else:
+                    bad.append(
+                        (
+                            number,
+                            "",
+                            f"字段数不对：本行有 {n} 个字段，表头有 {width} 个；"
+                            f"请检查该行是否有多余的分隔符、未闭合的引号或换行 (wrong number of fields)",
+                            delim.join(rec),
+                        )
+                    )
+            if len(rows) + len(bad) >= chunk_rows:
+                self._record = number
+                yield self._make_chunk(mapping, rows, records, bad)
+                rows, records, bad = [], [], []
+        self._record = number
+        if rows or bad:
+            yield self._make_chunk(mapping, rows, records, bad)
+
+    def _make_chunk(self, mapping, rows, records, bad) -> RawChunk:
+        fields = {}
+        for name, idx in mapping.index.items():
+            if idx is not None:
+                fields[name] = pd.Series([r[idx] for r in records], dtype="str")
+        delim = self.delimiter
+        return RawChunk(rows=rows, fields=fields, raw_of=lambda i: delim.join(records[i]), bad=bad)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def sniff_dialect(sample: str, suffix: str) -> tuple[str, int]:
+    """Pick the delimiter that splits the first records into the most consistent, widest table."""
+    if len(sample) >= SNIFF_CHARS and "\n" in sample:
+        sample = sample[: sample.rfind("\n") + 1]  # drop a partial last line
+    preferred = {".tsv": "\t", ".csv": ",", ".txt": "\t"}.get(suffix, ",")
+    best_key = None
+    best = preferred
+    for delim in DELIMITERS:
+        records = []
+        try:
+            for rec in csv.reader(io.StringIO(sample), delimiter=delim, strict=False):
+                if not _blank_row(rec):
+                    records.append(rec)
+                if len(records) >= SNIFF_RECORDS:
+                    break
+        except csv.Error:
+            continue
+        if not records:
+            continue
+        width = len(records[0])
+        consistent = sum(len(r) == width for r in records) / len(records)
+        key = (width > 1, round(consistent, 1), delim == preferred, width)
+        if best_key is None or key > best_key:
+            best_key, best = key, delim
+    quoting = csv.QUOTE_MINIMAL
+    if best != ",":
+        # Tab/semicolon/pipe exports are often unquoted with stray quotes in the text; honour
+        # quotes only when the file visibly uses them.
+        quoting = csv.QUOTE_NONE
+        starts_quoted = False
+        for rec in csv.reader(io.StringIO(sample), delimiter=best, quoting=csv.QUOTE_NONE):
+            for cell in rec:
+                if cell.startswith('"'):
+                    starts_quoted = True
+                    if len(cell) >= 2 and cell.endswith('"'):
+                        return best, csv.QUOTE_MINIMAL  # a properly quoted cell: the file quotes
+        if starts_quoted:
+            # Only an opening quote: real quoting of a multi-line cell, or a stray quote that
+            # would swallow the following lines? Swallowed lines show up as cells holding a
+            # line break and the delimiter.
+            swallowed = False
+            for rec in csv.reader(io.StringIO(sample), delimiter=best, strict=False):
+                if any("\n" in cell and best in cell for cell in rec):
+                    swallowed = True
+                    break
+            if not swallowed:
+                quoting = csv.QUOTE_MINIMAL
+    return best, quoting
+
+
+# --------------------------------------------------------------------------- XLSX
+
+
+class XlsxReader(Reader):
+    format = "xlsx"
+
+    def __init__(self, path: Path, name: str):
+        import zipfile
+
+        import openpyxl
+        from openpyxl.utils.exceptions import InvalidFileException
+
+        self.path = path
+        self.name = name
+        self.sha256 = file_sha256(path)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, EOFError) as exc:
+            raise InputError(
+                name,
+                f"无法打开 Excel 文件：文件已损坏或不是 .xlsx（{type(exc).__name__}）；"
+                f"请在 Excel 中打开后另存为 .xlsx 或 UTF-8 CSV (broken or not an .xlsx file)",
+            ) from None
+        self._sheets: list[tuple[object, int, list]] = []  # (worksheet, header row number, header)
+        self.warnings: list[str] = []
+
+    def header(self) -> list[str]:
+        first_key = None
+        for ws in self._wb.worksheets:
+            if hasattr(ws, "reset_dimensions"):
+                ws.reset_dimensions()  # some writers store a wrong size; read what is there
+            found = None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+                    if _blank_row(values):
+                        continue
+                    if found is None:
+                        found = (number, list(values))
+                    filled = sum(1 for v in values if v is not None and str(v).strip())
+                    if filled >= 2:  # a title row above the table has one (merged) cell
+                        found = (number, list(values))
+                        break
+                    if number > TITLE_ROWS:
+                        break
+            if found is None:
+                continue
+            number, header = found
+            while header and (header[-1] is None or str(header[-1]).strip() == ""):
+                header.pop()
+            header = [cell_to_str(h) for h in header]
+            key = [normalize_header(h) for h in header]
+            if first_key is None:
+                first_key = key
+                self._sheets.append((ws, number, header))
+            elif key == first_key:
+                self._sheets.append((ws, number, header))
+            else:
+                self.warnings.append(f"工作表「{ws.title}」的表头与第一个工作表不同，已跳过 (sheet skipped: different header)")
+        if not self._sheets:
+            raise InputError(self.name, NO_DATA)
+        return self._sheets[0][2]
+
+    def extra_info(self) -> dict:
+        info = {"sheets": [ws.title for ws, _, _ in self._sheets]}
+        if self.warnings:
+            info["warnings"] = list(self.warnings)
+        return info
+
+    def chunks(self, mapping: ColumnMapping, chunk_rows: int) -> Iterator[RawChunk]:
+        several = len(self._sheets) > 1
+        for ws, header_row, header in self._sheets:
+            width = len(header)
+            source = f"{self.name}#{ws.title}" if several else None
+            rows: list[int] = []
+            records: list[tuple] = []
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+                    if number <= header_row or _blank_row(values):
+                        continue
+                    values = tuple(values[:width]) + (None,) * (width - len(values))
+                    rows.append(number)
+                    records.append(values)
+                    if len(rows) >= chunk_rows:
+                        yield self._make_chunk(mapping, rows, records, source)
+                        rows, records = [], []
+            if rows:
+                yield self._make_chunk(mapping, rows, records, source)
+
+    @staticmethod
+    def _make_chunk(mapping, rows, records, source) -> RawChunk:
+        fields = {}
+        for name, idx in mapping.index.items():
+            if idx is not None:
+                fields[name] = pd.Series([r[idx] for r in records], dtype=object)
+        return RawChunk(
+            rows=rows,
+            fields=fields,
+            raw_of=lambda i: "\t".join(cell_to_str(v) for v in records[i]),
+            source=source,
+        )
+
+    def close(self) -> None:
+        self._wb.close()
+
+
+# --------------------------------------------------------------------------- JSONL
+
+
+class JsonlReader(Reader):
+    format = "jsonl"
+
+    def __init__(self, path: Path, name: str, encoding: str | None, chunk_rows: int):
+        self.name = name
+        info = detect_text_encoding(path, encoding, name)
+        self.path = path
+        self.encoding = info.encoding
+        self.sha256 = info.sha256
+        self.warnings = [info.warning] if info.warning else []
+        self._fh = open(path, encoding=self.encoding, errors=info.errors, newline=None)
+        self._lines = enumerate(self._fh, start=1)
+        self._chunk_rows = chunk_rows
+        self._buffer: list[tuple[int, object, str]] | None = None  # (line, object or None, line text)
+        self._keys: list[str] = []
+
+    def _read(self, limit: int) -> list[tuple[int, object, str]]:
+        out = []
+        for number, line in self._lines:
+            text = line.rstrip("\r\n")
+            if number == 1:
+                text = text.lstrip("\ufeff")
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except ValueError:
+                obj = None
+            if not isinstance(obj, dict):
+                obj = None
+            out.append((number, obj, text))
+            if len(out) >= limit:
+                break
+        return out
+
+    def header(self) -> list[str]:
+        buffered: list[tuple[int, object, str]] = []
+        while True:
+            part = self._read(self._chunk_rows)
+            if not part:
+                break
+            buffered.extend(part)
+            if any(obj is not None for _, obj, _ in part):
+                break
+        if not buffered:
+            raise InputError(self.name, NO_DATA)
+        keys: dict[str, None] = {}
+        for _, obj, _ in buffered:
+            if obj is not None:
+                keys.update(dict.fromkeys(obj.keys()))
+        if not keys:
+            raise InputError(
+                self.name,
+                "没有一行是合法的 JSON 对象：请确认文件为 JSONL（每行一个 JSON 对象，如 "
+                '{"会话ID": "1", "发送方": "客服", "内容": "您好"}）(no line is a JSON object)',
+            )
+        self._buffer = buffered
+        self._keys = list(keys)
+        return self._keys
+
+    def extra_info(self) -> dict:
+        return {"warnings": list(self.warnings)} if self.warnings else {}
+
+    def chunks(self, mapping: ColumnMapping, chunk_rows: int) -> Iterator[RawChunk]:
+        pending = self._buffer or []
+        self._buffer = None
+        while True:
+            while len(pending) < chunk_rows:
+                part = self._read(chunk_rows - len(pending))
+                if not part:
+                    break
+                pending.extend(part)
+            if not pending:
+                return
+            part, pending = pending[:chunk_rows], pending[chunk_rows:]
+            yield self._make_chunk(mapping, part)
+
+    def _make_chunk(self, mapping, part) -> RawChunk:
+        good = [(n, obj, t) for n, obj, t in part if obj is not None]
+        bad = [
+            (
+                n,
+                "",
+                "该行不是合法的 JSON 对象：请确认每行是一个完整的 {…} 对象，没有被截断或换行拆开 "
+                "(line is not a JSON object)",
+                t,
+            )
+            for n, obj, t in part
+            if obj is None
+        ]
+        fields = {}
+        for name, idx in mapping.index.items():
+            if idx is not None:
+                key = self._keys[idx]
+                fields[name] = pd.Series([obj.get(key) for _, obj, _ in good], dtype=object)
+        texts = [t for _, _, t in good]
+        return RawChunk(rows=[n for n, _, _ in good], fields=fields, raw_of=lambda i: texts[i], bad=bad)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+# --------------------------------------------------------------------------- Parquet
+
+
+class ParquetReader(Reader):
+    format = "parquet"
+
+    def __init__(self, path: Path, name: str):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.path = path
+        self.name = name
+        self.sha256 = file_sha256(path)
+        try:
+            self._pf = pq.ParquetFile(path)
+            self._names = list(self._pf.schema_arrow.names)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise InputError(
+                name,
+                f"无法读取 Parquet 文件：文件已损坏或不是 Parquet（{type(exc).__name__}）；"
+                f"请重新导出，或另存为 UTF-8 CSV (broken or not a Parquet file)",
+            ) from None
+
+    def header(self) -> list[str]:
+        if self._pf.metadata.num_rows == 0:
+            raise InputError(self.name, NO_DATA)
+        return self._names
+
+    def chunks(self, mapping: ColumnMapping, chunk_rows: int) -> Iterator[RawChunk]:
+        import pyarrow as pa
+
+        start = 0
+        batches = self._pf.iter_batches(batch_size=chunk_rows)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise InputError(
+                    self.name,
+                    f"Parquet 文件读到第 {start + 1} 行附近时出错（{type(exc).__name__}: {exc}）；"
+                    f"文件可能已损坏，请重新导出 (broken Parquet file)",
+                ) from None
+            frame = batch.to_pandas(integer_object_nulls=True)
+            n = len(frame)
+            fields = {}
+            for name, idx in mapping.index.items():
+                if idx is not None:
+                    fields[name] = frame.iloc[:, idx].reset_index(drop=True)
+
+            def raw_of(i, frame=frame):
+                return "\t".join(cell_to_str(v) for v in frame.iloc[i].tolist())
+
+            yield RawChunk(rows=list(range(start + 1, start + n + 1)), fields=fields, raw_of=raw_of)
+            start += n
+
+
+__all__ = [
+    "DelimitedReader",
+    "XlsxReader",
+    "JsonlReader",
+    "ParquetReader",
+    "RawChunk",
+    "Reader",
+    "cell_to_str",
+    "to_str_series",
+    "sniff_dialect",
+    "NO_DATA",
+]
