@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,12 +35,13 @@ def _to_python(node, path: tuple, lines: dict):
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, path + (i,), lines) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader.construct_object(_scalar_loader(node), node)
+    return _SCALARS.construct_object(node)
 
 
-def _scalar_loader(node):
-    loader = yaml.SafeLoader("")
-    return loader
+_SCALARS = yaml.SafeLoader("")  # only its scalar constructors are used
+
+
+_LOCATED = re.compile(r"^@([\w.]+): (.*)$", re.S)
 
 
 def _line_for(loc: tuple, lines: dict) -> int | None:
@@ -64,7 +66,7 @@ def parse_rulebook(text: str, source: str = "<rulebook>") -> Rulebook:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         where = f"第 {mark.line + 1} 行" if mark else ""
         raise RulebookError(f"{source}:{where} YAML 语法错误: {getattr(exc, 'problem', exc)}；请检查缩进和引号") from None
     if node is None:
@@ -79,11 +81,18 @@ def parse_rulebook(text: str, source: str = "<rulebook>") -> Rulebook:
         problems = []
         for err in exc.errors()[:5]:
             loc = tuple(err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            located = _LOCATED.match(msg)
+            if located:  # a cross-field check that names its own location: "@rules.3.dimension: …"
+                loc = tuple(int(p) if p.isdigit() else p for p in located.group(1).split("."))
+                msg = located.group(2)
             # pydantic puts union/validator names into loc; keep only real keys
             real = tuple(p for p in loc if isinstance(p, int) or p in _known_keys(data, loc))
             line = _line_for(real, lines)
+            if err["type"] == "missing" and loc and isinstance(loc[-1], str):
+                real = real + (loc[-1],)
+                msg = f"缺少必填字段 {loc[-1]!r}"
             field = ".".join(str(p) for p in real) or "(顶层)"
-            msg = err["msg"].removeprefix("Value error, ")
             problems.append(f"{source}:{line} {_rule_label(data, real)}{field}: {msg}")
         more = f"（另有 {len(exc.errors()) - 5} 处错误）" if len(exc.errors()) > 5 else ""
         raise RulebookError("规则库无效 — " + "; ".join(problems) + more) from None

@@ -249,13 +249,14 @@ class Rulebook(Strict):
         if len(dims) != len(self.dimensions):
             raise ValueError("dimensions 中有重复的 id")
         codes: set[str] = set()
-        for rule in self.rules:
+        # "@path: message" lets the loader point at the offending line
+        for i, rule in enumerate(self.rules):
             if rule.dimension not in dims:
-                raise ValueError(f"规则 {rule.code} 的 dimension {rule.dimension!r} 未在 dimensions 中定义")
+                raise ValueError(f"@rules.{i}.dimension: 规则 {rule.code} 的 dimension {rule.dimension!r} 未在 dimensions 中定义 (已定义: {', '.join(sorted(dims))})")
             if rule.code in codes:
-                raise ValueError(f"规则编号重复: {rule.code}")
+                raise ValueError(f"@rules.{i}.code: 规则编号重复: {rule.code}")
             codes.add(rule.code)
             needs = rule.scope.after or ("complaint" if rule.applies_when.complaint else None)
             if needs and needs not in self.triggers:
-                raise ValueError(f"规则 {rule.code} 需要 triggers.{needs}，但规则库没有定义")
+                raise ValueError(f"@rules.{i}.scope: 规则 {rule.code} 需要 triggers.{needs}，但规则库没有定义")
         return self
