@@ -233,3 +233,55 @@ def test_no_non_special_conversation_is_critical(results, special_ids):
 def test_critical_conversations_are_exactly_the_red_line_cases(results, special_ids):
     expected = {cid for k, cid in special_ids.items() if k.startswith(("redline_", "haoping_offer_"))}
     assert {r.conversation_id for r in results if r.critical} == expected
+
+
+def test_bonus_points_give_back_lost_points_and_the_ledger_still_adds_up():
+    from csqa.checks.engine import CompiledRulebook
+    from csqa.conversations import build_conversations
+    from csqa.rulebook.loader import parse_rulebook
+    from csqa.rulebook.testing import example_frame
+    from csqa.scoring import score_conversation
+    from csqa.text.segment import Segmenter
+
+    yaml_text = """
+id: bonus-test
+name: bonus
+dimensions:
+  - {id: opening, name: 开场, weight: 50}
+  - {id: closing, name: 结束, weight: 50}
+rules:
+  - code: OPEN-001
+    name: 开场问候
+    check: greeting
+    dimension: opening
+    severity: minor
+    points: 20
+    clause: "000 §3.1"
+    scope: {role: agent, first_turns: 1}
+    require: {phrases: [您好]}
+  - code: CLOSE-009
+    name: 主动回访加分
+    check: farewell
+    dimension: closing
+    severity: minor
+    points: 5
+    bonus: true
+    clause: "000 §3.5 主动回访"
+    scope: {role: agent}
+    require: {phrases: [回访]}
+"""
+    book = CompiledRulebook(parse_rulebook(yaml_text, "bonus.yaml"))
+    seg = Segmenter()
+    turns = [{"customer": "在吗"}, {"agent": "在的"}, {"agent": "明天我会给您回访"}]
+    conv = next(build_conversations(example_frame(turns, None), seg))
+    result = score_conversation(conv, book)
+    points = {f.rule_id: f.points for f in result.findings}
+    # greeting missing: 20 of 100 applicable points lost; the bonus gives back its 5
+    assert points["OPEN-001"] == 20.0
+    assert points["CLOSE-009"] == -5.0
+    assert result.score == 85.0
+    assert round(100 - sum(f.points for f in result.findings), 2) == result.score
+    # with nothing lost, a bonus cannot lift the score above 100
+    turns = [{"customer": "在吗"}, {"agent": "您好"}, {"agent": "明天我会给您回访"}]
+    perfect = score_conversation(next(build_conversations(example_frame(turns, None), seg)), book)
+    assert perfect.score == 100.0 and not perfect.findings
