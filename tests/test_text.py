@@ -215,3 +215,20 @@ def test_add_words_clears_cache_and_keeps_word_whole():
     after = own.tokens("这是测试专用词汇甲乙丙")
     assert after is not before
     assert "专用词汇甲乙丙" in after
+
+
+def test_rjieba_and_jieba_give_the_same_tokens_on_the_sample():
+    """rjieba is the fast default only because it agrees with the jieba reference token for token."""
+    pytest.importorskip("rjieba")
+    from csqa.ingest import read_inputs
+    from csqa.paths import corpora_dir
+    from csqa.text.normalize import normalize_text
+    from csqa.text.segment import Segmenter
+
+    texts = [normalize_text(t) for t in read_inputs([corpora_dir() / "samples" / "chat_export.csv"]).messages["text"]]
+    reference, fast = Segmenter(backend="jieba"), Segmenter(backend="rjieba")
+    for seg in (reference, fast):
+        seg.add_words(["不归我管", "帮您转接", "好评返现"])
+    differing = [t for t in texts if reference.tokens(t) != fast.tokens(t)]
+    assert not differing, differing[:5]
+    assert fast.backend == "rjieba" and reference.backend == "jieba"

@@ -63,12 +63,21 @@ class MessageView:
         return [t for i, t in self.customer_texts if i < index]
 
 
+# Every personal-data recognizer needs a digit (phone, ID, card, house number) or an @ (e-mail).
+_MAY_HOLD_PII = re.compile(r"[0-9０-９@＠]")
+
+
 class CompiledMatch:
     """A `Match` block ready to run: OR of its matchers, then its exceptions."""
 
     def __init__(self, match: Match):
         self.match = match
         self.groups = phrase_groups(match.phrases)
+        self.phrase_set = frozenset(p for group in self.groups for p in group)
+        # a block made of phrases only cannot match a message without any of them (fast path)
+        self.phrase_only = bool(self.groups) and not (
+            match.regex or match.similar_to or match.question or match.pii or match.off_platform
+        )
         self.regexes = [re.compile(p) for p in match.regex]
         self.templates = TemplateMatcher(match.similar_to, match.threshold) if match.similar_to else None
         self.exclude = list(match.exclude)
@@ -81,6 +90,8 @@ class CompiledMatch:
              ) -> list[tuple[int, int, str]]:
         """Spans where the block matches, after its exceptions. With `first_only`, stop at the
         first matcher that finds something (enough for `require` rules; skips costly matchers)."""
+        if self.phrase_only and self.phrase_set.isdisjoint(view.phrase_hits(msg)):
+            return []
         found: list[tuple[int, int, str]] = []
         for spans in self._candidates(msg, view):
             if not spans:
@@ -95,7 +106,8 @@ class CompiledMatch:
         """Each matcher's raw spans, cheapest first."""
         text = msg.clean
         if self.groups:
-            yield match_groups(self.groups, view.phrase_hits(msg), self.match.mode, self.match.at_least)
+            hits = view.phrase_hits(msg)
+            yield match_groups(self.groups, hits, self.match.mode, self.match.at_least, self.phrase_set) if hits else []
         if self.regexes:
             yield [(m.start(), m.end(), m.group(0)) for rx in self.regexes for m in rx.finditer(text) if m.end() > m.start()]
         if self.match.question:
@@ -104,7 +116,7 @@ class CompiledMatch:
             from csqa.checks.off_platform import find_off_platform
 
             yield [(p.start, p.end, p.text) for p in find_off_platform(text)]
-        if self.match.pii:
+        if self.match.pii and _MAY_HOLD_PII.search(text):
             from csqa.checks.pii import find_pii
 
             yield [(p.start, p.end, p.text) for p in find_pii(text, kinds=set(self.match.pii))]

@@ -47,8 +47,13 @@ def phrase_groups(items) -> list[tuple[str, ...]]:
     return [tuple(item) if isinstance(item, list) else (item,) for item in items]
 
 
-def match_groups(groups, hits, mode: str, at_least: int) -> list[tuple[int, int, str]]:
-    """Spans for the groups under any / all / at_least semantics; [] when the condition fails."""
+def match_groups(groups, hits, mode: str, at_least: int, phrase_set=None) -> list[tuple[int, int, str]]:
+    """Spans for the groups under any / all / at_least semantics; [] when the condition fails.
+
+    `hits` holds only the phrases present in the message, so for `any` it is cheaper to walk
+    the hits than the rule's (often long) phrase list."""
+    if mode == "any" and phrase_set is not None:
+        return sorted((s, e, p) for p, spans in hits.items() if p in phrase_set for (s, e) in spans)
     found: list[tuple[int, int, str]] = []
     groups_hit = 0
     for group in groups:

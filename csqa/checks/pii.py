@@ -228,10 +228,14 @@ def _load_cached(path: str) -> tuple[Recognizer, ...]:
     return _parse(data)
 
 
+_DEFAULT_RESOLVED = str(Path(DEFAULT_RECOGNIZERS_PATH).resolve())
+
+
 def load_recognizers(path: "str | Path | None" = None) -> tuple[Recognizer, ...]:
     """Load (and cache) a recognizer registry; default is the packaged YAML."""
-    p = Path(path) if path is not None else DEFAULT_RECOGNIZERS_PATH
-    return _load_cached(str(p.resolve()))
+    if path is None:
+        return _load_cached(_DEFAULT_RESOLVED)  # hot path: no filesystem call per message
+    return _load_cached(str(Path(path).resolve()))
 
 
 # --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ Bad: the same 20-character canned answer sent four times in one chat; a reply th
 from __future__ import annotations
 
 from csqa.model import Message
-from csqa.text.segment import is_emoji_token
+from csqa.text.segment import PROTECTED, is_emoji_token
 
 
 def repeated_messages(messages: list[Message], min_chars: int, max_repeats: int) -> list[Message]:
@@ -24,4 +24,8 @@ def repeated_messages(messages: list[Message], min_chars: int, max_repeats: int)
 
 
 def emoji_count(msg: Message) -> int:
-    return sum(1 for tok in msg.tokens if is_emoji_token(tok))
+    """Emoji and platform emoticons ([微笑]) in a message; masks such as [数字x] do not count."""
+    text = msg.clean
+    if text.isascii() and "[" not in text:
+        return 0
+    return sum(1 for m in PROTECTED.finditer(text) if is_emoji_token(m.group(0)))

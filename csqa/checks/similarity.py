@@ -46,6 +46,7 @@ class TemplateMatcher:
     def __init__(self, templates, threshold: float):
         self.templates = list(templates)
         self.threshold = threshold
+        self._cache: dict[str, tuple[float, int, int]] = {}
         self._vectors = []
         for t in self.templates:
             vec = char_ngrams(_clean(t))
@@ -58,6 +59,15 @@ class TemplateMatcher:
 
     def best(self, text: str) -> tuple[float, int, int]:
         """(similarity, start, end) of the most template-like sentence (or the whole text)."""
+        cached = self._cache.get(text)
+        if cached is None:
+            cached = self._best(text)
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            self._cache[text] = cached
+        return cached
+
+    def _best(self, text: str) -> tuple[float, int, int]:
         pieces = [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
         if len(pieces) > 1:
             pieces.append((0, len(text)))

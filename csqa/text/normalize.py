@@ -47,13 +47,9 @@ def _t2s():
     return opencc.OpenCC("t2s")
 
 
-def _fold_width(ch: str) -> str:
-    code = ord(ch)
-    if 0xFF01 <= code <= 0xFF5E:
-        return chr(code - 0xFEE0)
-    if code == 0x3000 or ch in "\u00a0\u2002\u2003\u2009":
-        return " "
-    return ch
+# One character to one character, so offsets are unchanged by width folding.
+_WIDTH_TABLE = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+_WIDTH_TABLE.update({0x3000: 0x20, 0x00A0: 0x20, 0x2002: 0x20, 0x2003: 0x20, 0x2009: 0x20})
 
 
 def _strip_html(text: str) -> tuple[str, list[int]]:
@@ -104,7 +100,7 @@ def normalize(text: str) -> NormalizedText:
         stripped, offs = _strip_html(work)
         if stripped != work:
             work, offsets = stripped, offs
-    folded = "".join(_fold_width(ch) for ch in work)
+    folded = work.translate(_WIDTH_TABLE)
     if _has_cjk(folded):
         folded = _to_simplified(folded)
     return NormalizedText(text, folded, tuple(offsets) if offsets is not None else None)

@@ -28,23 +28,67 @@ EMOJI = re.compile(_EMOJI)
 DEFAULT_DICTIONARY = "domain_dict.txt"
 
 
+_BRACKET_RE = re.compile(_BRACKET_TOKEN)
+
+
 def is_emoji_token(token: str) -> bool:
     """True for an emoji or a platform emoticon like [微笑] (masks such as [数字x] excluded)."""
+    if token.isascii() and not token.startswith("["):
+        return False
     if EMOJI.fullmatch(token):
         return True
-    return bool(re.fullmatch(_BRACKET_TOKEN, token)) and not token.endswith("x]")
+    return bool(_BRACKET_RE.fullmatch(token)) and not token.endswith("x]")
+
+
+BACKENDS = ("jieba", "rjieba")
+
+
+def available_backend(preferred: str = "auto") -> str:
+    """`auto` picks rjieba (the same dictionary and algorithm in Rust, ~20× faster) when installed."""
+    if preferred == "auto":
+        try:
+            import rjieba  # noqa: F401
+
+            return "rjieba"
+        except ImportError:
+            return "jieba"
+    if preferred not in BACKENDS:
+        raise ValueError(f"unknown segmenter {preferred!r}; choose one of auto, {', '.join(BACKENDS)}")
+    return preferred
+
+
+class _RJieba:
+    """rjieba behind jieba's small interface (lcut, add_word)."""
+
+    def __init__(self):
+        import rjieba
+
+        self._tok = rjieba.Jieba()
+
+    def lcut(self, text: str, HMM: bool = False) -> list[str]:  # noqa: N803 - jieba's spelling
+        return self._tok.cut(text, HMM)
+
+    def add_word(self, word: str, freq=None, tag=None) -> None:
+        if freq is None:
+            freq = self._tok.suggest_freq(word)
+        self._tok.add_word(word, freq, tag)
 
 
 class Segmenter:
-    """jieba tokenizer with a domain dictionary and a per-process cache of results."""
+    """jieba (the reference) or rjieba tokenizer with a domain dictionary and a per-process cache."""
 
-    def __init__(self, dictionary: Path | None = None, hmm: bool = False, cache_size: int = 200_000):
-        import jieba
-
+    def __init__(self, dictionary: Path | None = None, hmm: bool = False, cache_size: int = 200_000,
+                 backend: str = "jieba"):
         self.hmm = hmm
+        self.backend = available_backend(backend)
         self.dictionary = Path(dictionary) if dictionary else corpora_dir() / DEFAULT_DICTIONARY
-        self._jieba = jieba.Tokenizer()
-        self._jieba.initialize()
+        if self.backend == "rjieba":
+            self._jieba = _RJieba()
+        else:
+            import jieba
+
+            self._jieba = jieba.Tokenizer()
+            self._jieba.initialize()
         self._load_dictionary(self.dictionary)
         self._cache: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._cache_size = cache_size
@@ -103,10 +147,15 @@ def token_bounds(tokens: tuple[str, ...]) -> list[int]:
     return bounds
 
 
-@lru_cache(maxsize=1)
-def default_segmenter() -> Segmenter:
-    """The process-wide segmenter (dictionary loaded once per process)."""
-    return Segmenter()
+@lru_cache(maxsize=4)
+def default_segmenter(backend: str = "auto") -> Segmenter:
+    """The process-wide segmenter (dictionary loaded once per process and backend).
+
+    `auto` uses rjieba when it is installed: on the 11,861 real JD chat messages it gives
+    token-for-token the same output as jieba with the same dictionary (HMM off) at ~13×
+    the speed (benchmarks/bench_segment.py). `jieba` is the reference and always available.
+    """
+    return Segmenter(backend=available_backend(backend))
 
 
 def segment(text: str) -> list[str]:
