@@ -1,0 +1,110 @@
+"""Speed and memory of the whole `csqa score` against plain jieba segmentation, side by side.
+
+For each size it builds an export by resampling the real JD chats (benchmarks/make_export.py),
+then measures in separate processes, one after the other on the same machine:
+  - baseline: plain single-process `jieba.lcut` (default settings) over the same message texts,
+    loop time only (no file reading, no dictionary loading);
+  - csqa: the full `csqa score` command (start-up, ingest, normalize, segment, checks, complaint
+    classifier, scorecard, all outputs), wall time and peak RSS;
+and prints the ratio csqa / baseline (target ≤ 0.5), conversations per second, peak RSS and the
+per-stage breakdown from run.json.
+
+python benchmarks/bench_speed.py                     # 20k conversations
+python benchmarks/bench_speed.py --sizes 20000,200000  # the memory-flatness check (slow)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import make_export  # noqa: E402
+import realdata  # noqa: E402
+
+BASELINE = r"""
+import csv, sys, time, logging, jieba
+jieba.setLogLevel(logging.WARNING)
+jieba.initialize()
+with open(sys.argv[1], encoding="utf-8-sig", newline="") as fh:
+    texts = [row[4] for row in csv.reader(fh)][1:]
+t0 = time.perf_counter()
+for t in texts:
+    jieba.lcut(t)
+print(time.perf_counter() - t0, len(texts), sum(len(t.encode("utf-8")) for t in texts))
+"""
+
+
+def run_with_rusage(cmd: list[str]) -> tuple[float, float, str]:
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        err = proc.stderr.read()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"command failed: {' '.join(cmd)}\n{err[-2000:]}")
+        out.seek(0)
+        return wall, usage.ru_maxrss / 1024, out.read()
+
+
+def measure(size: int, workdir: Path, extra: list[str]) -> dict:
+    export = workdir / f"jd_{size}.csv"
+    if not export.exists():
+        make_export.write_export(size, export)
+    base_wall, _, base_out = run_with_rusage([sys.executable, "-c", BASELINE, str(export)])
+    loop_s, n_msgs, n_bytes = base_out.split()
+    loop_s, n_msgs, n_bytes = float(loop_s), int(n_msgs), int(n_bytes)
+    outdir = workdir / f"out_{size}"
+    cmd = [sys.executable, "-m", "csqa.cli", "score", str(export), "-o", str(outdir), "-q", *extra]
+    wall, rss, _ = run_with_rusage(cmd)
+    manifest = json.loads((outdir / "run.json").read_text(encoding="utf-8"))
+    return {
+        "size": size,
+        "messages": n_msgs,
+        "mb": n_bytes / 1e6,
+        "jieba_s": loop_s,
+        "csqa_s": wall,
+        "ratio": wall / loop_s,
+        "conv_per_s": size / wall,
+        "peak_rss_mb": rss,
+        "stages": manifest.get("timings_s", {}),
+        "engine": manifest.get("engine"),
+        "workers": manifest.get("workers"),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="20000", help="comma-separated conversation counts")
+    ap.add_argument("--workdir", type=Path, default=HERE / "data")
+    ap.add_argument("csqa_args", nargs="*", help="extra arguments for csqa score (after --)")
+    args = ap.parse_args()
+    if not realdata.available(realdata.CHAT_A):
+        print("../shared/data is absent: nothing to measure")
+        return 0
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    rows = [measure(int(s), args.workdir, args.csqa_args) for s in args.sizes.split(",")]
+    print(f"{'conversations':>13}{'messages':>10}{'MB':>7}{'jieba.lcut s':>14}{'csqa score s':>14}{'ratio':>7}"
+          f"{'conv/s':>8}{'peak RSS MB':>13}")
+    for r in rows:
+        print(f"{r['size']:>13}{r['messages']:>10}{r['mb']:>7.1f}{r['jieba_s']:>14.1f}{r['csqa_s']:>14.1f}"
+              f"{r['ratio']:>7.2f}{r['conv_per_s']:>8.0f}{r['peak_rss_mb']:>13.0f}")
+    for r in rows:
+        stages = ", ".join(f"{k} {v:.1f}s" for k, v in r["stages"].items())
+        print(f"stages at {r['size']}: {stages} (engine {r['engine']}, workers {r['workers']})")
+    if len(rows) > 1:
+        print(f"peak RSS {rows[-1]['size']} / {rows[0]['size']} conversations: "
+              f"{rows[-1]['peak_rss_mb'] / rows[0]['peak_rss_mb']:.2f}x (target ≤ 1.3)")
+    print("target: ratio ≤ 0.5 (the whole pipeline at least twice as fast as plain jieba.lcut alone)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
