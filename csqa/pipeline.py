@@ -64,13 +64,21 @@ def classify_complaints(convs: list[Conversation], classifier) -> None:
     msgs = [m for c in convs for m in c.messages if m.role == CUSTOMER]
     if not msgs:
         return
-    pred = classifier.predict([m.clean for m in msgs])
-    cats = pred["complaint_category"].tolist()
-    sevs = pred["complaint_severity"].tolist()
-    probs = pred["complaint_probability"].tolist()
-    flags = pred["is_complaint"].tolist()
-    for m, cat, sev, p, flag in zip(msgs, cats, sevs, probs, flags):
-        m.complaint = ComplaintSignal(cat, sev, float(p), bool(flag))
+    # each distinct text is classified once ("好的", "在吗" recur thousands of times)
+    distinct = list(dict.fromkeys(m.clean for m in msgs))
+    pred = classifier.predict(distinct)
+    signals = {
+        text: ComplaintSignal(cat, sev, float(p), bool(flag))
+        for text, cat, sev, p, flag in zip(
+            distinct,
+            pred["complaint_category"].tolist(),
+            pred["complaint_severity"].tolist(),
+            pred["complaint_probability"].tolist(),
+            pred["is_complaint"].tolist(),
+        )
+    }
+    for m in msgs:
+        m.complaint = signals[m.clean]
 
 
 def score_all(

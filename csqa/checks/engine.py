@@ -67,6 +67,11 @@ class MessageView:
 _MAY_HOLD_PII = re.compile(r"[0-9０-９@＠]")
 
 
+def may_hold_pii(text: str) -> bool:
+    """Cheap pre-check before the personal-data recognizers (no digit and no @: nothing to find)."""
+    return _MAY_HOLD_PII.search(text) is not None
+
+
 class CompiledMatch:
     """A `Match` block ready to run: OR of its matchers, then its exceptions."""
 

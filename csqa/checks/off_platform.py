@@ -19,6 +19,7 @@ the platform checkout (微信支付), JD's on-platform 「选择线下付款」(
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -180,6 +181,12 @@ def _mask_snippet(snippet: str) -> str:
     return _ACCOUNT_TOKEN.sub(lambda m: m.group(0)[:2] + "****", masked)
 
 
+@functools.lru_cache(maxsize=1)
+def _any_cue() -> "re.Pattern[str]":
+    """One alternation of every cue, as a cheap pre-check before the per-cue scan."""
+    return re.compile("|".join(f"(?:{cue.regex.pattern})" for cue in _CUES))
+
+
 def find_off_platform(text: str, min_score: float = 0.5) -> list[OffPlatformMatch]:
     """Return off-platform cues in agent ``text``, sorted by start.
 
@@ -190,6 +197,8 @@ def find_off_platform(text: str, min_score: float = 0.5) -> list[OffPlatformMatc
     if not text:
         return []
     norm = text.translate(_FULLWIDTH)
+    if not _any_cue().search(norm):
+        return []  # none of the cues occurs: skip the per-cue scan
     raw: list[list] = []  # [kind, start, end, score, n_cues]
     for cue in _CUES:
         for m in cue.regex.finditer(norm):

@@ -48,6 +48,8 @@ class TemplateMatcher:
         self.threshold = threshold
         self._cache: dict[str, tuple[float, int, int]] = {}
         self._vectors = []
+        # a sentence far longer than every template is not a paraphrase of one
+        self.max_chars = int(2.5 * max((len(_clean(t)) for t in self.templates), default=0)) + 4
         for t in self.templates:
             vec = char_ngrams(_clean(t))
             self._vectors.append((vec, _norm(vec)))
@@ -73,6 +75,8 @@ class TemplateMatcher:
             pieces.append((0, len(text)))
         best = (0.0, 0, 0)
         for start, end in pieces:
+            if end - start > self.max_chars:
+                continue
             score = self.similarity(text[start:end])
             if score > best[0]:
                 best = (score, start, end)

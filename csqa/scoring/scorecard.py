@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from csqa.checks.engine import CompiledRulebook, Evaluation, Hit
+from csqa.checks.engine import CompiledRulebook, Evaluation, Hit, may_hold_pii
 from csqa.model import Conversation, ConversationResult, Finding
 
 CENT = Decimal("0.01")
@@ -79,7 +79,7 @@ def _evidence(text: str, span, mask) -> str:
         s, e = span
         left, right = max(0, s - 20), min(len(text), e + 20)
         snippet = ("…" if left else "") + text[left:right] + ("…" if right < len(text) else "")
-    return mask(snippet) if mask else snippet
+    return mask(snippet) if mask and may_hold_pii(snippet) else snippet
 
 
 def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) -> ConversationResult:
@@ -112,7 +112,7 @@ def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) ->
                 timestamp=msg.timestamp if msg is not None else "",
                 span_start=span_start,
                 span_end=span_end,
-                matched_text=mask(matched) if (mask and matched) else matched,
+                matched_text=mask(matched) if (mask and matched and may_hold_pii(matched)) else matched,
                 evidence=evidence,
             )
         )

@@ -77,7 +77,21 @@ def _strip_html(text: str) -> tuple[str, list[int]]:
     return "".join(out), offsets
 
 
+@lru_cache(maxsize=1)
+def _traditional_chars() -> "re.Pattern[str]":
+    """A character class of every CJK character OpenCC would change (computed once)."""
+    chars = "".join(chr(c) for c in range(0x3400, 0xA000))
+    converted = _t2s().convert(chars)
+    if len(converted) != len(chars):  # phrase rules changed lengths: compare one by one
+        changed = [ch for ch in chars if _t2s().convert(ch) != ch]
+    else:
+        changed = [a for a, b in zip(chars, converted) if a != b]
+    return re.compile("[" + "".join(re.escape(c) for c in changed) + "]")
+
+
 def _to_simplified(text: str) -> str:
+    if not _traditional_chars().search(text):
+        return text  # most chats are already simplified: skip OpenCC
     converted = _t2s().convert(text)
     if len(converted) == len(text):
         return converted

@@ -1,0 +1,109 @@
+"""What every engine shares: a prepared `Scorer` and the tables one chunk of conversations yields."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from csqa.checks.engine import may_hold_pii
+from csqa.model import Conversation
+from csqa.pipeline import ScoreOptions, Timer, classify_complaints, load_complaint_model, mask_function, prepare_rulebook
+from csqa.report.tables import conversations_table, findings_table
+from csqa.scoring import score_conversation
+from csqa.text.segment import default_segmenter
+
+MESSAGE_TABLE_COLUMNS = ["conversation_id", "message_index", "role", "agent_id", "timestamp", "text"]
+
+
+@dataclass(frozen=True)
+class ScorerSetup:
+    """Everything needed to rebuild a Scorer anywhere (a worker process, a Spark executor)."""
+
+    rulebook: str | None = None
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    model: str | None = None
+    use_model: bool = True
+    mask: bool = True
+    segmenter: str = "auto"
+
+
+@dataclass
+class ChunkOutput:
+    conversations: pd.DataFrame
+    findings: pd.DataFrame
+    messages: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def messages_table(convs: list[Conversation], mask) -> pd.DataFrame:
+    """Transcripts (masked like the evidence) for reports and the results store."""
+    rows = [
+        (c.id, m.index, m.role, m.agent_id, m.timestamp, mask(m.text) if mask and may_hold_pii(m.text) else m.text)
+        for c in convs
+        for m in c.messages
+    ]
+    return pd.DataFrame(rows, columns=MESSAGE_TABLE_COLUMNS).astype({"message_index": "int64"})
+
+
+class Scorer:
+    """A rulebook compiled, a classifier loaded and a segmenter warmed up: ready to score frames."""
+
+    def __init__(self, setup: ScorerSetup):
+        from csqa.conversations import build_conversations  # noqa: F401 - warm import before forking
+
+        self.setup = setup
+        self.segmenter = default_segmenter(setup.segmenter)
+        options = ScoreOptions(rulebook=setup.rulebook, select=list(setup.select), ignore=list(setup.ignore),
+                               model=setup.model, use_model=setup.use_model, mask=setup.mask)
+        self.loaded, self.book = prepare_rulebook(options, self.segmenter)
+        self.classifier = _classifier(options)
+        self.mask = mask_function(setup.mask)
+
+    def score_frame(self, messages: pd.DataFrame) -> ChunkOutput:
+        """Score every conversation of an ingested-messages frame (all of each conversation's rows)."""
+        from csqa.conversations import build_conversations
+
+        timer = Timer()
+        t0 = time.perf_counter()
+        convs = list(build_conversations(messages, self.segmenter))
+        t1 = time.perf_counter()
+        classify_complaints(convs, self.classifier)
+        t2 = time.perf_counter()
+        results = [score_conversation(c, self.book, self.mask) for c in convs]
+        t3 = time.perf_counter()
+        out = ChunkOutput(conversations_table(results), findings_table(results), messages_table(convs, self.mask))
+        timer.add("normalize_segment", t1 - t0)
+        timer.add("classify", t2 - t1)
+        timer.add("checks_score", t3 - t2)
+        timer.add("tables", time.perf_counter() - t3)
+        out.timings = timer.stages
+        return out
+
+
+def _classifier(options: ScoreOptions):
+    if not options.use_model:
+        return None
+    if options.model is None:
+        from csqa.paths import models_dir
+
+        if not (models_dir() / "complaint_classifier.joblib").exists():
+            return None  # no shipped model: complaint columns stay empty and run.json says model: null
+    return load_complaint_model(options)
+
+
+def concat_outputs(outputs: list[ChunkOutput]) -> ChunkOutput:
+    if not outputs:
+        empty = ChunkOutput(conversations_table([]), findings_table([]), messages_table([], None))
+        return empty
+    timings: dict[str, float] = {}
+    for o in outputs:
+        for k, v in o.timings.items():
+            timings[k] = timings.get(k, 0.0) + v
+    return ChunkOutput(
+        pd.concat([o.conversations for o in outputs], ignore_index=True),
+        pd.concat([o.findings for o in outputs], ignore_index=True),
+        pd.concat([o.messages for o in outputs], ignore_index=True),
+        timings,
+    )
