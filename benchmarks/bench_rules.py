@@ -33,22 +33,19 @@ def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
 
 
 def score_frame_with_defaults(messages: pd.DataFrame, use_model: bool):
+    """Score with the default rulebook exactly as `csqa score` does; returns (compiled book, results)."""
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    from csqa.pipeline import ScoreOptions, load_complaint_model, prepare_rulebook, score_frame
-    from csqa.text.segment import default_segmenter
+    from csqa.conversations import build_conversations
+    from csqa.engines import Scorer, ScorerSetup
+    from csqa.pipeline import classify_complaints
+    from csqa.scoring import score_conversation
 
-    seg = default_segmenter()
-    options = ScoreOptions(use_model=use_model)
-    _, book = prepare_rulebook(options, seg)
-    classifier = None
-    if use_model:
-        try:
-            classifier = load_complaint_model(options)
-        except Exception as exc:  # noqa: BLE001 - benchmark runs without a model too
-            print(f"(no complaint model: {exc})")
-    return book, score_frame(messages, book, classifier, None, seg)
+    scorer = Scorer(ScorerSetup(use_model=use_model, mask=False))
+    convs = list(build_conversations(messages, scorer.segmenter))
+    classify_complaints(convs, scorer.classifier)
+    return scorer.book, [score_conversation(c, scorer.book) for c in convs]
 
 
 def evaluate_devset(use_model: bool, show_errors: str | None) -> pd.DataFrame:

@@ -81,12 +81,19 @@ def _codes(values: tuple[str, ...]) -> list[str]:
 @click.option("--model", default=None, type=click.Path(), help="投诉分类模型 (.joblib，须附模型卡)；默认使用内置模型")
 @click.option("--no-model", is_flag=True, help="不做投诉分类 (投诉列留空)")
 @click.option("--no-mask", is_flag=True, help="证据和报告中不打码个人信息 (run.json 会记录)")
+@click.option("--store", default=None, type=click.Path(dir_okay=False),
+              help="结果库 (DuckDB) 路径，跨批次保留；默认只写 OUTDIR/results.duckdb")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local",
+              help="local: 本机多进程 (默认); spark: PySpark (pip install 'csqa[spark]')")
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="本机引擎的进程数 (默认: 全部 CPU 核)")
+@click.option("--segmenter", type=click.Choice(["auto", "jieba", "rjieba"]), default="auto",
+              help="分词器: auto = 已安装时用 rjieba (与 jieba 结果一致、更快); jieba = 参考实现")
 @click.option("--statistics", is_flag=True, help="结束时打印各规则命中统计")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="结束摘要的格式")
 @click.option("-q", "--quiet", is_flag=True, help="不显示进度条和摘要")
 @click.option("--debug", is_flag=True, help="出错时显示完整 traceback")
 def score(inputs, outdir, encoding, column_map, role_map, rulebook, select, ignore, model, no_model, no_mask,
-          statistics, fmt, quiet, debug):
+          store, engine, workers, segmenter, statistics, fmt, quiet, debug):
     """为导出的聊天记录打分: csqa score INPUT… -o OUTDIR"""
     from csqa.runner import run_score
 
@@ -103,6 +110,10 @@ def score(inputs, outdir, encoding, column_map, role_map, rulebook, select, igno
         use_model=not no_model,
         mask=not no_mask,
         quiet=quiet,
+        store=store,
+        engine=engine,
+        workers=workers,
+        segmenter=segmenter,
     )
     if fmt == "json":
         click.echo(json.dumps(summary["manifest"], ensure_ascii=False, indent=2, default=str))
@@ -110,6 +121,27 @@ def score(inputs, outdir, encoding, column_map, role_map, rulebook, select, igno
         click.echo(summary["text"])
     if statistics:
         click.echo(summary["statistics"])
+
+
+# ---------------------------------------------------------------------------- report
+@cli.command()
+@click.option("--store", "store", required=True, type=click.Path(dir_okay=False), help="结果库 (DuckDB) 路径")
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="输出目录 (report.html, report.xlsx)")
+@click.option("--from", "date_from", default=None, help="起始日期 YYYY-MM-DD (含)")
+@click.option("--to", "date_to", default=None, help="结束日期 YYYY-MM-DD (含)")
+@click.option("--agent", default=None, help="只看这位客服 (主要接待客服)")
+@click.option("--check", default=None, help="只看出现该问题的会话: 检查项名 (如 apology) 或规则编号/前缀 (如 RED-003, RED)")
+@click.option("--no-mask", is_flag=True, help="报告中不打码个人信息")
+@click.option("-q", "--quiet", is_flag=True, help="不显示摘要")
+@click.option("--debug", is_flag=True, help="出错时显示完整 traceback")
+def report(store, outdir, date_from, date_to, agent, check, no_mask, quiet, debug):
+    """从结果库重建报告: csqa report --store PATH -o DIR [--from DATE] [--to DATE] [--agent ID] [--check NAME]"""
+    from csqa.runner import run_report
+
+    summary = run_report(store=Path(store), outdir=Path(outdir), date_from=date_from, date_to=date_to, agent=agent,
+                         check=check, mask=not no_mask)
+    if not quiet:
+        click.echo(summary["text"])
 
 
 # ---------------------------------------------------------------------------- rules

@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -15,8 +16,14 @@ from csqa.report.safety import excel_safe
 CHAT_TEXT_COLUMNS = ("matched_text", "evidence", "raw", "explanation")
 
 
-def _csv(df: pd.DataFrame, path: Path) -> None:
-    out = df.copy()
+def _contract_columns() -> dict[str, list[str]]:
+    from csqa.report.tables import AGENT_COLUMNS, CONVERSATION_COLUMNS, FINDING_COLUMNS
+
+    return {"conversations": CONVERSATION_COLUMNS, "findings": FINDING_COLUMNS, "agents": AGENT_COLUMNS}
+
+
+def _csv(df: pd.DataFrame, path: Path, columns: list[str] | None = None) -> None:
+    out = df[[c for c in columns if c in df.columns]].copy() if columns else df.copy()
     for col in CHAT_TEXT_COLUMNS:
         if col in out.columns:
             out[col] = out[col].map(excel_safe)
@@ -24,23 +31,31 @@ def _csv(df: pd.DataFrame, path: Path) -> None:
     out.to_csv(path, index=False, encoding="utf-8-sig")
 
 
-def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], manifest: dict, html: str | None,
-                  xlsx_sheets: dict[str, pd.DataFrame] | None) -> list[Path]:
+def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], manifest: dict | None, html: str | None,
+                  xlsx_sheets: dict[str, pd.DataFrame] | None,
+                  extra_files: dict[str, Callable[[Path], None]] | None = None) -> list[Path]:
+    """tables → NAME.csv (conversations/findings/agents keep to the contract's columns),
+    html → report.html, xlsx_sheets → report.xlsx, extra_files: {file name: writer(path)}
+    (e.g. results.duckdb), manifest → run.json last. All moved into OUTDIR at the end."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".csqa-tmp-", dir=outdir))
     written: list[Path] = []
+    contract = _contract_columns()
     try:
         for name, df in tables.items():
-            _csv(df, tmp / f"{name}.csv")
+            _csv(df, tmp / f"{name}.csv", contract.get(name))
         if html is not None:
             (tmp / "report.html").write_text(html, encoding="utf-8")
         if xlsx_sheets is not None:
             from csqa.report.xlsx import write_xlsx
 
             write_xlsx(tmp / "report.xlsx", xlsx_sheets)
+        for name, writer in (extra_files or {}).items():
+            writer(tmp / name)
         # run.json last: its presence says the rest is complete
-        (tmp / "run.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        if manifest is not None:
+            (tmp / "run.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
         for item in sorted(tmp.iterdir(), key=lambda p: p.name == "run.json"):
             target = outdir / item.name
             os.replace(item, target)

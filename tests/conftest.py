@@ -126,9 +126,11 @@ def sample_run(tmp_path_factory, run_cli) -> CliRun:
 # ---------------------------------------------------------------------------- pipeline
 @pytest.fixture(scope="session")
 def segmenter():
-    from csqa.text.segment import default_segmenter
+    """The checks' segmenter for the sample (gets the default rulebook's phrases; the classifier's
+    default segmenter stays untouched, as in `csqa.engines.Scorer`)."""
+    from csqa.text.segment import Segmenter
 
-    return default_segmenter()
+    return Segmenter(backend="auto")
 
 
 @pytest.fixture(scope="session")

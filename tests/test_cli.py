@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-OUTPUT_FILES = {"conversations.csv", "findings.csv", "agents.csv", "rejects.csv", "run.json", "report.html", "report.xlsx"}
+OUTPUT_FILES = {"conversations.csv", "findings.csv", "agents.csv", "rejects.csv", "run.json", "report.html", "report.xlsx",
+                "results.duckdb"}
 CONVERSATION_CONTRACT = [
     "conversation_id", "agent_id", "agents", "started_at", "ended_at", "n_messages", "score", "passed",
     "critical", "complaint", "complaint_category", "complaint_severity", "first_response_s", "mean_response_s",

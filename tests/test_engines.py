@@ -97,3 +97,42 @@ def test_spark_engine_matches_local(messages, reference):
     finally:
         engine.close()
     _assert_same(out, reference)
+
+
+def _run(tmp_path, name, *args):
+    from click.testing import CliRunner
+
+    from csqa.cli import cli
+
+    out = tmp_path / name
+    result = CliRunner().invoke(cli, ["score", str(SAMPLE), "-o", str(out), "-q", *args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return out
+
+
+def _tables(out):
+    conv = pd.read_csv(out / "conversations.csv", dtype=str, keep_default_na=False)
+    find = pd.read_csv(out / "findings.csv", dtype=str, keep_default_na=False)
+    return (conv.sort_values("conversation_id").reset_index(drop=True),
+            find.sort_values(["conversation_id", "rule_id", "message_index", "span_start"]).reset_index(drop=True))
+
+
+def test_cli_engines_write_the_same_rows(tmp_path):
+    """`--engine spark` (local mode) and `--workers 1` give the same CSV rows as the default local pool."""
+    pytest.importorskip("pyspark")
+    import json
+    import shutil
+
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java")
+    pool = _run(tmp_path, "pool")
+    single = _run(tmp_path, "single", "--workers", "1")
+    spark = _run(tmp_path, "spark", "--engine", "spark")
+    reference = _tables(pool)
+    for other in (single, spark):
+        for a, b in zip(reference, _tables(other)):
+            pd.testing.assert_frame_equal(a, b)
+    manifest = json.loads((spark / "run.json").read_text(encoding="utf-8"))
+    assert manifest["engine"] == "spark"
+    assert manifest["rows_read"] == manifest["rows_scored"] + manifest["rows_rejected"]
+    assert json.loads((single / "run.json").read_text(encoding="utf-8"))["workers"] == 1

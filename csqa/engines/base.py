@@ -6,14 +6,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from csqa.checks.engine import may_hold_pii
-from csqa.model import Conversation
 from csqa.pipeline import ScoreOptions, Timer, classify_complaints, load_complaint_model, mask_function, prepare_rulebook
 from csqa.report.tables import conversations_table, findings_table
+from csqa.report.transcript import messages_table
 from csqa.scoring import score_conversation
-from csqa.text.segment import default_segmenter
+from csqa.text.segment import Segmenter, available_backend
 
-MESSAGE_TABLE_COLUMNS = ["conversation_id", "message_index", "role", "agent_id", "timestamp", "text"]
 
 
 @dataclass(frozen=True)
@@ -37,16 +35,6 @@ class ChunkOutput:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def messages_table(convs: list[Conversation], mask) -> pd.DataFrame:
-    """Transcripts (masked like the evidence) for reports and the results store."""
-    rows = [
-        (c.id, m.index, m.role, m.agent_id, m.timestamp, mask(m.text) if mask and may_hold_pii(m.text) else m.text)
-        for c in convs
-        for m in c.messages
-    ]
-    return pd.DataFrame(rows, columns=MESSAGE_TABLE_COLUMNS).astype({"message_index": "int64"})
-
-
 class Scorer:
     """A rulebook compiled, a classifier loaded and a segmenter warmed up: ready to score frames."""
 
@@ -54,7 +42,9 @@ class Scorer:
         from csqa.conversations import build_conversations  # noqa: F401 - warm import before forking
 
         self.setup = setup
-        self.segmenter = default_segmenter(setup.segmenter)
+        # the checks get their own segmenter (dictionary + this rulebook's phrases); the complaint
+        # classifier keeps the plain dictionary one, so its features never depend on a rulebook
+        self.segmenter = Segmenter(backend=available_backend(setup.segmenter))
         options = ScoreOptions(rulebook=setup.rulebook, select=list(setup.select), ignore=list(setup.ignore),
                                model=setup.model, use_model=setup.use_model, mask=setup.mask)
         self.loaded, self.book = prepare_rulebook(options, self.segmenter)
@@ -73,7 +63,8 @@ class Scorer:
         t2 = time.perf_counter()
         results = [score_conversation(c, self.book, self.mask) for c in convs]
         t3 = time.perf_counter()
-        out = ChunkOutput(conversations_table(results), findings_table(results), messages_table(convs, self.mask))
+        # transcripts keep the original text: the output stage masks them with an offset map
+        out = ChunkOutput(conversations_table(results), findings_table(results), messages_table(messages))
         timer.add("normalize_segment", t1 - t0)
         timer.add("classify", t2 - t1)
         timer.add("checks_score", t3 - t2)
@@ -95,7 +86,7 @@ def _classifier(options: ScoreOptions):
 
 def concat_outputs(outputs: list[ChunkOutput]) -> ChunkOutput:
     if not outputs:
-        empty = ChunkOutput(conversations_table([]), findings_table([]), messages_table([], None))
+        empty = ChunkOutput(conversations_table([]), findings_table([]), messages_table(pd.DataFrame()))
         return empty
     timings: dict[str, float] = {}
     for o in outputs:

@@ -1,9 +1,16 @@
-"""Result tables in the output contract's column order (pure functions over results)."""
+"""Result tables in the output contract's column order (pure functions over results).
+
+`conversations_table` adds one column after the contract ones, `not_applicable` (the rule
+codes that did not apply, ";"-joined): the results store and the report use it so that
+each check's rate is over the conversations it applied to; conversations.csv keeps to
+the contract (`CONVERSATION_COLUMNS`).
+"""
 from __future__ import annotations
 
 import pandas as pd
 
 from csqa.model import ConversationResult
+from csqa.report.stats import wilson_lower
 from csqa.rulebook.schema import CHECK_NAMES_ZH
 
 CONVERSATION_COLUMNS = [
@@ -18,7 +25,10 @@ FINDING_COLUMNS = [
 AGENT_COLUMNS = [
     "agent_id", "conversations", "mean_score", "pass_rate", "passed", "critical_conversations", "findings",
     "complaints", "serious_complaints", "mean_first_response_s", "mean_response_s", "top_failed_check",
+    "pass_rate_low95", "small_sample",
 ]
+EXTRA_CONVERSATION_COLUMNS = ["not_applicable"]
+SMALL_SAMPLE = 20  # agents with fewer conversations are marked 样本少
 
 
 def conversations_table(results: list[ConversationResult]) -> pd.DataFrame:
@@ -39,10 +49,11 @@ def conversations_table(results: list[ConversationResult]) -> pd.DataFrame:
             "first_response_s": r.first_response_s,
             "mean_response_s": r.mean_response_s,
             "n_findings": len(r.findings),
+            "not_applicable": ";".join(r.not_applicable),
         }
         for r in results
     ]
-    df = pd.DataFrame(rows, columns=CONVERSATION_COLUMNS)
+    df = pd.DataFrame(rows, columns=CONVERSATION_COLUMNS + EXTRA_CONVERSATION_COLUMNS)
     df["complaint"] = df["complaint"].astype("boolean")
     df["n_messages"] = df["n_messages"].astype("int64")
     df["n_findings"] = df["n_findings"].astype("int64")
@@ -76,8 +87,12 @@ def findings_table(results: list[ConversationResult]) -> pd.DataFrame:
     return df
 
 
-def agents_table(conversations: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
-    """Per-agent aggregates: conversation-level figures by primary agent, findings by the agent they name."""
+def agents_table(conversations: pd.DataFrame, findings: pd.DataFrame, min_n: int = SMALL_SAMPLE) -> pd.DataFrame:
+    """Per-agent aggregates: conversation-level figures by primary agent, findings by the agent they name.
+
+    pass_rate_low95 is the lower bound of the 95 % Wilson interval of the pass rate (what
+    the ranking sorts by); small_sample marks agents with fewer than `min_n` conversations.
+    """
     if conversations.empty:
         return pd.DataFrame(columns=AGENT_COLUMNS)
     conv = conversations.copy()
@@ -96,6 +111,8 @@ def agents_table(conversations: pd.DataFrame, findings: pd.DataFrame) -> pd.Data
         }
     )
     out["pass_rate"] = (out["passed"] / out["conversations"]).round(3)
+    out["pass_rate_low95"] = [round(wilson_lower(k, n), 3) for k, n in zip(out["passed"], out["conversations"])]
+    out["small_sample"] = out["conversations"] < min_n
     lost = findings[findings["severity"] != "bonus"] if not findings.empty else findings
     counts = lost.groupby("agent_id").size() if not lost.empty else pd.Series(dtype="int64")
     out["findings"] = counts.reindex(out.index).fillna(0).astype("int64")

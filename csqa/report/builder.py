@@ -1,0 +1,686 @@
+"""Build report.html and the report.xlsx sheets from result DataFrames.
+
+    html, sheets = csqa.report.build(conversations, findings, agents, messages, summary)
+
+Inputs are plain DataFrames, so the same function serves `csqa score` (one batch) and
+`csqa report` (any number of batches read back from the results store), whichever engine
+produced them:
+
+- conversations: the conversations.csv columns (`csqa.report.tables.CONVERSATION_COLUMNS`),
+  optionally `not_applicable` (";"-joined rule codes that did not apply; makes each
+  check's n the conversations it applied to).
+- findings: the findings.csv columns (`FINDING_COLUMNS`) in ledger order per conversation,
+  optionally `hl_start`/`hl_end` (highlight offsets into messages.text when it differs
+  from the original text, e.g. stored masked).
+- agents: the agents.csv columns (`AGENT_COLUMNS`), or None to derive them.
+- messages: conversation_id, message_index, role, agent_id, timestamp, text
+  (`csqa.report.transcript.messages_table`); may be empty (no transcripts in the drill-down).
+- summary: generated_at, rulebook, model, masked, optional rows_rejected, source, filters,
+  pass_mark.
+
+Returns (html_str, sheets) with sheets = {sheet name: DataFrame} for
+`csqa.report.xlsx.write_xlsx`. With `ReportOptions.mask` (default) personal data in
+transcripts, evidence and explanations is masked here again, whatever the inputs hold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from csqa.report import charts
+from csqa.report.charts import AMBER, BLUE, GREEN, GREY, RED, Bar, Bin, Point, Segment
+from csqa.report.stats import Z95, rate_text, wilson_interval
+from csqa.report.transcript import Mark, highlight_html, prepare_transcripts, role_zh
+from csqa.rulebook.schema import CHECK_NAMES_ZH
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+try:  # the complaint taxonomy ships with the classifier
+    from csqa.complaints import CATEGORY_NAMES_ZH, SEVERITY_NAMES_ZH
+except ImportError:  # pragma: no cover - only without the complaints package
+    CATEGORY_NAMES_ZH = {"none": "非投诉", "product": "商品质量", "logistics": "物流配送", "service": "服务态度",
+                         "payment": "支付退款", "system": "系统故障", "price": "价格促销", "other": "其他"}
+    SEVERITY_NAMES_ZH = {"none": "无", "normal": "一般投诉", "serious": "重大投诉"}
+
+SEVERITY_ZH = {"critical": "红线", "major": "重要", "minor": "一般", "bonus": "加分"}
+
+
+@dataclass
+class ReportOptions:
+    """Knobs of the report; the defaults are what `csqa score` and `csqa report` use."""
+
+    min_n: int = 20  # agents with fewer conversations are marked 样本少
+    pass_mark: float = 80.0
+    first_response_limit_s: float = 30.0
+    reply_limit_s: float = 60.0
+    worst_per_agent: int = 5  # worst conversations listed in each agent section
+    drilldown_per_agent: int = 8  # conversations per agent with a full transcript
+    max_drilldown: int = 400
+    top_checks: int = 12
+    heatmap_checks: int = 10
+    mask: bool = True
+    z: float = Z95
+    extra: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- small helpers
+def _bool(series: pd.Series) -> pd.Series:
+    """True/False from bool, 'True'/'False' strings or 1/0; missing stays <NA>."""
+    if series.dtype == bool:
+        return series.astype("boolean")
+    mapping = {"true": True, "false": False, "1": True, "0": False, "是": True, "否": False}
+
+    def conv(v):
+        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) or v == "":
+            return pd.NA
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            return bool(v)
+        return mapping.get(str(v).strip().lower(), pd.NA)
+
+    return series.map(conv).astype("boolean")
+
+
+def _num(v, digits: int = 1):
+    if v is None or v is pd.NA:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    if np.isnan(f):
+        return None
+    return round(f, digits)
+
+
+def _pct(k, n, digits: int = 0) -> str:
+    return f"{100 * k / n:.{digits}f}%" if n else "—"
+
+
+def check_zh(check: str) -> str:
+    return CHECK_NAMES_ZH.get(check, check)
+
+
+def category_zh(code) -> str:
+    if code is None or code is pd.NA or (isinstance(code, float) and np.isnan(code)) or code == "":
+        return "未分类"
+    return CATEGORY_NAMES_ZH.get(code, str(code))
+
+
+def _quantile(values: pd.Series, q: float):
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    return round(float(v.quantile(q)), 1) if len(v) else None
+
+
+# ---------------------------------------------------------------------------- preparing frames
+def _prepare(conversations: pd.DataFrame, findings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    conv = conversations.copy().reset_index(drop=True)
+    conv["conversation_id"] = conv["conversation_id"].astype(str)
+    conv["agent_id"] = conv["agent_id"].fillna("").astype(str)
+    conv["score"] = pd.to_numeric(conv["score"], errors="coerce").astype(float)
+    conv["passed"] = _bool(conv["passed"]).fillna(False).astype(bool)
+    conv["critical"] = _bool(conv["critical"]).fillna(False).astype(bool)
+    conv["complaint"] = _bool(conv["complaint"]) if "complaint" in conv else pd.array([pd.NA] * len(conv), dtype="boolean")
+    for col in ("complaint_category", "complaint_severity"):
+        conv[col] = conv[col].fillna("").astype(str) if col in conv else ""
+    for col in ("first_response_s", "mean_response_s"):
+        conv[col] = pd.to_numeric(conv[col], errors="coerce")
+    conv["_t"] = pd.to_datetime(conv["started_at"].replace("", None), errors="coerce")
+    conv["_day"] = conv["_t"].dt.strftime("%Y-%m-%d")
+    fnd = findings.copy().reset_index(drop=True)
+    if fnd.empty:
+        fnd = pd.DataFrame(columns=list(findings.columns) or ["conversation_id", "rule_id", "rule_name", "check",
+                                                               "severity", "points", "message_index"])
+    fnd["conversation_id"] = fnd["conversation_id"].astype(str)
+    fnd["points"] = pd.to_numeric(fnd["points"], errors="coerce").fillna(0.0).astype(float)
+    fnd["message_index"] = pd.to_numeric(fnd["message_index"], errors="coerce").astype("Int64")
+    agent_of = dict(zip(conv["conversation_id"], conv["agent_id"]))
+    fnd["_conv_agent"] = fnd["conversation_id"].map(agent_of).fillna("")
+    return conv, fnd
+
+
+def _applicable_n(conv: pd.DataFrame, rule_ids) -> dict[str, int]:
+    """Per rule, the number of conversations it applied to (all of them without `not_applicable`)."""
+    n = len(conv)
+    if "not_applicable" not in conv.columns:
+        return {r: n for r in rule_ids}
+    na = conv["not_applicable"].fillna("").astype(str)
+    out = {}
+    for r in rule_ids:
+        out[r] = int(n - na.map(lambda s: r in s.split(";")).sum())
+    return out
+
+
+def rule_statistics(conv: pd.DataFrame, fnd: pd.DataFrame) -> pd.DataFrame:
+    """Per rule: conversations it fired in, its n (conversations it applied to), rate, findings, points lost."""
+    cols = ["rule_id", "rule_name", "check", "check_zh", "conversations", "n", "rate", "findings", "points_lost"]
+    lost = fnd[fnd["severity"] != "bonus"]
+    if lost.empty:
+        return pd.DataFrame(columns=cols)
+    g = lost.groupby(["rule_id", "rule_name", "check"], sort=False)
+    stats = pd.DataFrame({"conversations": g["conversation_id"].nunique(), "findings": g.size(),
+                          "points_lost": g["points"].sum().round(2)}).reset_index()
+    n_of = _applicable_n(conv, stats["rule_id"].tolist())
+    stats["n"] = stats["rule_id"].map(n_of).astype("int64")
+    stats["n"] = stats[["n", "conversations"]].max(axis=1)
+    stats["rate"] = (stats["conversations"] / stats["n"].where(stats["n"] > 0)).round(4)
+    stats["check_zh"] = stats["check"].map(check_zh)
+    stats = stats.sort_values(["rate", "conversations", "rule_id"], ascending=[False, False, True])
+    return stats[cols].reset_index(drop=True)
+
+
+def agent_rule_rates(conv: pd.DataFrame, fnd: pd.DataFrame) -> pd.DataFrame:
+    """Per (agent, rule): conversations of the agent in which the rule fired, the agent's n, rate."""
+    lost = fnd[fnd["severity"] != "bonus"]
+    cols = ["agent_id", "rule_id", "rule_name", "check", "conversations", "n", "rate"]
+    if lost.empty:
+        return pd.DataFrame(columns=cols)
+    hits = (lost.groupby(["_conv_agent", "rule_id", "rule_name", "check"])["conversation_id"].nunique()
+            .reset_index(name="conversations").rename(columns={"_conv_agent": "agent_id"}))
+    if "not_applicable" in conv.columns:
+        na = conv[["agent_id", "not_applicable"]].copy()
+        na["not_applicable"] = na["not_applicable"].fillna("").astype(str)
+        n_rows = []
+        for rule in hits["rule_id"].unique():
+            applies = ~na["not_applicable"].map(lambda s, r=rule: r in s.split(";"))
+            counts = na[applies].groupby("agent_id").size()
+            n_rows += [(a, rule, int(c)) for a, c in counts.items()]
+        n = pd.DataFrame(n_rows, columns=["agent_id", "rule_id", "n"])
+        hits = hits.merge(n, on=["agent_id", "rule_id"], how="left")
+        hits["n"] = hits["n"].fillna(0).astype("int64")
+    else:
+        hits["n"] = hits["agent_id"].map(conv.groupby("agent_id").size()).fillna(0).astype("int64")
+    hits["n"] = hits[["n", "conversations"]].max(axis=1)
+    hits["rate"] = (hits["conversations"] / hits["n"].where(hits["n"] > 0)).round(4)
+    return hits[cols]
+
+
+def agent_ranking(conv: pd.DataFrame, fnd: pd.DataFrame, agents: pd.DataFrame | None, options: ReportOptions) -> pd.DataFrame:
+    """Agents ranked by the 95 % Wilson lower bound of their pass rate (ties: mean score, id)."""
+    from csqa.report.tables import agents_table
+
+    if agents is None or agents.empty or not set(conv["agent_id"]) <= set(agents["agent_id"].astype(str)):
+        agents = agents_table(conv.drop(columns=["_t", "_day"]), fnd.drop(columns=["_conv_agent"]))
+    base = agents.copy()
+    base["agent_id"] = base["agent_id"].astype(str)
+    base = base[base["agent_id"].isin(set(conv["agent_id"]))]
+    g = conv.groupby("agent_id")
+    derived = pd.DataFrame({
+        "conversations": g.size(),
+        "passed": g["passed"].sum().astype("int64"),
+        "mean_score": g["score"].mean().round(1),
+        "critical_conversations": g["critical"].sum().astype("int64"),
+        "complaints": g["complaint"].apply(lambda s: int(s.fillna(False).sum())),
+        "classified": g["complaint"].apply(lambda s: int(s.notna().sum())),
+        "median_first_response_s": g["first_response_s"].median().round(1),
+        "median_response_s": g["mean_response_s"].median().round(1),
+    })
+    extra = [c for c in base.columns if c not in derived.columns]
+    out = derived.reset_index().merge(base[extra], on="agent_id", how="left")
+    for col, default in (("findings", 0), ("serious_complaints", 0), ("top_failed_check", "")):
+        if col not in out.columns:
+            out[col] = default
+        out[col] = out[col].fillna(default)
+    out["pass_rate"] = (out["passed"] / out["conversations"]).round(4)
+    cis = [wilson_interval(k, n, options.z) for k, n in zip(out["passed"], out["conversations"])]
+    out["pass_rate_low95"] = [round(c[0], 4) if c else None for c in cis]
+    out["pass_rate_high95"] = [round(c[1], 4) if c else None for c in cis]
+    out["small_sample"] = out["conversations"] < options.min_n
+    out = out.sort_values(["pass_rate_low95", "mean_score", "agent_id"], ascending=[False, False, True])
+    out["rank"] = range(1, len(out) + 1)
+    return out.reset_index(drop=True)
+
+
+def _focus(agent_rules: pd.DataFrame, team_rates: dict[str, float], agent: str, k: int = 3) -> list[dict]:
+    """The checks where an agent is most above the team's rate: what to coach on."""
+    a = agent_rules[agent_rules["agent_id"] == agent].copy()
+    if a.empty:
+        return []
+    a["team"] = a["rule_id"].map(team_rates).fillna(0)
+    a["excess"] = a["rate"] - a["team"]
+    a = a[(a["excess"] > 0.05) & (a["conversations"] >= 2)].sort_values(["excess", "conversations"], ascending=False)
+    return [{"rule_id": r.rule_id, "name": r.rule_name, "check": check_zh(r.check), "k": int(r.conversations),
+             "n": int(r.n), "rate": r.rate, "team": r.team,
+             "text": f"{r.rule_name} {_pct(r.conversations, r.n)} ({int(r.conversations)}/{int(r.n)}) · 团队 {r.team:.0%}"}
+            for r in a.head(k).itertuples()]
+
+
+# ---------------------------------------------------------------------------- charts
+def _score_histogram(scores: pd.Series, pass_mark: float, label: str) -> Markup:
+    s = pd.to_numeric(scores, errors="coerce").dropna()
+    edges = list(range(0, 101, 10))
+    bins = []
+    for lo in edges[:-1]:
+        hi = lo + 10
+        count = int(((s >= lo) & ((s < hi) if hi < 100 else (s <= hi))).sum())
+        bins.append(Bin(f"{lo}–{hi}", count, GREEN if lo >= pass_mark else (RED if lo < 60 else AMBER),
+                        f"{lo}–{hi} 分: {count} 个会话 ({_pct(count, len(s))}, n={len(s)})"))
+    return charts.histogram(bins, label, marker=(pass_mark / 10, f"合格线 {pass_mark:g}"))
+
+
+def _time_histogram(values: pd.Series, edges: list[float], limit: float, label: str) -> Markup:
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    bins = []
+    limit_pos = None
+    for i, lo in enumerate(edges):
+        hi = edges[i + 1] if i + 1 < len(edges) else None
+        if lo == limit:
+            limit_pos = i
+        mask = (v >= lo) & ((v < hi) if hi is not None else True)
+        count = int(mask.sum())
+        text = f"{lo:g}–{hi:g}秒" if hi is not None else f"≥{lo:g}秒"
+        bins.append(Bin(text, count, RED if lo >= limit else BLUE, f"{text}: {count} 个会话 ({_pct(count, len(v))}, n={len(v)})"))
+    return charts.histogram(bins, label, marker=(limit_pos, f"时限 {limit:g}秒") if limit_pos is not None else None)
+
+
+def _trend_points(conv: pd.DataFrame, key: pd.Series) -> tuple[list[Point], list[Point]]:
+    df = conv.assign(_k=key).dropna(subset=["_k"])
+    if df.empty:
+        return [], []
+    g = df.groupby("_k", sort=True)
+    score, passed, n = g["score"].mean(), g["passed"].sum(), g.size()
+    pts = [Point(str(k)[5:] if len(str(k)) == 10 else str(k), float(score[k]), int(n[k]),
+                 f"{k}: 平均分 {score[k]:.1f} (n={n[k]})") for k in score.index]
+    rate = [Point(p.x, 100 * float(passed[k]) / int(n[k]), int(n[k]),
+                  f"{k}: 合格率 {rate_text(passed[k], n[k])}") for p, k in zip(pts, score.index)]
+    return pts, rate
+
+
+def _day_range_points(conv: pd.DataFrame, days: list[str]) -> tuple[list[Point], list[Point]]:
+    """Daily points over the full range of days (empty days break the line)."""
+    pts, rate = _trend_points(conv, conv["_day"])
+    by = {p.x: (p, r) for p, r in zip(pts, rate)}
+    out_p, out_r = [], []
+    for d in days:
+        x = d[5:]
+        if x in by:
+            out_p.append(by[x][0]), out_r.append(by[x][1])
+        else:
+            out_p.append(Point(x, None, 0, f"{d}: 无会话")), out_r.append(Point(x, None, 0, ""))
+    return out_p, out_r
+
+
+def _trend_chart(pts, rate, label, pass_mark, show_rate: bool = True) -> Markup:
+    """Mean score (and pass rate, for the team) per period; n under each point."""
+    return charts.line_chart(pts, label, ref=(pass_mark, f"合格线 {pass_mark:g}"), second=rate if show_rate else None,
+                             first_label="平均分", second_label="合格率%" if show_rate else "", show_n=True)
+
+
+def _complaint_mix(conv: pd.DataFrame) -> dict:
+    classified = conv[conv["complaint"].notna()]
+    n = len(classified)
+    if not n:
+        return {"n": 0, "chart": None, "rows": []}
+    rows, chart_rows = [], []
+    counts = classified.groupby(["complaint_category", "complaint_severity"]).size()
+    for code, name in CATEGORY_NAMES_ZH.items():
+        by_sev = counts.loc[code] if code in counts.index.get_level_values(0) else pd.Series(dtype="int64")
+        k = int(by_sev.sum())
+        normal = int(by_sev.get("normal", 0))
+        serious = int(by_sev.get("serious", 0))
+        rows.append({"code": code, "name": name, "k": k, "n": n, "rate": k / n, "normal": normal, "serious": serious,
+                     "text": rate_text(k, n)})
+        if code == "none":
+            segs = [Segment(k, GREY, f"{name}: {k} ({_pct(k, n)})")]
+        else:
+            segs = [Segment(serious, RED, f"{name} · 重大投诉: {serious}"),
+                    Segment(normal, AMBER, f"{name} · 一般投诉: {normal}"),
+                    Segment(k - normal - serious, GREY, f"{name} · 其他: {k - normal - serious}")]
+        chart_rows.append((name, segs, rate_text(k, n)))
+    peak = max(r["k"] for r in rows) or 1
+    chart = charts.stacked_hbars(chart_rows, f"投诉构成 (n={n})", total=peak,
+                                 legend=[("重大投诉", RED), ("一般投诉", AMBER), ("非投诉", GREY)])
+    return {"n": n, "chart": chart, "rows": rows,
+            "complaints": int(classified["complaint"].fillna(False).sum()),
+            "serious": int((classified["complaint_severity"] == "serious").sum())}
+
+
+# ---------------------------------------------------------------------------- drill-down
+def _drill_ids(conv: pd.DataFrame, ranking: pd.DataFrame, options: ReportOptions) -> list[str]:
+    ordered = conv.sort_values(["score", "conversation_id"])
+    chosen: list[str] = []
+    seen = set()
+
+    def add(ids):
+        for cid in ids:
+            if cid not in seen and len(chosen) < options.max_drilldown:
+                seen.add(cid)
+                chosen.append(cid)
+
+    add(ordered.loc[ordered["critical"], "conversation_id"])
+    add(ordered.loc[ordered["complaint_severity"] == "serious", "conversation_id"])
+    for agent in ranking["agent_id"]:
+        add(ordered.loc[ordered["agent_id"] == agent, "conversation_id"].head(options.drilldown_per_agent))
+    return chosen
+
+
+def _drilldown(conv: pd.DataFrame, fnd: pd.DataFrame, msgs: pd.DataFrame, ids: list[str], anchors: dict[str, str]) -> list[dict]:
+    by_conv = {cid: g for cid, g in fnd.groupby("conversation_id", sort=False)} if not fnd.empty else {}
+    by_msgs = {cid: g.sort_values("message_index") for cid, g in msgs.groupby("conversation_id", sort=False)} if not msgs.empty else {}
+    row_of = conv.set_index("conversation_id")
+    out = []
+    for cid in sorted(ids, key=lambda c: (float(row_of.at[c, "score"]), c)):
+        r = row_of.loc[cid]
+        fs = by_conv.get(cid)
+        ledger = []
+        marks: dict[int, list[Mark]] = {}
+        flags: dict[int, list[dict]] = {}
+        total = 0.0
+        if fs is not None:
+            for no, f in enumerate(fs.itertuples(index=False), start=1):
+                points = float(f.points)
+                total += points
+                sev = str(f.severity)
+                mi = None if f.message_index is pd.NA or pd.isna(f.message_index) else int(f.message_index)
+                entry = {"no": no, "rule_id": f.rule_id, "rule_name": f.rule_name, "check": check_zh(f.check),
+                         "severity": sev, "severity_zh": SEVERITY_ZH.get(sev, sev), "points": points,
+                         "message_index": mi, "explanation": f.explanation, "evidence": getattr(f, "evidence", ""),
+                         "timestamp": getattr(f, "timestamp", "")}
+                ledger.append(entry)
+                title = f"{no}. {f.rule_id} {f.rule_name}: {f.explanation} ({'+' if points < 0 else '−'}{abs(points):g} 分)"
+                hs = getattr(f, "hl_start", None)
+                he = getattr(f, "hl_end", None)
+                hs = None if hs is None or hs is pd.NA or pd.isna(hs) else int(hs)
+                he = None if he is None or he is pd.NA or pd.isna(he) else int(he)
+                if mi is not None and hs is not None and he is not None:
+                    css = "hl-critical" if sev == "critical" else ("hl-bonus" if sev == "bonus" else "hl")
+                    marks.setdefault(mi, []).append(Mark(hs, he, str(no), title, css))
+                elif mi is not None:
+                    flags.setdefault(mi, []).append(entry | {"title": title})
+        score = float(r["score"])
+        transcript = []
+        m = by_msgs.get(cid)
+        if m is not None:
+            for msg in m.itertuples(index=False):
+                idx = int(msg.message_index)
+                transcript.append({"index": idx, "role": msg.role, "role_zh": role_zh(msg.role), "agent_id": msg.agent_id,
+                                   "timestamp": msg.timestamp, "html": highlight_html(msg.text, marks.get(idx, [])),
+                                   "flags": flags.get(idx, []), "has_marks": bool(marks.get(idx))})
+        out.append({
+            "id": cid, "anchor": anchors[cid], "agent_id": r["agent_id"], "score": score, "passed": bool(r["passed"]),
+            "critical": bool(r["critical"]), "started_at": r["started_at"], "n_messages": r.get("n_messages"),
+            "category": category_zh(r["complaint_category"]) if r["complaint_category"] else "",
+            "severity": SEVERITY_NAMES_ZH.get(r["complaint_severity"], ""),
+            "ledger": ledger, "lost": round(total, 2), "adds_up": abs(100 - total - score) < 0.011,
+            "transcript": transcript,
+        })
+    return out
+
+
+# ---------------------------------------------------------------------------- sheets
+def _sheets(conv, fnd, ranking, rules, agent_rules, mix, kpis, summary) -> dict[str, pd.DataFrame]:
+    overview = pd.DataFrame(kpis, columns=["item", "value", "n", "note", "_fmt"])
+    rank = ranking.copy()
+    rank["small_sample"] = rank["small_sample"].map({True: "是", False: "否"})
+    rank = rank[["rank", "agent_id", "conversations", "small_sample", "passed", "pass_rate", "pass_rate_low95",
+                 "pass_rate_high95", "mean_score", "critical_conversations", "findings", "complaints",
+                 "serious_complaints", "median_first_response_s", "median_response_s", "top_failed_check", "focus"]]
+    checks = rules.rename(columns={"conversations": "hit_conversations"})[
+        ["rule_id", "rule_name", "check_zh", "hit_conversations", "n", "rate", "findings", "points_lost"]]
+    fcols = [c for c in ["conversation_id", "agent_id", "rule_id", "rule_name", "check", "severity", "points",
+                         "message_index", "timestamp", "span_start", "span_end", "matched_text", "evidence",
+                         "explanation"] if c in fnd.columns]
+    detail = fnd[fcols].copy()
+    detail["check"] = detail["check"].map(check_zh)
+    detail["severity"] = detail["severity"].map(lambda s: SEVERITY_ZH.get(s, s))
+    convs = conv.drop(columns=[c for c in ("_t", "_day", "not_applicable") if c in conv.columns]).copy()
+    for col in ("passed", "critical"):
+        convs[col] = convs[col].map({True: "是", False: "否"})
+    convs["complaint"] = convs["complaint"].map(lambda v: "" if v is pd.NA else ("是" if v else "否"))
+    convs["complaint_category"] = convs["complaint_category"].map(lambda c: category_zh(c) if c else "")
+    convs["complaint_severity"] = convs["complaint_severity"].map(lambda s: SEVERITY_NAMES_ZH.get(s, s))
+    complaints = pd.DataFrame(
+        [{"category": r["name"], "category_conversations": r["k"], "n": r["n"], "share": round(r["rate"], 4),
+          "normal_complaints": r["normal"], "serious_complaints": r["serious"]} for r in mix["rows"]],
+        columns=["category", "category_conversations", "n", "share", "normal_complaints", "serious_complaints"])
+    ar = agent_rules.copy()
+    if not ar.empty:
+        team = dict(zip(rules["rule_id"], rules["rate"]))
+        ar["team_rate"] = ar["rule_id"].map(team)
+        ar["check"] = ar["check"].map(check_zh)
+        ar = ar.rename(columns={"conversations": "hit_conversations"})[
+            ["agent_id", "rule_id", "rule_name", "check", "hit_conversations", "n", "rate", "team_rate"]]
+        ar = ar.sort_values(["agent_id", "rate"], ascending=[True, False])
+    return {"总览": overview, "客服排名": rank, "检查项命中": checks, "违规明细": detail, "会话评分": convs,
+            "投诉分析": complaints, "客服×检查项": ar}
+
+
+# ---------------------------------------------------------------------------- the report
+_SORT_AND_OPEN_JS = (
+    "var t=event.target;if(!t.closest)return;"
+    "var th=t.closest('th[data-sort]');"
+    "if(th){var tb=th.closest('table').tBodies[0],i=Array.prototype.indexOf.call(th.parentNode.children,th),"
+    "asc=th.getAttribute('aria-sort')!=='ascending',rows=Array.prototype.slice.call(tb.rows);"
+    "function v(r){var c=r.cells[i],d=c.getAttribute('data-v');return d!==null?d:c.textContent.trim();}"
+    "rows.sort(function(a,b){var x=v(a),y=v(b),nx=parseFloat(x),ny=parseFloat(y),r;"
+    "if(x===''&&y!=='')return 1;if(y===''&&x!=='')return -1;"
+    "r=(!isNaN(nx)&&!isNaN(ny)&&isFinite(x)&&isFinite(y))?nx-ny:x.localeCompare(y,'zh-CN');return asc?r:-r;});"
+    "rows.forEach(function(r){tb.appendChild(r);});"
+    "Array.prototype.forEach.call(th.parentNode.children,function(h){h.removeAttribute('aria-sort');});"
+    "th.setAttribute('aria-sort',asc?'ascending':'descending');return;}"
+    "var a=t.closest('a[href^=\"#conv-\"]');"
+    "if(a){var d=document.getElementById(a.getAttribute('href').slice(1));if(d)d.open=true;return;}"
+    "var b=t.closest('[data-toggle-all]');"
+    "if(b){var open=b.getAttribute('data-toggle-all')==='open';"
+    "Array.prototype.forEach.call(document.querySelectorAll('details.conv'),function(x){x.open=open;});}"
+)
+
+
+def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFrame | None,
+          messages: pd.DataFrame | None, summary: dict, options: ReportOptions | None = None
+          ) -> tuple[str, dict[str, pd.DataFrame]]:
+    """report.html (self-contained, Chinese) and the report.xlsx sheets from result DataFrames.
+
+    See the module docstring for the columns. Personal data is masked (transcripts,
+    evidence, explanations) unless `options.mask` is False; chat text is escaped by
+    Jinja2 autoescape and by `highlight_html`, never marked safe.
+    """
+    options = options or ReportOptions(mask=bool(summary.get("masked", True)))
+    pass_mark = float(summary.get("pass_mark", options.pass_mark))
+    conv, fnd = _prepare(conversations, findings)
+    if messages is None:
+        messages = pd.DataFrame(columns=["conversation_id", "message_index", "role", "agent_id", "timestamp", "text"])
+    n = len(conv)
+
+    ranking = agent_ranking(conv, fnd, agents, options) if n else pd.DataFrame(
+        columns=["agent_id", "rank", "conversations", "passed", "pass_rate", "pass_rate_low95", "pass_rate_high95",
+                 "small_sample", "mean_score", "critical_conversations", "findings", "complaints", "serious_complaints",
+                 "median_first_response_s", "median_response_s", "top_failed_check", "classified"])
+    rules = rule_statistics(conv, fnd)
+    agent_rules = agent_rule_rates(conv, fnd)
+    team_rates = dict(zip(rules["rule_id"], rules["rate"]))
+    focus = {a: _focus(agent_rules, team_rates, a) for a in ranking["agent_id"]}
+    ranking["focus"] = [", ".join(f["text"] for f in focus[a]) for a in ranking["agent_id"]]
+
+    # drill-down conversations, their masked transcripts and findings pointing into them
+    drill = _drill_ids(conv, ranking, options) if n else []
+    anchors = {cid: f"conv-{i}" for i, cid in enumerate(drill)}
+    agent_anchor = {a: f"agent-{i}" for i, a in enumerate(ranking["agent_id"])}
+    msgs, fnd = prepare_transcripts(messages, fnd, options.mask, only=drill)
+
+    # -------------------------------------------------------------- team overview
+    passed = int(conv["passed"].sum())
+    critical = int(conv["critical"].sum())
+    ci = wilson_interval(passed, n, options.z)
+    mix = _complaint_mix(conv)
+    days_known = conv["_t"].dropna()
+    first_day, last_day = (days_known.min(), days_known.max()) if len(days_known) else (None, None)
+    span_days = (last_day.normalize() - first_day.normalize()).days + 1 if first_day is not None else 0
+    all_days = ([d.strftime("%Y-%m-%d") for d in pd.date_range(first_day.normalize(), last_day.normalize(), freq="D")]
+                if first_day is not None else [])
+    mean_score = round(float(conv["score"].mean()), 1) if n else None
+    fr = conv["first_response_s"].dropna()
+    rt = conv["mean_response_s"].dropna()
+    fr_late = int((fr > options.first_response_limit_s).sum())
+    rt_late = int((rt > options.reply_limit_s).sum())
+    kpi_cards = [
+        {"label": "会话数", "value": n, "note": f"{len(ranking)} 名客服"},
+        {"label": "平均分", "value": mean_score if mean_score is not None else "—", "note": f"n={n}"},
+        {"label": "合格率", "value": _pct(passed, n), "note": f"{passed}/{n}" + (f" · 95%区间 {ci[0]:.0%}–{ci[1]:.0%}" if ci else ""),
+         "cls": "bad" if n and passed / n < 0.6 else ""},
+        {"label": "红线会话", "value": critical, "note": rate_text(critical, n, 1), "cls": "bad" if critical else ""},
+        {"label": "投诉会话", "value": mix.get("complaints", "—") if mix["n"] else "—",
+         "note": (rate_text(mix["complaints"], mix["n"]) + f" · 重大 {mix['serious']}") if mix["n"] else "未做投诉分类"},
+        {"label": "首响超时", "value": fr_late, "note": f"> {options.first_response_limit_s:g}秒 · " + rate_text(fr_late, len(fr))},
+    ]
+    kpis = [
+        ("会话数", n, n, "", "int"),
+        ("客服数", len(ranking), None, "", "int"),
+        ("平均分", mean_score, n, "", "0.0"),
+        ("合格会话", passed, n, f"合格线 {pass_mark:g} 分且无红线", "int"),
+        ("合格率", round(passed / n, 4) if n else None, n, rate_text(passed, n, 1), "pct"),
+        ("合格率95%下限 (Wilson)", round(ci[0], 4) if ci else None, n, "", "pct"),
+        ("合格率95%上限 (Wilson)", round(ci[1], 4) if ci else None, n, "", "pct"),
+        ("红线会话", critical, n, rate_text(critical, n, 1), "int"),
+        ("红线率", round(critical / n, 4) if n else None, n, "", "pct"),
+        ("已做投诉分类的会话", mix["n"], None, "" if mix["n"] else "未做投诉分类", "int"),
+        ("投诉会话", mix.get("complaints"), mix["n"] or None, rate_text(mix.get("complaints") or 0, mix["n"]), "int"),
+        ("重大投诉", mix.get("serious"), mix["n"] or None, "", "int"),
+        ("首次响应中位数(秒)", _quantile(fr, 0.5), len(fr), "", "0.0"),
+        ("首次响应P90(秒)", _quantile(fr, 0.9), len(fr), "", "0.0"),
+        (f"首次响应超过{options.first_response_limit_s:g}秒", fr_late, len(fr), rate_text(fr_late, len(fr), 1), "int"),
+        ("平均回复中位数(秒)", _quantile(rt, 0.5), len(rt), "", "0.0"),
+        (f"平均回复超过{options.reply_limit_s:g}秒", rt_late, len(rt), rate_text(rt_late, len(rt), 1), "int"),
+        ("问题总数(不含加分)", int((fnd["severity"] != "bonus").sum()) if not fnd.empty else 0, None, "", "int"),
+        ("开始日期", first_day.strftime("%Y-%m-%d") if first_day is not None else "", None, "", "text"),
+        ("结束日期", last_day.strftime("%Y-%m-%d") if last_day is not None else "", None, "", "text"),
+        ("规则库", summary.get("rulebook") or "", None, "", "text"),
+        ("投诉模型", summary.get("model") or "未使用", None, "", "text"),
+        ("个人信息打码", "是" if options.mask else "否 (--no-mask)", None, "", "text"),
+        ("样本少的标准", options.min_n, None, "会话数少于此值的客服标为样本少", "int"),
+        ("生成时间", summary.get("generated_at", ""), None, "", "text"),
+    ]
+    if summary.get("rows_rejected") is not None:
+        kpis.insert(2, ("拒收行", summary.get("rows_rejected"), None, "见 rejects.csv", "int"))
+    if summary.get("filters"):
+        kpis.append(("筛选条件", summary["filters"], None, "", "text"))
+    if summary.get("source"):
+        kpis.append(("数据来源", summary["source"], None, "", "text"))
+
+    top_rules = rules.head(options.top_checks)
+    check_chart = charts.hbars(
+        [Bar(f"{r.rule_name}", float(r.rate), rate_text(r.conversations, r.n), RED if r.rate >= 0.5 else (AMBER if r.rate >= 0.2 else BLUE),
+             tip=f"{r.rule_id} {r.rule_name} ({r.check_zh}): {rate_text(r.conversations, r.n, 1)}，扣分合计 {r.points_lost:g}")
+         for r in top_rules.itertuples()], "最常不合格的检查项", label_w=140)
+
+    team_day, team_rate = _day_range_points(conv, all_days)
+    trends = [{"title": f"按日趋势 ({len(all_days)} 天)", "chart": _trend_chart(team_day, team_rate, "团队按日趋势", pass_mark)}] if all_days else []
+    if span_days > 14:
+        iso = conv["_t"].dt.isocalendar()
+        week = (iso["year"].astype("string") + "-W" + iso["week"].astype("string").str.zfill(2)).where(conv["_t"].notna())
+        wp, wr = _trend_points(conv, week)
+        trends.append({"title": f"按周趋势 ({len(wp)} 周)", "chart": _trend_chart(wp, wr, "团队按周趋势", pass_mark)})
+    if span_days > 62:
+        mp, mr = _trend_points(conv, conv["_t"].dt.strftime("%Y-%m"))
+        trends.append({"title": f"按月趋势 ({len(mp)} 个月)", "chart": _trend_chart(mp, mr, "团队按月趋势", pass_mark)})
+
+    fr_edges = [0, 10, 20, 30, 60, 120]
+    rt_edges = [0, 15, 30, 60, 90, 120]
+    timing = {
+        "first": _time_histogram(fr, fr_edges, options.first_response_limit_s, "首次响应时间分布"),
+        "reply": _time_histogram(rt, rt_edges, options.reply_limit_s, "平均回复时间分布"),
+        "first_stats": f"中位数 {_quantile(fr, .5)} 秒 · P90 {_quantile(fr, .9)} 秒 · 超过 {options.first_response_limit_s:g} 秒 {rate_text(fr_late, len(fr))}" if len(fr) else "无时间数据",
+        "reply_stats": f"中位数 {_quantile(rt, .5)} 秒 · P90 {_quantile(rt, .9)} 秒 · 超过 {options.reply_limit_s:g} 秒 {rate_text(rt_late, len(rt))}" if len(rt) else "无时间数据",
+    }
+
+    # -------------------------------------------------------------- heatmap agents × checks (check level)
+    lost = fnd[fnd["severity"] != "bonus"]
+    heat_checks = []
+    heat_rows = []
+    if not lost.empty:
+        check_conv = lost.groupby("check")["conversation_id"].nunique().sort_values(ascending=False)
+        heat_checks = [c for c in check_conv.index[: options.heatmap_checks]]
+        per = lost.groupby(["_conv_agent", "check"])["conversation_id"].nunique()
+        for r in ranking.itertuples():
+            cells = []
+            for c in heat_checks:
+                k = int(per.get((r.agent_id, c), 0))
+                rate = k / r.conversations if r.conversations else 0
+                team = check_conv[c] / n if n else 0
+                cells.append({"k": k, "n": int(r.conversations), "rate": rate, "text": f"{rate:.0%}",
+                              "alpha": round(min(1.0, rate) * 0.85 + 0.05, 2),
+                              "hot": rate - team > 0.1 and k >= 3,
+                              "title": f"{r.agent_id} · {check_zh(c)}: {rate_text(k, r.conversations)}，团队 {team:.0%}"})
+            heat_rows.append({"agent_id": r.agent_id, "anchor": agent_anchor[r.agent_id], "small": bool(r.small_sample),
+                              "n": int(r.conversations), "cells": cells})
+    heat_team = [{"name": check_zh(c), "rate": f"{check_conv[c] / n:.0%}" if n else "—"} for c in heat_checks] if heat_checks else []
+
+    # -------------------------------------------------------------- coaching focus and agent sections
+    by_agent_conv = {a: g for a, g in conv.groupby("agent_id")}
+    sections = []
+    for r in ranking.itertuples():
+        a = r.agent_id
+        ac = by_agent_conv[a]
+        a_rules = agent_rules[agent_rules["agent_id"] == a].sort_values(["rate", "conversations"], ascending=False)
+        bars = [Bar(x.rule_name, float(x.rate), rate_text(x.conversations, x.n),
+                    RED if x.rate - team_rates.get(x.rule_id, 0) > 0.1 else BLUE, ref=team_rates.get(x.rule_id),
+                    tip=f"{x.rule_id} {x.rule_name}: {rate_text(x.conversations, x.n, 1)}，团队 {team_rates.get(x.rule_id, 0):.0%}")
+                for x in a_rules.head(8).itertuples()]
+        day_p, day_r = _day_range_points(ac, all_days)
+        amix = _complaint_mix(ac)
+        afr, art = ac["first_response_s"].dropna(), ac["mean_response_s"].dropna()
+        worst = ac.sort_values(["score", "conversation_id"]).head(options.worst_per_agent)
+        fs_by = lost[lost["conversation_id"].isin(set(worst["conversation_id"]))].groupby("conversation_id")
+        worst_rows = []
+        for w in worst.itertuples():
+            names = fs_by.get_group(w.conversation_id)["rule_name"].tolist() if w.conversation_id in fs_by.groups else []
+            worst_rows.append({"id": w.conversation_id, "anchor": anchors.get(w.conversation_id), "score": w.score,
+                               "critical": w.critical, "day": w.started_at, "problems": "、".join(dict.fromkeys(names)),
+                               "category": category_zh(w.complaint_category) if w.complaint_category else ""})
+        ci_a = wilson_interval(r.passed, r.conversations, options.z)
+        sections.append({
+            "agent_id": a, "anchor": agent_anchor[a], "rank": r.rank, "n": int(r.conversations), "small": bool(r.small_sample),
+            "mean_score": r.mean_score, "pass_text": rate_text(r.passed, r.conversations),
+            "ci": f"{ci_a[0]:.0%}–{ci_a[1]:.0%}" if ci_a else "—", "critical": int(r.critical_conversations),
+            "complaints": rate_text(amix.get("complaints") or 0, amix["n"]) if amix["n"] else "未分类",
+            "first": f"中位数 {_quantile(afr, .5)} 秒 (n={len(afr)}) · 超时 {rate_text(int((afr > options.first_response_limit_s).sum()), len(afr))}" if len(afr) else "无时间数据",
+            "reply": f"中位数 {_quantile(art, .5)} 秒 (n={len(art)}) · 超时 {rate_text(int((art > options.reply_limit_s).sum()), len(art))}" if len(art) else "无时间数据",
+            "trend": _trend_chart(day_p, day_r, f"{a} 按日平均分", pass_mark, show_rate=False) if all_days else None,
+            "checks": charts.hbars(bars, f"{a} 不合格检查项", label_w=130, ref_label="团队"),
+            "mix": [m for m in amix["rows"] if m["k"]] if amix["n"] else [],
+            "mix_n": amix["n"],
+            "fr_chart": _time_histogram(afr, fr_edges, options.first_response_limit_s, f"{a} 首次响应时间分布") if len(afr) else None,
+            "worst": worst_rows,
+            "focus": focus[a],
+        })
+    coaching = sorted(sections, key=lambda s: (s["rank"]), reverse=True)
+    coaching = [s for s in coaching if s["focus"] or s["critical"]][:6]
+
+    ranking_rows = []
+    for r in ranking.itertuples():
+        ranking_rows.append({
+            "rank": r.rank, "agent_id": r.agent_id, "anchor": agent_anchor[r.agent_id], "n": int(r.conversations),
+            "small": bool(r.small_sample), "pass_rate": r.pass_rate, "pass_text": rate_text(r.passed, r.conversations),
+            "low": r.pass_rate_low95, "mean_score": r.mean_score, "critical": int(r.critical_conversations),
+            "complaints": int(r.complaints), "fr": _num(r.median_first_response_s), "rt": _num(r.median_response_s),
+            "focus": ranking.at[r.Index, "focus"],
+        })
+
+    drilldown = _drilldown(conv, fnd, msgs, drill, anchors)
+    red = []
+    crit = fnd[fnd["severity"] == "critical"]
+    if not crit.empty:
+        started = dict(zip(conv["conversation_id"], conv["started_at"]))
+        for cid, g in crit.groupby("conversation_id", sort=False):
+            red.append({"id": cid, "anchor": anchors.get(cid), "agent_id": g["_conv_agent"].iat[0], "day": started.get(cid, ""),
+                        "rules": "、".join(dict.fromkeys(g["rule_name"])),
+                        "evidence": " / ".join(dict.fromkeys(e for e in g["evidence"].fillna("") if e))})
+        red.sort(key=lambda r: (r["day"], r["id"]))
+
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    html = env.get_template("report.html.j2").render(
+        summary=summary, options=options, pass_mark=pass_mark, n=n, kpi_cards=kpi_cards,
+        score_hist=_score_histogram(conv["score"], pass_mark, "得分分布"), trends=trends,
+        check_chart=check_chart, rules=rules.to_dict("records"), mix=mix, timing=timing,
+        heat_checks=heat_team, heat_rows=heat_rows, coaching=coaching, ranking=ranking_rows, sections=sections,
+        drilldown=drilldown, n_drill=len(drilldown), red=red, js=_SORT_AND_OPEN_JS,
+        period=(f"{first_day:%Y-%m-%d} 至 {last_day:%Y-%m-%d}" if first_day is not None else "无时间数据"),
+    )
+    sheets = _sheets(conv, fnd, ranking, rules, agent_rules, mix, kpis, summary)
+    return html, sheets

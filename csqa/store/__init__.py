@@ -1,0 +1,331 @@
+"""The results store: every scored batch in one DuckDB file, so reports can span weeks and months.
+
+    from csqa.store import ResultStore
+    with ResultStore("results.duckdb") as store:
+        run_id = store.write_run(manifest, conversations, findings, agents, messages)
+        sel = store.load(date_from="2026-11-01", date_to="2026-11-30", agent="shop_小美")
+        html, sheets = csqa.report.build(sel.conversations, sel.findings, None, sel.messages, summary)
+
+Tables (each row tagged with run_id, rulebook_sha256 and model_sha256):
+
+- runs: one row per `csqa score` run: run_id, created_at, csqa_version, inputs (JSON),
+  inputs_sha256 (the sorted set of input file hashes), rulebook id/sha256, model id/sha256,
+  masked, counts, the whole run.json (manifest), superseded_by.
+- conversations: the conversations.csv columns plus not_applicable; started_at/ended_at
+  are TIMESTAMPs (NULL without a time column).
+- findings: the findings.csv columns plus finding_index (ledger order in its conversation)
+  and hl_start/hl_end (highlight offsets into messages.text as stored).
+- agents: agents.csv as the run wrote it (a per-run snapshot; reports recompute agent
+  figures from conversations and findings, so replaced rows never count twice).
+- messages: conversation_id, message_index, role, agent_id, timestamp, text — masked
+  unless the run used --no-mask (runs.masked says which).
+
+The key: a conversation is identified by its **conversation_id**. Writing a run first
+deletes, in all per-conversation tables, the rows of every conversation_id it contains and
+every row of earlier runs with the same input sha256 set; then inserts the new rows — in
+one transaction. So re-scoring the same export (or a later export that repeats some
+conversations) replaces them instead of counting them twice, and the latest scoring of a
+conversation wins. An earlier run left without rows is marked superseded_by the new run
+and its agents snapshot is removed. Use one store per shop/export system: ids from
+different systems that happen to be equal would replace each other.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from csqa.errors import ConfigError
+
+SCHEMA_VERSION = 1
+TAGS = ["run_id", "rulebook_sha256", "model_sha256"]
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS csqa_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, created_at TIMESTAMP, csqa_version VARCHAR, inputs VARCHAR,
+    inputs_sha256 VARCHAR, rulebook_id VARCHAR, rulebook_sha256 VARCHAR, model_id VARCHAR, model_sha256 VARCHAR,
+    masked BOOLEAN, conversations INTEGER, findings INTEGER, manifest VARCHAR, superseded_by VARCHAR
+);
+CREATE TABLE IF NOT EXISTS conversations (
+    run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
+    conversation_id VARCHAR, agent_id VARCHAR, agents VARCHAR, started_at TIMESTAMP, ended_at TIMESTAMP,
+    n_messages INTEGER, score DOUBLE, passed BOOLEAN, critical BOOLEAN, complaint BOOLEAN,
+    complaint_category VARCHAR, complaint_severity VARCHAR, first_response_s DOUBLE, mean_response_s DOUBLE,
+    n_findings INTEGER, not_applicable VARCHAR
+);
+CREATE TABLE IF NOT EXISTS findings (
+    run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
+    conversation_id VARCHAR, finding_index INTEGER, agent_id VARCHAR, rule_id VARCHAR, rule_name VARCHAR,
+    "check" VARCHAR, severity VARCHAR, points DOUBLE, message_index INTEGER, "timestamp" TIMESTAMP,
+    span_start INTEGER, span_end INTEGER, matched_text VARCHAR, evidence VARCHAR, explanation VARCHAR,
+    hl_start INTEGER, hl_end INTEGER
+);
+CREATE TABLE IF NOT EXISTS agents (
+    run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
+    agent_id VARCHAR, conversations INTEGER, mean_score DOUBLE, pass_rate DOUBLE, passed INTEGER,
+    critical_conversations INTEGER, findings INTEGER, complaints INTEGER, serious_complaints INTEGER,
+    mean_first_response_s DOUBLE, mean_response_s DOUBLE, top_failed_check VARCHAR,
+    pass_rate_low95 DOUBLE, small_sample BOOLEAN
+);
+CREATE TABLE IF NOT EXISTS messages (
+    run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
+    conversation_id VARCHAR, message_index INTEGER, role VARCHAR, agent_id VARCHAR, "timestamp" TIMESTAMP,
+    text VARCHAR
+);
+"""
+
+CONVERSATION_FIELDS = ["conversation_id", "agent_id", "agents", "started_at", "ended_at", "n_messages", "score",
+                       "passed", "critical", "complaint", "complaint_category", "complaint_severity",
+                       "first_response_s", "mean_response_s", "n_findings", "not_applicable"]
+FINDING_FIELDS = ["conversation_id", "finding_index", "agent_id", "rule_id", "rule_name", "check", "severity",
+                  "points", "message_index", "timestamp", "span_start", "span_end", "matched_text", "evidence",
+                  "explanation", "hl_start", "hl_end"]
+AGENT_FIELDS = ["agent_id", "conversations", "mean_score", "pass_rate", "passed", "critical_conversations",
+                "findings", "complaints", "serious_complaints", "mean_first_response_s", "mean_response_s",
+                "top_failed_check", "pass_rate_low95", "small_sample"]
+MESSAGE_FIELDS = ["conversation_id", "message_index", "role", "agent_id", "timestamp", "text"]
+TIME_FIELDS = {"started_at", "ended_at", "timestamp"}
+
+
+@dataclass
+class Selection:
+    """What `ResultStore.load` returns: frames shaped like a run's tables (times as text)."""
+
+    conversations: pd.DataFrame
+    findings: pd.DataFrame
+    messages: pd.DataFrame
+    runs: pd.DataFrame
+
+    @property
+    def masked(self) -> bool:
+        """True when every run that contributed rows masked personal data."""
+        return bool(self.runs["masked"].all()) if len(self.runs) else True
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+def _to_ts(series: pd.Series) -> pd.Series:
+    s = series.astype("object").where(series.notna(), None)
+    s = s.map(lambda v: None if v in ("", None) else v)
+    return pd.to_datetime(s, errors="coerce")
+
+
+def _frame(df: pd.DataFrame, fields: list[str], tags: dict) -> pd.DataFrame:
+    out = pd.DataFrame({k: [v] * len(df) for k, v in tags.items()})
+    for f in fields:
+        col = df[f] if f in df.columns else pd.Series([None] * len(df))
+        col = col.reset_index(drop=True)
+        if f in TIME_FIELDS:
+            col = _to_ts(col)
+        elif col.dtype == "boolean" or col.dtype == bool:
+            col = col.astype("object").where(col.notna(), None)
+        elif str(col.dtype) in ("str", "string"):
+            col = col.astype("object")
+        out[f] = col
+    return out
+
+
+class ResultStore:
+    """A DuckDB results store (see the module docstring for tables and the replacement key)."""
+
+    def __init__(self, path: str | Path, read_only: bool = False):
+        import duckdb
+
+        self.path = Path(path)
+        if read_only and not self.path.is_file():
+            raise ConfigError(f"结果库 {self.path} 不存在；先用 `csqa score … --store {self.path}` 写入 / store not found")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:  # locked by another process, not a DuckDB file …
+            raise ConfigError(f"无法打开结果库 {self.path}: {exc} — 它可能正被另一个 csqa 进程使用，或不是 DuckDB 文件") from exc
+        except duckdb.Error as exc:
+            raise ConfigError(f"无法打开结果库 {self.path}: {exc}") from exc
+        if not read_only:
+            self.con.execute(_DDL)
+            self.con.execute("INSERT OR IGNORE INTO csqa_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        else:
+            tables = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            if not {"runs", "conversations", "findings", "messages"} <= tables:
+                self.con.close()
+                raise ConfigError(f"{self.path} 不是 csqa 结果库 (缺少 runs/conversations/findings/messages 表)")
+
+    # ------------------------------------------------------------------ context manager
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+    def write_run(self, manifest: dict, conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFrame,
+                  messages: pd.DataFrame) -> str:
+        """Add one run; rows of the same conversation_id (or of an earlier run with the same input
+        sha256 set) are replaced. Returns the run_id (manifest["run_id"], or a new one).
+
+        findings: in ledger order per conversation; `hl_start`/`hl_end` (offsets into
+        messages.text) default to span_start/span_end. messages: as they should be stored
+        (masked unless --no-mask).
+        """
+        run_id = manifest.get("run_id") or new_run_id()
+        model = manifest.get("model") or {}
+        rulebook = manifest.get("rulebook") or {}
+        tags = {"run_id": run_id, "rulebook_sha256": rulebook.get("sha256"), "model_sha256": model.get("sha256")}
+        inputs = manifest.get("inputs") or []
+        inputs_sha = ",".join(sorted(str(i.get("sha256", "")) for i in inputs))
+
+        fnd = findings.copy()
+        if "finding_index" not in fnd.columns:
+            fnd["finding_index"] = fnd.groupby("conversation_id", sort=False).cumcount() if len(fnd) else []
+        if "hl_start" not in fnd.columns:
+            fnd["hl_start"], fnd["hl_end"] = fnd.get("span_start"), fnd.get("span_end")
+        frames = {
+            "conversations": _frame(conversations, CONVERSATION_FIELDS, tags),
+            "findings": _frame(fnd, FINDING_FIELDS, tags),
+            "agents": _frame(agents, AGENT_FIELDS, tags),
+            "messages": _frame(messages, MESSAGE_FIELDS, tags),
+        }
+        ids = pd.DataFrame({"conversation_id": conversations["conversation_id"].astype(str).astype("object").unique()})
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.register("new_ids", ids)
+            same_input = [r[0] for r in con.execute(
+                "SELECT run_id FROM runs WHERE inputs_sha256 = ? AND inputs_sha256 <> '' AND run_id <> ?",
+                [inputs_sha, run_id]).fetchall()]
+            for table in ("conversations", "findings", "messages"):
+                con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM new_ids)")
+                if same_input:
+                    con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [same_input])
+            con.execute("DELETE FROM agents WHERE run_id = ?", [run_id])
+            con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+            con.unregister("new_ids")
+            for table, frame in frames.items():
+                cols = ", ".join(_q(c) for c in frame.columns)
+                con.register("incoming", frame)
+                con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM incoming")
+                con.unregister("incoming")
+            con.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                [run_id, _created(manifest), manifest.get("csqa_version"), json.dumps(inputs, ensure_ascii=False, default=str),
+                 inputs_sha, rulebook.get("id"), rulebook.get("sha256"), model.get("id"), model.get("sha256"),
+                 bool(manifest.get("masked", True)), len(conversations), len(findings),
+                 json.dumps(manifest, ensure_ascii=False, default=str)])
+            # earlier runs left without rows are superseded by this one
+            con.execute(
+                """UPDATE runs SET superseded_by = ? WHERE run_id <> ? AND superseded_by IS NULL
+                   AND run_id NOT IN (SELECT DISTINCT run_id FROM conversations)""", [run_id, run_id])
+            con.execute("DELETE FROM agents WHERE run_id IN (SELECT run_id FROM runs WHERE superseded_by IS NOT NULL)")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        return run_id
+
+    # ------------------------------------------------------------------ reading
+    def runs(self) -> pd.DataFrame:
+        return self.con.execute("SELECT * EXCLUDE (manifest) FROM runs ORDER BY created_at, run_id").df()
+
+    def counts(self) -> dict[str, int]:
+        return {t: self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("runs", "conversations", "findings", "agents", "messages")}
+
+    def load(self, date_from: str | date | None = None, date_to: str | date | None = None, agent: str | None = None,
+             check: str | None = None, with_messages: bool = True) -> Selection:
+        """Conversations (with their findings and messages) matching every filter given.
+
+        date_from/date_to: inclusive days on started_at (conversations without a time are
+        left out when either is given). agent: the conversation's primary agent. check: a
+        check name (e.g. apology) or rule code/prefix (e.g. COMP-001, RED): conversations
+        with at least one such finding — with all their findings, so ledgers still add up.
+        """
+        where, params = [], []
+        if date_from:
+            where.append("c.started_at >= ?")
+            params.append(_day(date_from))
+        if date_to:
+            where.append("c.started_at < ? + INTERVAL 1 DAY")
+            params.append(_day(date_to))
+        if agent:
+            where.append("c.agent_id = ?")
+            params.append(agent)
+        if check:
+            where.append("""c.conversation_id IN (SELECT conversation_id FROM findings f
+                            WHERE f.severity <> 'bonus' AND (f."check" = ? OR upper(f.rule_id) = upper(?)
+                            OR starts_with(upper(f.rule_id), upper(?) || '-')))""")
+            params += [check, check, check]
+        sql_where = ("WHERE " + " AND ".join(where)) if where else ""
+        con = self.con
+        con.execute(f"CREATE OR REPLACE TEMP TABLE sel AS SELECT c.* FROM conversations c {sql_where}", params)
+        conv = con.execute("SELECT * FROM sel ORDER BY started_at NULLS LAST, conversation_id").df()
+        fnd = con.execute("""SELECT f.* FROM findings f JOIN sel USING (conversation_id)
+                             ORDER BY f.conversation_id, f.finding_index""").df()
+        msgs = (con.execute("""SELECT m.* FROM messages m JOIN sel USING (conversation_id)
+                               ORDER BY m.conversation_id, m.message_index""").df()
+                if with_messages else pd.DataFrame(columns=TAGS + MESSAGE_FIELDS))
+        runs = con.execute("""SELECT * EXCLUDE (manifest) FROM runs
+                              WHERE run_id IN (SELECT DISTINCT run_id FROM sel) ORDER BY created_at""").df()
+        con.execute("DROP TABLE IF EXISTS sel")
+        return Selection(_as_run_frame(conv), _as_run_frame(fnd), _as_run_frame(msgs), runs)
+
+
+def _as_run_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Times back to the 'YYYY-MM-DD HH:MM:SS' text of the CSVs ('' when unknown); Int64 offsets."""
+    out = df.copy()
+    for col in TIME_FIELDS & set(out.columns):
+        ts = pd.to_datetime(out[col], errors="coerce")
+        out[col] = ts.dt.strftime("%Y-%m-%d %H:%M:%S").where(ts.notna(), "")
+    for col in ("message_index", "span_start", "span_end", "hl_start", "hl_end", "finding_index"):
+        if col in out.columns:
+            out[col] = out[col].astype("Int64")
+    for col in ("passed", "critical"):
+        if col in out.columns:
+            out[col] = out[col].astype(bool)
+    if "complaint" in out.columns:
+        out["complaint"] = out["complaint"].astype("boolean")
+    for col in ("not_applicable", "complaint_category", "complaint_severity", "matched_text", "evidence", "explanation"):
+        if col in out.columns:
+            out[col] = out[col].fillna("")
+    return out
+
+
+def _day(value) -> datetime:
+    if isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    try:
+        d = datetime.strptime(str(value).strip()[:10], "%Y-%m-%d")
+    except ValueError as exc:
+        raise ConfigError(f"日期 {value!r} 无法识别，请用 YYYY-MM-DD (例如 2026-11-01)") from exc
+    return d
+
+
+def _created(manifest: dict) -> datetime:
+    started = manifest.get("started_at")
+    try:
+        return pd.Timestamp(started).tz_localize(None).to_pydatetime() if started else datetime.now()
+    except (ValueError, TypeError):
+        try:
+            return pd.Timestamp(started).tz_convert(None).to_pydatetime()
+        except (ValueError, TypeError):
+            return datetime.now()
+
+
+def new_run_id() -> str:
+    import secrets
+
+    return datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+__all__ = ["ResultStore", "Selection", "new_run_id", "SCHEMA_VERSION"]
