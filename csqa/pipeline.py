@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable
 
 import pandas as pd
 
-from csqa import __version__
 from csqa.checks.engine import CompiledRulebook
 from csqa.conversations import build_conversations
 from csqa.model import CUSTOMER, ComplaintSignal, Conversation, ConversationResult
@@ -132,6 +130,4 @@ __all__ = [
     "score_all",
     "score_frame",
     "mask_function",
-    "__version__",
-    "Path",
 ]
