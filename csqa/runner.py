@@ -137,7 +137,7 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
     t0 = time.perf_counter() if t0 is None else t0
     started = started or datetime.now().astimezone()
     t1 = time.perf_counter()
-    if "hl_start" not in findings.columns:
+    if "hl_start" not in findings.columns:  # engines prepare transcripts in their workers already
         messages, findings = prepare_transcripts(messages, findings, mask)
     agents = agents_table(conversations, findings)
     checks = check_statistics(conversations, findings)
@@ -168,7 +168,7 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
         "rows_rejected": manifest.get("rows_rejected"),
         "source": f"本次运行 {manifest['run_id']}",
     }
-    html, sheets = build_report(conversations, findings, agents, messages, summary, ReportOptions(mask=mask))
+    html, sheets = build_report(conversations, findings, agents, messages, summary, ReportOptions(mask=mask, already_masked=mask))
     timer.add("report", time.perf_counter() - t1)
 
     def write_store(path: Path) -> None:
@@ -232,7 +232,7 @@ def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, ag
     }
     if not sel.masked and mask:
         summary["source"] += " (库中含未打码数据，报告已重新打码)"
-    html, sheets = build_report(sel.conversations, sel.findings, None, sel.messages, summary, ReportOptions(mask=mask))
+    html, sheets = build_report(sel.conversations, sel.findings, None, sel.messages, summary, ReportOptions(mask=mask, already_masked=bool(sel.masked)))
     write_outputs(Path(outdir), {}, None, html, sheets)
     text = (f"报告: {len(sel.conversations)} 个会话, {sel.conversations['agent_id'].nunique()} 名客服, "
             f"{len(runs)} 个批次" + (f" ({filters})" if filters else "") + f"\n输出: {outdir}")

@@ -413,3 +413,12 @@ def test_synthetic_values_inside_real_messages_are_found_exactly():
             misses.append((sid, kind, got))
     print(f"\ninjected 300 values into real agent messages, mismatches: {len(misses)}")
     assert not misses, misses[:5]
+
+
+def test_wechat_id_without_digits_is_still_found_and_masked():
+    """The cheap pre-check before the recognizers must not skip an all-letter WeChat id."""
+    from csqa.checks.pii import find_pii, mask_pii
+
+    text = "加我微信号是abcdefgh"
+    assert [m.kind for m in find_pii(text)] == ["wechat"]
+    assert "abcdefgh" not in mask_pii(text)

