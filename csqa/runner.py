@@ -52,11 +52,13 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
         sink = runner
     elif engine == "local":
         from csqa.engines.local import LocalEngine
+        from csqa.engines.spool import MessageSpool
         from csqa.engines.staging import MessageStage
 
         scorer = Scorer(setup)
         runner = LocalEngine(scorer, workers)  # forks now: the workers inherit the prepared scorer
         sink = MessageStage()
+        spool = MessageSpool()
     else:
         raise ConfigError(f"未知的引擎 {engine!r}；可选 local 或 spark")
     timer.add("setup", time.perf_counter() - t0)
@@ -85,15 +87,20 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
             outputs = []
             with _progress(n_convs, quiet) as bar:
                 for out in runner.map(sink.batches(batch_conversations)):
+                    spool.add(out.messages)  # transcripts go to disk, not into memory
+                    out.messages = out.messages.iloc[0:0]
                     outputs.append(out)
                     bar.update(len(out.conversations))
             result = concat_outputs(outputs)
+            result.messages = spool
         timer.add("score", time.perf_counter() - t2)
+    except BaseException:
+        if engine == "local":
+            spool.close()
+        raise
     finally:
-        if engine == "spark":
-            runner.close()
-        else:
-            runner.close()
+        runner.close()
+        if engine == "local":
             sink.close()
     for stage, seconds in result.timings.items():
         timer.add(f"score.{stage} (cpu, all workers)", seconds)
@@ -114,8 +121,12 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
         "model": _model_info(scorer.classifier),
         "options": {"encoding": encoding, "column_map": column_map or {}, "role_map": role_map or {}},
     }
-    return write_run(outdir, manifest, result.conversations, result.findings, result.messages, rejects_frame,
-                     mask=mask, store=store, timer=timer, t0=t0, started=started)
+    try:
+        return write_run(outdir, manifest, result.conversations, result.findings, result.messages, rejects_frame,
+                         mask=mask, store=store, timer=timer, t0=t0, started=started)
+    finally:
+        if engine == "local":
+            spool.close()
 
 
 def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, findings: pd.DataFrame,
@@ -124,7 +135,8 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
     """The output stage of `csqa score`, a function of DataFrames whatever engine scored them.
 
     conversations / findings: `csqa.report.tables.conversations_table` / `findings_table`
-    (findings in ledger order). messages: the transcripts (`csqa.report.transcript.messages_table`)
+    (findings in ledger order). messages: the transcripts (`csqa.report.transcript.messages_table`),
+    as a DataFrame or a `csqa.engines.spool.MessageSpool` on disk (the local engine's, prepared already)
     with ORIGINAL text — or already passed through `prepare_transcripts` (findings then carry
     hl_start/hl_end). manifest: run.json so far (inputs, rows_*, rulebook, model, options…);
     counts, mask flag, run_id and store are added here.

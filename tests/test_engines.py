@@ -136,3 +136,34 @@ def test_cli_engines_write_the_same_rows(tmp_path):
     assert manifest["engine"] == "spark"
     assert manifest["rows_read"] == manifest["rows_scored"] + manifest["rows_rejected"]
     assert json.loads((single / "run.json").read_text(encoding="utf-8"))["workers"] == 1
+
+
+def test_message_spool_keeps_transcripts_on_disk_and_reads_back_what_is_asked(reference):
+    from csqa.engines.spool import MessageSpool
+
+    msgs = reference.messages
+    half = len(msgs) // 2
+    with MessageSpool() as spool:
+        spool.add(msgs.iloc[:half])
+        spool.add(msgs.iloc[half:])
+        assert len(spool) == len(msgs) and len(spool.parts) == 2
+        back = pd.concat(list(spool.frames()), ignore_index=True)
+        pd.testing.assert_frame_equal(back, msgs.reset_index(drop=True))
+        wanted = msgs["conversation_id"].unique()[[0, -1]].tolist()
+        picked = spool.select(wanted)
+        assert set(picked["conversation_id"]) == set(wanted)
+        assert len(picked) == msgs["conversation_id"].isin(wanted).sum()
+        folder = spool.dir
+    assert not folder.exists()
+
+
+def test_cli_store_holds_every_transcript_row(tmp_path):
+    import duckdb
+
+    out = _run(tmp_path, "stored")
+    con = duckdb.connect(str(out / "results.duckdb"), read_only=True)
+    try:
+        n = con.execute("SELECT count(*) FROM messages").fetchone()[0]
+    finally:
+        con.close()
+    assert n == len(read_inputs([SAMPLE]).messages)

@@ -506,6 +506,8 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     drill = _drill_ids(conv, ranking, options) if n else []
     anchors = {cid: f"conv-{i}" for i, cid in enumerate(drill)}
     agent_anchor = {a: f"agent-{i}" for i, a in enumerate(ranking["agent_id"])}
+    if not isinstance(messages, pd.DataFrame):  # a spool of transcripts on disk: read only what is shown
+        messages = messages.select(drill)
     msgs, fnd = prepare_transcripts(messages, fnd, options.mask and not options.already_masked, only=drill)
 
     # -------------------------------------------------------------- team overview

@@ -31,6 +31,7 @@ different systems that happen to be equal would replace each other.
 """
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -193,8 +194,9 @@ class ResultStore:
             "conversations": _frame(conversations, CONVERSATION_FIELDS, tags),
             "findings": _frame(fnd, FINDING_FIELDS, tags),
             "agents": _frame(agents, AGENT_FIELDS, tags),
-            "messages": _frame(messages, MESSAGE_FIELDS, tags),
         }
+        # messages: one DataFrame, or a spool of parts (csqa.engines.spool) inserted part by part
+        message_parts = [messages] if isinstance(messages, pd.DataFrame) else messages.frames()
         ids = pd.DataFrame({"conversation_id": conversations["conversation_id"].astype(str).astype("object").unique()})
         con = self.con
         con.execute("BEGIN TRANSACTION")
@@ -210,7 +212,10 @@ class ResultStore:
             con.execute("DELETE FROM agents WHERE run_id = ?", [run_id])
             con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
             con.unregister("new_ids")
-            for table, frame in frames.items():
+            # lazily: a spooled run's transcripts are read one part at a time
+            incoming = itertools.chain(frames.items(), (("messages", _frame(part, MESSAGE_FIELDS, tags))
+                                                        for part in message_parts))
+            for table, frame in incoming:
                 cols = ", ".join(_q(c) for c in frame.columns)
                 con.register("incoming", frame)
                 con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM incoming")
