@@ -70,14 +70,12 @@ def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
     """Write {sheet name: DataFrame} (English column names, mapped to Chinese headers).
 
     The 总览 sheet may carry a `_fmt` column: per row, how to show `value`
-    (int, 0.0, pct, text); it is not written. Rows are written in order with xlsxwriter's
-    constant_memory mode, so a run with a million findings does not hold the sheet in memory.
+    (int, 0.0, pct, text); it is not written.
     """
     import xlsxwriter
 
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
-                                        "strings_to_numbers": False, "nan_inf_to_errors": False,
-                                        "constant_memory": True})
+                                        "strings_to_numbers": False, "nan_inf_to_errors": False})
     try:
         head = wb.add_format({"bold": True, "bg_color": "#DCE6F1", "border": 1, "text_wrap": True, "valign": "top"})
         fmts = {
@@ -96,51 +94,43 @@ def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
             names = SHEET_HEADERS.get(name, {})
             headers = [names.get(c, HEADERS_ZH.get(c, c)) for c in cols]
             widths = [display_width(h) + 4 for h in headers]
-            # per column: how its numbers are formatted (constant for the column except 总览's value)
-            num_fmt = [
-                fmts["pct"] if c in PERCENT_COLUMNS else fmts["0.0"] if c in ONE_DECIMAL
-                else fmts["0.00"] if c in TWO_DECIMALS else None
-                for c in cols
-            ]
-            is_dt = [c in DATETIME_COLUMNS for c in cols]
-            columns = [df[c].tolist() for c in cols]
-            # widths from the first 300 rows, set before the rows stream out
-            for j, values in enumerate(columns):
-                for v in values[:300]:
-                    if not _missing(v):
-                        widths[j] = max(widths[j], min(display_width(_shown(v)), 70) + 2)
-            for j, w in enumerate(widths):
-                ws.set_column(j, j, min(w, 72))
             for j, h in enumerate(headers):
                 ws.write_string(0, j, h, head)
-            for i in range(len(df)):
-                r = i + 1
-                for j, values in enumerate(columns):
-                    v = values[i]
+            for j, col in enumerate(cols):
+                values = df[col].tolist()
+                for i, v in enumerate(values, start=1):
                     if _missing(v) or (isinstance(v, str) and v == ""):
                         continue
-                    if is_dt[j] and (dt := _as_datetime(v)) is not None:
-                        ws.write_datetime(r, j, dt, fmts["dt"])
+                    shown = ""
+                    if col in DATETIME_COLUMNS and (dt := _as_datetime(v)) is not None:
+                        ws.write_datetime(i, j, dt, fmts["dt"])
+                        shown = "2026-01-01 00:00:00"
                     elif isinstance(v, (bool, np.bool_)):
-                        ws.write_string(r, j, "是" if v else "否")
+                        ws.write_string(i, j, "是" if v else "否")
+                        shown = "是"
                     elif isinstance(v, (int, float, np.integer, np.floating)):
-                        f = fmts.get(row_fmt[i]) if (cols[j] == "value" and row_fmt is not None) else num_fmt[j]
-                        ws.write_number(r, j, float(v), f)
+                        if col == "value" and row_fmt is not None:
+                            f = fmts.get(row_fmt[i - 1])
+                        elif col in PERCENT_COLUMNS:
+                            f = fmts["pct"]
+                        elif col in ONE_DECIMAL:
+                            f = fmts["0.0"]
+                        elif col in TWO_DECIMALS:
+                            f = fmts["0.00"]
+                        else:
+                            f = None
+                        ws.write_number(i, j, float(v), f)
+                        shown = f"{float(v):.2f}"
                     else:
-                        ws.write_string(r, j, excel_safe(str(v)))
+                        text = excel_safe(str(v))
+                        ws.write_string(i, j, text)
+                        shown = text
+                    if i <= 300:
+                        widths[j] = max(widths[j], min(display_width(shown), 70) + 2)
+            for j, w in enumerate(widths):
+                ws.set_column(j, j, min(w, 72))
             ws.freeze_panes(1, 0)
             if cols:
                 ws.autofilter(0, 0, max(len(df), 1), len(cols) - 1)
     finally:
         wb.close()
-
-
-def _shown(v) -> str:
-    """The text a cell shows, for column widths."""
-    if isinstance(v, (bool, np.bool_)):
-        return "是"
-    if isinstance(v, (pd.Timestamp, datetime)):
-        return "2026-01-01 00:00:00"
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        return f"{float(v):.2f}"
-    return excel_safe(str(v))
