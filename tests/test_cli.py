@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import write_rows
 
 OUTPUT_FILES = {"conversations.csv", "findings.csv", "agents.csv", "rejects.csv", "run.json", "report.html", "report.xlsx",
                 "results.duckdb"}
@@ -25,12 +26,6 @@ FINDING_CONTRACT = [
 BOM = b"\xef\xbb\xbf"
 
 
-def write_rows(path: Path, header, rows, encoding: str = "utf-8") -> Path:
-    with open(path, "w", encoding=encoding, newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 PHONE_RUN = re.compile(r"(?<!\d)1\d{10}(?!\d)")
 
 
