@@ -7,7 +7,8 @@ then measures in separate processes, one after the other on the same machine:
   - csqa: the full `csqa score` command (start-up, ingest, normalize, segment, checks, complaint
     classifier, scorecard, all outputs), wall time and peak RSS;
 and prints the ratio csqa / baseline (target ≤ 0.5), conversations per second, peak RSS and the
-per-stage breakdown from run.json.
+per-stage breakdown from run.json (seconds, and the peak RSS of the main process when each
+stage ended, plus the largest worker's), so a regression shows where it comes from.
 
 python benchmarks/bench_speed.py                     # 20k conversations
 python benchmarks/bench_speed.py --sizes 20000,200000  # the memory-flatness check (slow)
@@ -75,6 +76,7 @@ def measure(size: int, workdir: Path, extra: list[str]) -> dict:
         "conv_per_s": size / wall,
         "peak_rss_mb": rss,
         "stages": manifest.get("timings_s", {}),
+        "stage_rss": manifest.get("peak_rss_mb", {}),
         "engine": manifest.get("engine"),
         "workers": manifest.get("workers"),
     }
@@ -99,6 +101,8 @@ def main() -> int:
     for r in rows:
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in r["stages"].items())
         print(f"stages at {r['size']}: {stages} (engine {r['engine']}, workers {r['workers']})")
+        rss = ", ".join(f"{k} {v:.0f}" for k, v in r["stage_rss"].items())
+        print(f"peak RSS MB when each stage ended at {r['size']}: {rss}")
     if len(rows) > 1:
         print(f"peak RSS {rows[-1]['size']} / {rows[0]['size']} conversations: "
               f"{rows[-1]['peak_rss_mb'] / rows[0]['peak_rss_mb']:.2f}x (target ≤ 1.3)")

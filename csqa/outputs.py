@@ -22,21 +22,35 @@ def _contract_columns() -> dict[str, list[str]]:
     return {"conversations": CONVERSATION_COLUMNS, "findings": FINDING_COLUMNS, "agents": AGENT_COLUMNS}
 
 
-def _csv(df: pd.DataFrame, path: Path, columns: list[str] | None = None) -> None:
+def _csv(table, path: Path, columns: list[str] | None = None) -> None:
+    """A DataFrame, or a spool of parts (`csqa.engines.spool.FrameSpool`) written part by part."""
+    parts = [table] if isinstance(table, pd.DataFrame) else table.frames(columns)
+    empty = table if isinstance(table, pd.DataFrame) else table.empty_frame()
+    # UTF-8 with BOM so Excel opens Chinese text correctly
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        header = True
+        for df in parts:
+            _csv_part(df, fh, columns, header)
+            header = False
+        if header:
+            _csv_part(empty, fh, columns, True)
+
+
+def _csv_part(df: pd.DataFrame, fh, columns: list[str] | None, header: bool) -> None:
     out = df[[c for c in columns if c in df.columns]].copy() if columns else df.copy()
     for col in CHAT_TEXT_COLUMNS:
         if col in out.columns:
             out[col] = out[col].map(excel_safe)
-    # UTF-8 with BOM so Excel opens Chinese text correctly
-    out.to_csv(path, index=False, encoding="utf-8-sig")
+    out.to_csv(fh, index=False, header=header)
 
 
-def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], manifest: dict | None, html: str | None,
+def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], manifest: dict | Callable[[], dict] | None, html: str | None,
                   xlsx_sheets: dict[str, pd.DataFrame] | None,
                   extra_files: dict[str, Callable[[Path], None]] | None = None) -> list[Path]:
     """tables → NAME.csv (conversations/findings/agents keep to the contract's columns),
     html → report.html, xlsx_sheets → report.xlsx, extra_files: {file name: writer(path)}
-    (e.g. results.duckdb), manifest → run.json last. All moved into OUTDIR at the end."""
+    (e.g. results.duckdb), manifest → run.json last (a callable is called then, so it can
+    carry the time the other files took). All moved into OUTDIR at the end."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".csqa-tmp-", dir=outdir))
@@ -54,6 +68,8 @@ def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], manifest: dict 
         for name, writer in (extra_files or {}).items():
             writer(tmp / name)
         # run.json last: its presence says the rest is complete
+        if callable(manifest):
+            manifest = manifest()
         if manifest is not None:
             (tmp / "run.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
         for item in sorted(tmp.iterdir(), key=lambda p: p.name == "run.json"):

@@ -6,6 +6,7 @@ Only `run_score` touches files; every stage between is a pure function of its in
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -31,12 +32,29 @@ class ScoreOptions:
     quiet: bool = False
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (0 where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
 @dataclass
 class Timer:
-    stages: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage, and the process's peak RSS when each wall-clock stage ended."""
 
-    def add(self, name: str, seconds: float) -> None:
+    stages: dict[str, float] = field(default_factory=dict)
+    peak_rss: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float, rss: bool = True) -> None:
         self.stages[name] = self.stages.get(name, 0.0) + seconds
+        if rss:
+            self.peak_rss[name] = peak_rss_mb()
+
+
 
 
 def prepare_rulebook(options: ScoreOptions, segmenter: Segmenter) -> tuple[LoadedRulebook, CompiledRulebook]:

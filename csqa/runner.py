@@ -21,8 +21,14 @@ from csqa.pipeline import Timer
 from csqa.report.builder import ReportOptions
 from csqa.report.builder import build as build_report
 from csqa.report.tables import agents_table, check_statistics
+from csqa.report.xlsx import XlsxJob
 from csqa.report.transcript import prepare_transcripts
 from csqa.store import ResultStore, new_run_id
+
+# what the report's figures aggregate; the rest of a finding (evidence, explanation…) is read per conversation shown
+REPORT_FINDING_COLUMNS = ["conversation_id", "agent_id", "rule_id", "rule_name", "check", "severity", "points",
+                          "message_index"]
+REPORT_CATEGORICAL = ("agent_id", "rule_id", "rule_name", "check", "severity")
 
 
 def _progress(total: int, quiet: bool):
@@ -52,13 +58,15 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
         sink = runner
     elif engine == "local":
         from csqa.engines.local import LocalEngine
-        from csqa.engines.spool import MessageSpool
+        from csqa.engines.spool import FrameSpool, MessageSpool
         from csqa.engines.staging import MessageStage
+        from csqa.report.tables import FINDING_COLUMNS
 
         scorer = Scorer(setup)
         runner = LocalEngine(scorer, workers)  # forks now: the workers inherit the prepared scorer
         sink = MessageStage()
         spool = MessageSpool()
+        finding_spool = FrameSpool("findings", FINDING_COLUMNS + ["hl_start", "hl_end"])
     else:
         raise ConfigError(f"未知的引擎 {engine!r}；可选 local 或 spark")
     timer.add("setup", time.perf_counter() - t0)
@@ -87,23 +95,28 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
             outputs = []
             with _progress(n_convs, quiet) as bar:
                 for out in runner.map(sink.batches(batch_conversations)):
-                    spool.add(out.messages)  # transcripts go to disk, not into memory
-                    out.messages = out.messages.iloc[0:0]
+                    # transcripts and findings go to disk, not into memory; conversations stay (one row each)
+                    spool.add(out.messages)
+                    finding_spool.add(out.findings)
+                    out.messages, out.findings = out.messages.iloc[0:0], out.findings.iloc[0:0]
                     outputs.append(out)
                     bar.update(len(out.conversations))
             result = concat_outputs(outputs)
-            result.messages = spool
+            result.messages, result.findings = spool, finding_spool
         timer.add("score", time.perf_counter() - t2)
     except BaseException:
         if engine == "local":
             spool.close()
+            finding_spool.close()
         raise
     finally:
         runner.close()
         if engine == "local":
             sink.close()
     for stage, seconds in result.timings.items():
-        timer.add(f"score.{stage} (cpu, all workers)", seconds)
+        timer.add(f"score.{stage} (cpu, all workers)", seconds, rss=False)
+    if result.peak_rss_mb:
+        timer.peak_rss["score (largest worker)"] = result.peak_rss_mb
     rejects_frame = pd.concat(rejects, ignore_index=True) if rejects else empty_rejects()
     rows_read = rows_scored + len(rejects_frame)
     manifest = {
@@ -127,6 +140,7 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
     finally:
         if engine == "local":
             spool.close()
+            finding_spool.close()
 
 
 def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, findings: pd.DataFrame,
@@ -149,10 +163,20 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
     t0 = time.perf_counter() if t0 is None else t0
     started = started or datetime.now().astimezone()
     t1 = time.perf_counter()
-    if "hl_start" not in findings.columns:  # engines prepare transcripts in their workers already
-        messages, findings = prepare_transcripts(messages, findings, mask)
-    agents = agents_table(conversations, findings)
-    checks = check_statistics(conversations, findings)
+    finding_details = None
+    if isinstance(findings, pd.DataFrame):
+        if "hl_start" not in findings.columns:  # engines prepare transcripts in their workers already
+            messages, findings = prepare_transcripts(messages, findings, mask)
+        figures = findings
+    else:  # spooled on disk: aggregate a few columns, read full rows only for what the report shows
+        figures = findings.read(REPORT_FINDING_COLUMNS, categorical=REPORT_CATEGORICAL)
+        spool = findings
+
+        def finding_details(ids):
+            return spool.select(ids) if ids is not None else pd.concat(list(spool.frames()) or [spool.empty_frame()],
+                                                                        ignore_index=True)
+    agents = agents_table(conversations, figures)
+    checks = check_statistics(conversations, figures)
     outdir = Path(outdir)
     default_store = outdir / "results.duckdb"
     store_path = Path(store) if store else default_store
@@ -180,31 +204,42 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
         "rows_rejected": manifest.get("rows_rejected"),
         "source": f"本次运行 {manifest['run_id']}",
     }
-    html, sheets = build_report(conversations, findings, agents, messages, summary, ReportOptions(mask=mask, already_masked=mask))
+    html, sheets = build_report(conversations, figures, agents, messages, summary,
+                                ReportOptions(mask=mask, already_masked=mask), finding_details=finding_details)
+    del figures
     timer.add("report", time.perf_counter() - t1)
-
-    def write_store(path: Path) -> None:
-        with ResultStore(path) as rs:
-            rs.write_run(manifest, conversations, findings, agents, messages)
-
-    t2 = time.perf_counter()
-    extra = {}
+    # report.xlsx is written by a forked process while this one writes the store and the CSVs
+    outdir.mkdir(parents=True, exist_ok=True)
+    xlsx_dir = Path(tempfile.mkdtemp(prefix=".csqa-xlsx-", dir=outdir))
+    xlsx = XlsxJob(xlsx_dir / "report.xlsx", sheets)
+    del sheets
     staging = None
-    if store_path.resolve() == default_store.resolve() and not store:
-        # a fresh store of this run: built beside OUTDIR's files, moved into place with them
-        outdir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".csqa-store-", dir=outdir))
-        write_store(staging / "results.duckdb")
-        extra["results.duckdb"] = lambda path: os.replace(staging / "results.duckdb", path)
-    else:  # --store PATH (possibly OUTDIR/results.duckdb itself): add this run to it
-        write_store(store_path)
-    timer.add("store", time.perf_counter() - t2)
-    manifest["timings_s"] = {k: round(v, 3) for k, v in timer.stages.items()}
-    manifest["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
-    tables = {"conversations": conversations, "findings": findings, "agents": agents, "rejects": rejects}
     try:
-        write_outputs(outdir, tables, manifest, html, sheets, extra_files=extra)
+        t2 = time.perf_counter()
+        extra = {}
+        if store_path.resolve() == default_store.resolve() and not store:
+            # a fresh store of this run: built beside OUTDIR's files, moved into place with them
+            staging = Path(tempfile.mkdtemp(prefix=".csqa-store-", dir=outdir))
+            _write_store(staging / "results.duckdb", manifest, conversations, findings, agents, messages)
+            extra["results.duckdb"] = lambda path: os.replace(staging / "results.duckdb", path)
+        else:  # --store PATH (possibly OUTDIR/results.duckdb itself): add this run to it
+            _write_store(store_path, manifest, conversations, findings, agents, messages)
+        timer.add("store", time.perf_counter() - t2)
+        t3 = time.perf_counter()
+
+        def finished_manifest() -> dict:  # run.json is written last, after every other file
+            timer.add("outputs", time.perf_counter() - t3)
+            manifest["timings_s"] = {k: round(v, 3) for k, v in timer.stages.items()}
+            manifest["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
+            manifest["peak_rss_mb"] = dict(timer.peak_rss)
+            return manifest
+
+        tables = {"conversations": conversations, "findings": findings, "agents": agents, "rejects": rejects}
+        extra["report.xlsx"] = lambda path: os.replace(xlsx.wait(), path)
+        write_outputs(outdir, tables, finished_manifest, html, None, extra_files=extra)
     finally:
+        xlsx.cancel()
+        shutil.rmtree(xlsx_dir, ignore_errors=True)
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
     pass_rate = f"{manifest['pass_rate']:.0%}" if manifest["pass_rate"] is not None else "—"
@@ -218,6 +253,11 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
         + (f"\n结果库: {store_path} (run {manifest['run_id']})" if store else "")
     )
     return {"manifest": manifest, "text": text, "statistics": checks.to_string(index=False)}
+
+
+def _write_store(path: Path, manifest: dict, conversations, findings, agents, messages) -> None:
+    with ResultStore(path) as rs:
+        rs.write_run(manifest, conversations, findings, agents, messages)
 
 
 def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, agent=None, check=None,

@@ -1,6 +1,8 @@
 """Engines give the same rows: in-process, a worker pool, staged through DuckDB, and Spark (local mode)."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -167,3 +169,107 @@ def test_cli_store_holds_every_transcript_row(tmp_path):
     finally:
         con.close()
     assert n == len(read_inputs([SAMPLE]).messages)
+
+
+def test_findings_spool_reads_columns_as_categories_and_selects_in_order(reference):
+    from csqa.engines.spool import FrameSpool
+    from csqa.report.tables import FINDING_COLUMNS
+
+    fnd = reference.findings
+    third = len(fnd) // 3
+    with FrameSpool("findings", FINDING_COLUMNS) as spool:
+        for part in (fnd.iloc[:third], fnd.iloc[third:2 * third], fnd.iloc[2 * third:]):
+            spool.add(part)
+        compact = spool.read(["conversation_id", "rule_id", "severity", "points"], categorical=("rule_id", "severity"))
+        assert list(compact.columns) == ["conversation_id", "rule_id", "severity", "points"]
+        assert compact["rule_id"].dtype == "category" and compact["severity"].dtype == "category"
+        assert compact["rule_id"].astype(str).tolist() == fnd["rule_id"].astype(str).tolist()
+        assert compact["points"].tolist() == fnd["points"].tolist()
+        # a conversation from the first and one from the last part, in spool (ledger) order
+        wanted = [fnd["conversation_id"].iat[0], fnd["conversation_id"].iat[-1]]
+        picked = spool.select(wanted)
+        expected = fnd[fnd["conversation_id"].isin(wanted)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(picked[expected.columns].reset_index(drop=True), expected, check_dtype=False)
+        assert spool.select([]).empty and list(spool.select(["no such id"]).columns) == list(fnd.columns)
+
+
+def test_run_manifest_carries_output_time_and_peak_memory_per_stage(tmp_path):
+    out = _run(tmp_path, "manifest")
+    manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    timings, rss = manifest["timings_s"], manifest["peak_rss_mb"]
+    for stage in ("setup", "ingest", "score", "report", "store", "outputs"):
+        assert timings[stage] >= 0 and stage in rss
+    assert timings["total"] >= sum(timings[s] for s in ("setup", "ingest", "score", "report", "store", "outputs")) - 0.01
+    # peak RSS only grows from stage to stage, and a worker reported its own
+    steps = [rss[s] for s in ("setup", "ingest", "score", "report", "store", "outputs")]
+    assert steps == sorted(steps) and steps[0] > 50
+    assert rss["score (largest worker)"] > 50
+
+
+def test_store_rows_are_the_same_from_spools_as_from_frames(reference, tmp_path):
+    import duckdb
+
+    from csqa.engines.spool import FrameSpool, MessageSpool
+    from csqa.report.tables import FINDING_COLUMNS, agents_table
+    from csqa.store import ResultStore
+
+    conv, fnd, msgs = reference.conversations, reference.findings, reference.messages
+    agents = agents_table(conv, fnd)
+    manifest = {"run_id": "r1", "rulebook": {"id": "default", "sha256": "abc"}, "inputs": []}
+    with ResultStore(tmp_path / "frames.duckdb") as rs:
+        rs.write_run(manifest, conv, fnd, agents, msgs)
+    with FrameSpool("findings", FINDING_COLUMNS) as fs, MessageSpool() as ms, ResultStore(tmp_path / "spools.duckdb") as rs:
+        ids = conv["conversation_id"].tolist()
+        for chunk in (ids[:100], ids[100:250], ids[250:]):  # conversations never split across parts
+            fs.add(fnd[fnd["conversation_id"].isin(chunk)])
+            ms.add(msgs[msgs["conversation_id"].isin(chunk)])
+        rs.write_run(manifest, conv, fs, agents, ms)
+    order = {"findings": "conversation_id, finding_index", "messages": "conversation_id, message_index"}
+    for table in ("findings", "messages"):
+        a, b = (duckdb.connect(str(tmp_path / f"{n}.duckdb"), read_only=True) for n in ("frames", "spools"))
+        try:
+            x = a.execute(f"SELECT * FROM {table} ORDER BY {order[table]}").df()
+            y = b.execute(f"SELECT * FROM {table} ORDER BY {order[table]}").df()
+        finally:
+            a.close(), b.close()
+        assert len(x) == (len(fnd) if table == "findings" else len(msgs))
+        pd.testing.assert_frame_equal(x, y)
+
+
+def test_an_interrupted_store_write_leaves_no_rows_behind(reference, tmp_path):
+    import duckdb
+
+    from csqa.report.tables import agents_table
+    from csqa.store import ResultStore
+
+    conv, fnd, msgs = reference.conversations, reference.findings, reference.messages
+    agents = agents_table(conv, fnd)
+    path = tmp_path / "store.duckdb"
+    with ResultStore(path) as rs:
+        rs.write_run({"run_id": "first", "inputs": []}, conv, fnd, agents, msgs)
+        before = rs.counts()
+
+    class Failing:  # parts of transcripts whose reading fails half way through
+        def frames(self):
+            yield msgs.iloc[:50]
+            raise OSError("disk read failed")
+
+        def __len__(self):
+            return len(msgs)
+
+    changed = conv.assign(conversation_id=conv["conversation_id"] + "-new")
+    with ResultStore(path) as rs:
+        with pytest.raises(OSError):
+            rs.write_run({"run_id": "second", "inputs": []}, changed, fnd.iloc[0:0], agents, Failing())
+        assert rs.counts() == before
+        # a process killed mid-write leaves rows of a run that never got its runs row: not read, then removed
+        rs.con.execute("INSERT INTO conversations (run_id, conversation_id, agent_id, score, passed, critical) "
+                       "VALUES ('killed', 'ghost', 'shop_x', 10, false, true)")
+        assert "ghost" not in set(rs.load().conversations["conversation_id"])
+        rs.write_run({"run_id": "third", "inputs": []}, conv.head(3), fnd.iloc[0:0], agents, msgs.iloc[0:0])
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM conversations WHERE run_id = 'killed'").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM conversations").fetchone()[0] == len(conv)
+    finally:
+        con.close()

@@ -320,3 +320,31 @@ def test_transcripts_masked_elsewhere_still_get_the_right_highlight():
     text = msgs["text"].iat[0]
     assert text[fnd["hl_start"].iat[0]:fnd["hl_end"].iat[0]] == "滚"
     assert fnd["evidence"].iat[0] == text and BANK_CARD not in text
+
+
+def test_xlsx_sheets_past_their_caps_keep_the_worst_conversations_and_say_so():
+    from csqa.report import build
+    from csqa.report.builder import ReportOptions
+
+    conv = _synthetic({"shop_a": (30, 60), "shop_b": (10, 40)})
+    conv.loc[conv["agent_id"] == "shop_b", "score"] -= 5  # shop_b's failures are the worst conversations
+    fnd = _findings_for(conv)
+    assert len(fnd) == 60
+    options = ReportOptions(xlsx_max_findings=25, xlsx_max_conversations=70)
+    html, sheets = build(conv, fnd, None, None, {"generated_at": "now", "masked": True}, options)
+    detail, convs, overview = sheets["违规明细"], sheets["会话评分"], sheets["总览"]
+    worst = conv.sort_values(["score", "conversation_id"])
+    expected_ids = [c for c in worst["conversation_id"] if c in set(fnd["conversation_id"])][:25]
+    assert sorted(detail["conversation_id"]) == sorted(expected_ids)
+    assert set(detail["agent_id"]) == {"shop_b"}
+    assert len(convs) == 70 and convs["conversation_id"].tolist() == worst["conversation_id"].head(70).tolist()
+    notes = overview.set_index("item")
+    assert notes.at["违规明细 (本表)", "value"] == 25 and notes.at["违规明细 (本表)", "n"] == 60
+    assert notes.at["会话评分 (本表)", "value"] == 70 and notes.at["会话评分 (本表)", "n"] == 100
+    assert "findings.csv" in notes.at["违规明细 (本表)", "note"]
+    # the HTML figures still count every conversation and finding
+    assert "n=100" in html
+    # under the caps: every row, no note
+    _, full = build(conv, fnd, None, None, {"generated_at": "now", "masked": True})
+    assert len(full["违规明细"]) == 60 and len(full["会话评分"]) == 100
+    assert "违规明细 (本表)" not in set(full["总览"]["item"])

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from csqa.pipeline import ScoreOptions, Timer, classify_complaints, load_complaint_model, mask_function, prepare_rulebook
+from csqa.pipeline import ScoreOptions, Timer, peak_rss_mb, classify_complaints, load_complaint_model, mask_function, prepare_rulebook
 from csqa.report.tables import conversations_table, findings_table
 from csqa.report.transcript import messages_table, prepare_transcripts
 from csqa.scoring import score_conversation
@@ -33,6 +33,7 @@ class ChunkOutput:
     findings: pd.DataFrame
     messages: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: float = 0.0  # of the process that scored it
 
 
 class Scorer:
@@ -67,11 +68,12 @@ class Scorer:
         # highlight onto the masked text (hl_start / hl_end)
         transcripts, findings = prepare_transcripts(messages_table(messages), findings_table(results), self.setup.mask)
         out = ChunkOutput(conversations_table(results), findings, transcripts)
-        timer.add("normalize_segment", t1 - t0)
-        timer.add("classify", t2 - t1)
-        timer.add("checks_score", t3 - t2)
-        timer.add("tables", time.perf_counter() - t3)
+        timer.add("normalize_segment", t1 - t0, rss=False)
+        timer.add("classify", t2 - t1, rss=False)
+        timer.add("checks_score", t3 - t2, rss=False)
+        timer.add("tables", time.perf_counter() - t3, rss=False)
         out.timings = timer.stages
+        out.peak_rss_mb = peak_rss_mb()
         return out
 
 
@@ -99,4 +101,5 @@ def concat_outputs(outputs: list[ChunkOutput]) -> ChunkOutput:
         pd.concat([o.findings for o in outputs], ignore_index=True),
         pd.concat([o.messages for o in outputs], ignore_index=True),
         timings,
+        max(o.peak_rss_mb for o in outputs),
     )

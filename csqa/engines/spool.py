@@ -1,51 +1,89 @@
-"""Transcripts spooled to disk while a run is scored.
+"""Result tables spooled to disk while a run is scored.
 
-A run's transcripts are its largest table (every message's text). Instead of holding them
-all, the runner appends each chunk's masked transcripts to Parquet parts; the results store
-reads them back part by part, and the report reads only the conversations it shows.
+A run's findings and transcripts grow with the input (at 200k conversations: 1.3M
+findings, 2.4M messages). Instead of holding them, the runner appends each chunk's rows to
+Parquet parts; the CSV files and the results store are written from the parts one at a
+time, and the report reads only the columns it aggregates (`read`) or the conversations it
+shows (`select`). Memory then stays flat however large the run.
 """
 from __future__ import annotations
 
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from csqa.report.transcript import MESSAGE_COLUMNS
 
 
-class MessageSpool:
-    def __init__(self, workdir: str | Path | None = None):
-        self.dir = Path(tempfile.mkdtemp(prefix="csqa-transcripts-", dir=workdir))
+class FrameSpool:
+    """Parquet parts of one table, in the order they were added."""
+
+    def __init__(self, name: str, columns: Sequence[str], workdir: str | Path | None = None):
+        self.name = name
+        self.columns = list(columns)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"csqa-{name}-", dir=workdir))
         self.parts: list[Path] = []
         self.rows = 0
+        self._empty: pd.DataFrame | None = None
 
-    def add(self, messages: pd.DataFrame) -> None:
-        if messages.empty:
+    def add(self, frame: pd.DataFrame) -> None:
+        if self._empty is None:
+            self._empty = frame.iloc[0:0].copy()  # dtypes for an empty result
+        if frame.empty:
             return
         path = self.dir / f"part-{len(self.parts):05d}.parquet"
-        messages.to_parquet(path, index=False)
+        frame.to_parquet(path, index=False)
         self.parts.append(path)
-        self.rows += len(messages)
+        self.rows += len(frame)
 
     def __len__(self) -> int:
         return self.rows
 
-    def frames(self) -> Iterator[pd.DataFrame]:
-        """The transcripts part by part, in the order they were added."""
-        for path in self.parts:
-            yield pd.read_parquet(path)
+    def empty_frame(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        cols = list(columns) if columns is not None else None
+        if self._empty is not None:
+            return self._empty[cols].copy() if cols else self._empty.copy()
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in (cols or self.columns)})
 
-    def select(self, conversation_ids: Iterable[str]) -> pd.DataFrame:
-        """Only these conversations' messages (what the report's drill-down shows)."""
-        keep = set(conversation_ids)
-        picked = [f[f["conversation_id"].isin(keep)] for f in self.frames()] if keep else []
-        picked = [f for f in picked if not f.empty]
+    def frames(self, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+        """The rows part by part (only `columns`, when given)."""
+        for path in self.parts:
+            yield pd.read_parquet(path, columns=list(columns) if columns else None)
+
+    def read(self, columns: Sequence[str], categorical: Iterable[str] = ()) -> pd.DataFrame:
+        """All rows of a few columns; `categorical` ones are read as categories (low-cardinality text)."""
+        if not self.parts:
+            return self.empty_frame(columns)
+        cats = set(categorical)
+        pieces = []
+        for frame in self.frames(columns):
+            for c in cats & set(frame.columns):
+                frame[c] = frame[c].astype("category")
+            pieces.append(frame)
+        out = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+        for c in cats & set(out.columns):  # parts with different categories concatenate as text
+            if out[c].dtype != "category":
+                out[c] = out[c].astype("category")
+        return out
+
+    def select(self, conversation_ids: Iterable[str], columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Only these conversations' rows, in spool order."""
+        keep = sorted({str(c) for c in conversation_ids})
+        if not keep or not self.parts:
+            return self.empty_frame(columns)
+        picked = []
+        for path in self.parts:
+            table = pq.read_table(path, columns=list(columns) if columns else None,
+                                  filters=[("conversation_id", "in", keep)])
+            if table.num_rows:
+                picked.append(table.to_pandas())
         if not picked:
-            return pd.DataFrame({c: pd.Series(dtype="int64" if c == "message_index" else "object") for c in MESSAGE_COLUMNS})
-        return pd.concat(picked, ignore_index=True)
+            return self.empty_frame(columns)
+        return pd.concat(picked, ignore_index=True) if len(picked) > 1 else picked[0]
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -55,3 +93,16 @@ class MessageSpool:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class MessageSpool(FrameSpool):
+    """The run's transcripts (masked unless --no-mask)."""
+
+    def __init__(self, workdir: str | Path | None = None):
+        super().__init__("transcripts", MESSAGE_COLUMNS, workdir)
+
+    def empty_frame(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        if self._empty is not None:
+            return super().empty_frame(columns)
+        cols = list(columns) if columns is not None else MESSAGE_COLUMNS
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "message_index" else "object") for c in cols})

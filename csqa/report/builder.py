@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,7 @@ from markupsafe import Markup
 from csqa.report import charts
 from csqa.report.charts import AMBER, BLUE, GREEN, GREY, RED, Bar, Bin, Point, Segment
 from csqa.report.stats import Z95, rate_text, wilson_interval
-from csqa.report.transcript import Mark, highlight_html, prepare_transcripts, role_zh
+from csqa.report.transcript import Mark, highlight_html, mask_findings_text, prepare_transcripts, role_zh
 from csqa.rulebook.schema import CHECK_NAMES_ZH
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -62,6 +63,10 @@ class ReportOptions:
     drilldown_per_agent: int = 8  # conversations per agent with a full transcript
     max_drilldown: int = 400
     top_checks: int = 12
+    # report.xlsx is for reading, not the full record (that is findings.csv / conversations.csv and the
+    # store): past these many rows a sheet keeps the worst conversations and says so (Excel stops at 1,048,576)
+    xlsx_max_findings: int = 20_000
+    xlsx_max_conversations: int = 50_000
     heatmap_checks: int = 10
     mask: bool = True
     already_masked: bool = False  # transcripts and findings were masked upstream (csqa score does it per chunk)
@@ -115,8 +120,9 @@ def category_zh(code) -> str:
 
 
 def _quantile(values: pd.Series, q: float):
-    v = pd.to_numeric(values, errors="coerce").dropna()
-    return round(float(v.quantile(q)), 1) if len(v) else None
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    v = v[~np.isnan(v)]
+    return round(float(np.quantile(v, q)), 1) if len(v) else None
 
 
 # ---------------------------------------------------------------------------- preparing frames
@@ -134,6 +140,10 @@ def _prepare(conversations: pd.DataFrame, findings: pd.DataFrame) -> tuple[pd.Da
         conv[col] = pd.to_numeric(conv[col], errors="coerce")
     conv["_t"] = pd.to_datetime(conv["started_at"].replace("", None), errors="coerce")
     conv["_day"] = conv["_t"].dt.strftime("%Y-%m-%d")
+    return conv, _prepare_findings(findings, dict(zip(conv["conversation_id"], conv["agent_id"])))
+
+
+def _prepare_findings(findings: pd.DataFrame, agent_of: dict[str, str]) -> pd.DataFrame:
     fnd = findings.copy().reset_index(drop=True)
     if fnd.empty:
         fnd = pd.DataFrame(columns=list(findings.columns) or ["conversation_id", "rule_id", "rule_name", "check",
@@ -141,21 +151,27 @@ def _prepare(conversations: pd.DataFrame, findings: pd.DataFrame) -> tuple[pd.Da
     fnd["conversation_id"] = fnd["conversation_id"].astype(str)
     fnd["points"] = pd.to_numeric(fnd["points"], errors="coerce").fillna(0.0).astype(float)
     fnd["message_index"] = pd.to_numeric(fnd["message_index"], errors="coerce").astype("Int64")
-    agent_of = dict(zip(conv["conversation_id"], conv["agent_id"]))
-    fnd["_conv_agent"] = fnd["conversation_id"].map(agent_of).fillna("")
-    return conv, fnd
+    fnd["_conv_agent"] = [agent_of.get(c, "") for c in fnd["conversation_id"]]
+    return fnd
+
+
+def _not_applicable_pairs(conv: pd.DataFrame) -> pd.DataFrame:
+    """(agent_id, rule_id) for every conversation a rule did not apply to (from `not_applicable`)."""
+    if "not_applicable" not in conv.columns:
+        return pd.DataFrame({"agent_id": pd.Series(dtype=str), "rule_id": pd.Series(dtype=str)})
+    na = conv[["agent_id", "not_applicable"]].copy()
+    na["rule_id"] = na["not_applicable"].fillna("").astype(str).str.split(";")
+    pairs = na.drop(columns="not_applicable").explode("rule_id")
+    pairs = pairs[pairs["rule_id"].notna() & (pairs["rule_id"] != "")]
+    # a conversation lists a rule once; drop repeats all the same, as the split-and-test did
+    return pairs.reset_index().drop_duplicates(["index", "rule_id"]).drop(columns="index")
 
 
 def _applicable_n(conv: pd.DataFrame, rule_ids) -> dict[str, int]:
     """Per rule, the number of conversations it applied to (all of them without `not_applicable`)."""
     n = len(conv)
-    if "not_applicable" not in conv.columns:
-        return {r: n for r in rule_ids}
-    na = conv["not_applicable"].fillna("").astype(str)
-    out = {}
-    for r in rule_ids:
-        out[r] = int(n - na.map(lambda s: r in s.split(";")).sum())
-    return out
+    not_applied = _not_applicable_pairs(conv)["rule_id"].value_counts()
+    return {r: int(n - not_applied.get(r, 0)) for r in rule_ids}
 
 
 def rule_statistics(conv: pd.DataFrame, fnd: pd.DataFrame) -> pd.DataFrame:
@@ -167,6 +183,7 @@ def rule_statistics(conv: pd.DataFrame, fnd: pd.DataFrame) -> pd.DataFrame:
     g = lost.groupby(["rule_id", "rule_name", "check"], sort=False)
     stats = pd.DataFrame({"conversations": g["conversation_id"].nunique(), "findings": g.size(),
                           "points_lost": g["points"].sum().round(2)}).reset_index()
+    stats[["rule_id", "rule_name", "check"]] = stats[["rule_id", "rule_name", "check"]].astype(str)  # may come categorical
     n_of = _applicable_n(conv, stats["rule_id"].tolist())
     stats["n"] = stats["rule_id"].map(n_of).astype("int64")
     stats["n"] = stats[["n", "conversations"]].max(axis=1)
@@ -184,17 +201,14 @@ def agent_rule_rates(conv: pd.DataFrame, fnd: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     hits = (lost.groupby(["_conv_agent", "rule_id", "rule_name", "check"])["conversation_id"].nunique()
             .reset_index(name="conversations").rename(columns={"_conv_agent": "agent_id"}))
+    keys = ["agent_id", "rule_id", "rule_name", "check"]
+    hits[keys] = hits[keys].astype(str)  # may come categorical
     if "not_applicable" in conv.columns:
-        na = conv[["agent_id", "not_applicable"]].copy()
-        na["not_applicable"] = na["not_applicable"].fillna("").astype(str)
-        n_rows = []
-        for rule in hits["rule_id"].unique():
-            applies = ~na["not_applicable"].map(lambda s, r=rule: r in s.split(";"))
-            counts = na[applies].groupby("agent_id").size()
-            n_rows += [(a, rule, int(c)) for a, c in counts.items()]
-        n = pd.DataFrame(n_rows, columns=["agent_id", "rule_id", "n"])
-        hits = hits.merge(n, on=["agent_id", "rule_id"], how="left")
-        hits["n"] = hits["n"].fillna(0).astype("int64")
+        per_agent = conv.groupby("agent_id").size()
+        not_applied = _not_applicable_pairs(conv).groupby(["agent_id", "rule_id"]).size()
+        hits["n"] = [int(per_agent.get(a, 0)) - int(not_applied.get((a, r), 0))
+                     for a, r in zip(hits["agent_id"].astype(str), hits["rule_id"].astype(str))]
+        hits["n"] = hits["n"].astype("int64")
     else:
         hits["n"] = hits["agent_id"].map(conv.groupby("agent_id").size()).fillna(0).astype("int64")
     hits["n"] = hits[["n", "conversations"]].max(axis=1)
@@ -238,11 +252,11 @@ def agent_ranking(conv: pd.DataFrame, fnd: pd.DataFrame, agents: pd.DataFrame | 
     return out.reset_index(drop=True)
 
 
-def _focus(agent_rules: pd.DataFrame, team_rates: dict[str, float], agent: str, k: int = 3) -> list[dict]:
-    """The checks where an agent is most above the team's rate: what to coach on."""
-    a = agent_rules[agent_rules["agent_id"] == agent].copy()
-    if a.empty:
+def _focus(agent_rules: pd.DataFrame | None, team_rates: dict[str, float], k: int = 3) -> list[dict]:
+    """The checks where an agent (`agent_rules`: that agent's rows) is most above the team's rate: what to coach on."""
+    if agent_rules is None or agent_rules.empty:
         return []
+    a = agent_rules.copy()
     a["team"] = a["rule_id"].map(team_rates).fillna(0)
     a["excess"] = a["rate"] - a["team"]
     a = a[(a["excess"] > 0.05) & (a["conversations"] >= 2)].sort_values(["excess", "conversations"], ascending=False)
@@ -266,7 +280,8 @@ def _score_histogram(scores: pd.Series, pass_mark: float, label: str) -> Markup:
 
 
 def _time_histogram(values: pd.Series, edges: list[float], limit: float, label: str) -> Markup:
-    v = pd.to_numeric(values, errors="coerce").dropna()
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    v = v[~np.isnan(v)]
     bins = []
     limit_pos = None
     for i, lo in enumerate(edges):
@@ -319,12 +334,14 @@ def _complaint_mix(conv: pd.DataFrame) -> dict:
     if not n:
         return {"n": 0, "chart": None, "rows": []}
     rows, chart_rows = [], []
-    counts = classified.groupby(["complaint_category", "complaint_severity"]).size()
+    by_category: dict[str, dict[str, int]] = {}
+    for (code, sev), k in classified.groupby(["complaint_category", "complaint_severity"]).size().items():
+        by_category.setdefault(code, {})[sev] = int(k)
     for code, name in CATEGORY_NAMES_ZH.items():
-        by_sev = counts.loc[code] if code in counts.index.get_level_values(0) else pd.Series(dtype="int64")
-        k = int(by_sev.sum())
-        normal = int(by_sev.get("normal", 0))
-        serious = int(by_sev.get("serious", 0))
+        by_sev = by_category.get(code, {})
+        k = sum(by_sev.values())
+        normal = by_sev.get("normal", 0)
+        serious = by_sev.get("serious", 0)
         rows.append({"code": code, "name": name, "k": k, "n": n, "rate": k / n, "normal": normal, "serious": serious,
                      "text": rate_text(k, n)})
         if code == "none":
@@ -361,51 +378,58 @@ def _drill_ids(conv: pd.DataFrame, ranking: pd.DataFrame, options: ReportOptions
     return chosen
 
 
+def _records(df: pd.DataFrame) -> list[dict]:
+    """Rows as dicts, built column by column (much faster than itertuples on Arrow-backed frames)."""
+    cols = list(df.columns)
+    return [dict(zip(cols, row)) for row in zip(*(df[c].tolist() for c in cols))] if len(df) else []
+
+
+def _missing(v) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+
+
 def _drilldown(conv: pd.DataFrame, fnd: pd.DataFrame, msgs: pd.DataFrame, ids: list[str], anchors: dict[str, str]) -> list[dict]:
     wanted = set(ids)  # only the conversations shown: grouping all of a big run is the slow part
-    fnd = fnd[fnd["conversation_id"].isin(wanted)] if not fnd.empty else fnd
-    msgs = msgs[msgs["conversation_id"].isin(wanted)] if not msgs.empty else msgs
-    by_conv = {cid: g for cid, g in fnd.groupby("conversation_id", sort=False)} if not fnd.empty else {}
-    by_msgs = {cid: g.sort_values("message_index") for cid, g in msgs.groupby("conversation_id", sort=False)} if not msgs.empty else {}
-    row_of = conv.set_index("conversation_id")
+    by_conv: dict[str, list[dict]] = {}
+    for f in _records(fnd[fnd["conversation_id"].isin(wanted)] if not fnd.empty else fnd):
+        by_conv.setdefault(f["conversation_id"], []).append(f)
+    by_msgs: dict[str, list[dict]] = {}
+    for m in _records(msgs[msgs["conversation_id"].isin(wanted)] if not msgs.empty else msgs):
+        by_msgs.setdefault(str(m["conversation_id"]), []).append(m)
+    row_of = {r["conversation_id"]: r for r in _records(conv[conv["conversation_id"].isin(wanted)])}
     out = []
-    for cid in sorted(ids, key=lambda c: (float(row_of.at[c, "score"]), c)):
-        r = row_of.loc[cid]
-        fs = by_conv.get(cid)
+    for cid in sorted(ids, key=lambda c: (float(row_of[c]["score"]), c)):
+        r = row_of[cid]
         ledger = []
         marks: dict[int, list[Mark]] = {}
         flags: dict[int, list[dict]] = {}
         total = 0.0
-        if fs is not None:
-            for no, f in enumerate(fs.itertuples(index=False), start=1):
-                points = float(f.points)
-                total += points
-                sev = str(f.severity)
-                mi = None if f.message_index is pd.NA or pd.isna(f.message_index) else int(f.message_index)
-                entry = {"no": no, "rule_id": f.rule_id, "rule_name": f.rule_name, "check": check_zh(f.check),
-                         "severity": sev, "severity_zh": SEVERITY_ZH.get(sev, sev), "points": points,
-                         "message_index": mi, "explanation": f.explanation, "evidence": getattr(f, "evidence", ""),
-                         "timestamp": getattr(f, "timestamp", "")}
-                ledger.append(entry)
-                title = f"{no}. {f.rule_id} {f.rule_name}: {f.explanation} ({'+' if points < 0 else '−'}{abs(points):g} 分)"
-                hs = getattr(f, "hl_start", None)
-                he = getattr(f, "hl_end", None)
-                hs = None if hs is None or hs is pd.NA or pd.isna(hs) else int(hs)
-                he = None if he is None or he is pd.NA or pd.isna(he) else int(he)
-                if mi is not None and hs is not None and he is not None:
-                    css = "hl-critical" if sev == "critical" else ("hl-bonus" if sev == "bonus" else "hl")
-                    marks.setdefault(mi, []).append(Mark(hs, he, str(no), title, css))
-                elif mi is not None:
-                    flags.setdefault(mi, []).append(entry | {"title": title})
+        for no, f in enumerate(by_conv.get(cid, []), start=1):
+            points = float(f["points"])
+            total += points
+            sev = str(f["severity"])
+            mi = None if _missing(f["message_index"]) else int(f["message_index"])
+            entry = {"no": no, "rule_id": f["rule_id"], "rule_name": f["rule_name"], "check": check_zh(f["check"]),
+                     "severity": sev, "severity_zh": SEVERITY_ZH.get(sev, sev), "points": points,
+                     "message_index": mi, "explanation": f["explanation"], "evidence": f.get("evidence", ""),
+                     "timestamp": f.get("timestamp", "")}
+            ledger.append(entry)
+            title = f"{no}. {f['rule_id']} {f['rule_name']}: {f['explanation']} ({'+' if points < 0 else '−'}{abs(points):g} 分)"
+            hs, he = f.get("hl_start"), f.get("hl_end")
+            hs = None if _missing(hs) else int(hs)
+            he = None if _missing(he) else int(he)
+            if mi is not None and hs is not None and he is not None:
+                css = "hl-critical" if sev == "critical" else ("hl-bonus" if sev == "bonus" else "hl")
+                marks.setdefault(mi, []).append(Mark(hs, he, str(no), title, css))
+            elif mi is not None:
+                flags.setdefault(mi, []).append(entry | {"title": title})
         score = float(r["score"])
         transcript = []
-        m = by_msgs.get(cid)
-        if m is not None:
-            for msg in m.itertuples(index=False):
-                idx = int(msg.message_index)
-                transcript.append({"index": idx, "role": msg.role, "role_zh": role_zh(msg.role), "agent_id": msg.agent_id,
-                                   "timestamp": msg.timestamp, "html": highlight_html(msg.text, marks.get(idx, [])),
-                                   "flags": flags.get(idx, []), "has_marks": bool(marks.get(idx))})
+        for msg in sorted(by_msgs.get(cid, []), key=lambda m: int(m["message_index"])):
+            idx = int(msg["message_index"])
+            transcript.append({"index": idx, "role": msg["role"], "role_zh": role_zh(msg["role"]), "agent_id": msg["agent_id"],
+                               "timestamp": msg["timestamp"], "html": highlight_html(msg["text"], marks.get(idx, [])),
+                               "flags": flags.get(idx, []), "has_marks": bool(marks.get(idx))})
         out.append({
             "id": cid, "anchor": anchors[cid], "agent_id": r["agent_id"], "score": score, "passed": bool(r["passed"]),
             "critical": bool(r["critical"]), "started_at": r["started_at"], "n_messages": r.get("n_messages"),
@@ -477,13 +501,19 @@ _SORT_AND_OPEN_JS = (
 
 
 def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFrame | None,
-          messages: pd.DataFrame | None, summary: dict, options: ReportOptions | None = None
+          messages: pd.DataFrame | None, summary: dict, options: ReportOptions | None = None,
+          finding_details: Callable[[list[str]], pd.DataFrame] | None = None,
           ) -> tuple[str, dict[str, pd.DataFrame]]:
     """report.html (self-contained, Chinese) and the report.xlsx sheets from result DataFrames.
 
     See the module docstring for the columns. Personal data is masked (transcripts,
     evidence, explanations) unless `options.mask` is False; chat text is escaped by
     Jinja2 autoescape and by `highlight_html`, never marked safe.
+
+    finding_details: for large runs, `findings` may hold only the columns the figures
+    aggregate (conversation_id, agent_id, rule_id, rule_name, check, severity, points,
+    message_index); the function then returns the full rows of the conversations asked for
+    (the drill-down, red lines and the 违规明细 sheet), e.g. read from a spool on disk.
     """
     options = options or ReportOptions(mask=bool(summary.get("masked", True)))
     pass_mark = float(summary.get("pass_mark", options.pass_mark))
@@ -499,7 +529,8 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     rules = rule_statistics(conv, fnd)
     agent_rules = agent_rule_rates(conv, fnd)
     team_rates = dict(zip(rules["rule_id"], rules["rate"]))
-    focus = {a: _focus(agent_rules, team_rates, a) for a in ranking["agent_id"]}
+    rules_by_agent = {a: g for a, g in agent_rules.groupby("agent_id", sort=False)} if not agent_rules.empty else {}
+    focus = {a: _focus(rules_by_agent.get(a), team_rates) for a in ranking["agent_id"]}
     ranking["focus"] = [", ".join(f["text"] for f in focus[a]) for a in ranking["agent_id"]]
 
     # drill-down conversations, their masked transcripts and findings pointing into them
@@ -508,7 +539,11 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     agent_anchor = {a: f"agent-{i}" for i, a in enumerate(ranking["agent_id"])}
     if not isinstance(messages, pd.DataFrame):  # a spool of transcripts on disk: read only what is shown
         messages = messages.select(drill)
-    msgs, fnd = prepare_transcripts(messages, fnd, options.mask and not options.already_masked, only=drill)
+    # full rows (evidence, explanation, highlights) only for the conversations shown in full
+    critical_ids = conv.loc[conv["critical"], "conversation_id"].tolist()
+    shown = list(dict.fromkeys(drill + critical_ids))
+    details = _details(fnd, shown, finding_details, conv)
+    msgs, details = prepare_transcripts(messages, details, options.mask and not options.already_masked, only=drill)
 
     # -------------------------------------------------------------- team overview
     passed = int(conv["passed"].sum())
@@ -619,11 +654,16 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
 
     # -------------------------------------------------------------- coaching focus and agent sections
     by_agent_conv = {a: g for a, g in conv.groupby("agent_id")}
+    worst_of = {a: g.sort_values(["score", "conversation_id"]).head(options.worst_per_agent) for a, g in by_agent_conv.items()}
+    worst_ids = set().union(*(set(w["conversation_id"]) for w in worst_of.values())) if worst_of else set()
+    problems_of: dict[str, list[str]] = {}
+    for cid, name in zip(*(lost.loc[lost["conversation_id"].isin(worst_ids), c].tolist() for c in ("conversation_id", "rule_name"))):
+        problems_of.setdefault(cid, []).append(name)
     sections = []
     for r in ranking.itertuples():
         a = r.agent_id
         ac = by_agent_conv[a]
-        a_rules = agent_rules[agent_rules["agent_id"] == a].sort_values(["rate", "conversations"], ascending=False)
+        a_rules = rules_by_agent[a].sort_values(["rate", "conversations"], ascending=False) if a in rules_by_agent else agent_rules.iloc[0:0]
         bars = [Bar(x.rule_name, float(x.rate), rate_text(x.conversations, x.n),
                     RED if x.rate - team_rates.get(x.rule_id, 0) > 0.1 else BLUE, ref=team_rates.get(x.rule_id),
                     tip=f"{x.rule_id} {x.rule_name}: {rate_text(x.conversations, x.n, 1)}，团队 {team_rates.get(x.rule_id, 0):.0%}")
@@ -631,11 +671,10 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
         day_p, day_r = _day_range_points(ac, all_days)
         amix = _complaint_mix(ac)
         afr, art = ac["first_response_s"].dropna(), ac["mean_response_s"].dropna()
-        worst = ac.sort_values(["score", "conversation_id"]).head(options.worst_per_agent)
-        fs_by = lost[lost["conversation_id"].isin(set(worst["conversation_id"]))].groupby("conversation_id")
+        worst = worst_of[a]
         worst_rows = []
         for w in worst.itertuples():
-            names = fs_by.get_group(w.conversation_id)["rule_name"].tolist() if w.conversation_id in fs_by.groups else []
+            names = problems_of.get(w.conversation_id, [])
             worst_rows.append({"id": w.conversation_id, "anchor": anchors.get(w.conversation_id), "score": w.score,
                                "critical": w.critical, "day": w.started_at, "problems": "、".join(dict.fromkeys(names)),
                                "category": category_zh(w.complaint_category) if w.complaint_category else ""})
@@ -668,9 +707,9 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
             "focus": ranking.at[r.Index, "focus"],
         })
 
-    drilldown = _drilldown(conv, fnd, msgs, drill, anchors)
+    drilldown = _drilldown(conv, details, msgs, drill, anchors)
     red = []
-    crit = fnd[fnd["severity"] == "critical"]
+    crit = details[details["severity"] == "critical"]
     if not crit.empty:
         started = dict(zip(conv["conversation_id"], conv["started_at"]))
         for cid, g in crit.groupby("conversation_id", sort=False):
@@ -688,5 +727,39 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
         drilldown=drilldown, n_drill=len(drilldown), red=red, js=_SORT_AND_OPEN_JS,
         period=(f"{first_day:%Y-%m-%d} 至 {last_day:%Y-%m-%d}" if first_day is not None else "无时间数据"),
     )
-    sheets = _sheets(conv, fnd, ranking, rules, agent_rules, mix, kpis, summary)
+    detail_rows, conv_rows, notes = _xlsx_selection(conv, fnd, options)
+    detail = _details(fnd, detail_rows, finding_details, conv)
+    if options.mask and not options.already_masked:
+        detail = mask_findings_text(detail)
+    kpis += notes
+    sheets = _sheets(conv if conv_rows is None else conv_rows, detail, ranking, rules, agent_rules, mix, kpis, summary)
     return html, sheets
+
+
+def _details(fnd: pd.DataFrame, ids: list[str] | None, finding_details, conv: pd.DataFrame) -> pd.DataFrame:
+    """Full findings rows of these conversations (all when ids is None), in run order, prepared like `fnd`."""
+    if finding_details is None:
+        return fnd if ids is None else fnd[fnd["conversation_id"].isin(set(ids))]
+    return _prepare_findings(finding_details(ids), dict(zip(conv["conversation_id"], conv["agent_id"])))
+
+
+def _xlsx_selection(conv: pd.DataFrame, fnd: pd.DataFrame, options: ReportOptions):
+    """Which rows report.xlsx keeps when a run is larger than its caps: the worst conversations first.
+
+    Returns (finding conversation ids or None for all, conversations frame or None for all,
+    notes for the 总览 sheet)."""
+    notes = []
+    detail_ids = None
+    conv_rows = None
+    worst = conv.sort_values(["score", "conversation_id"], kind="stable")
+    if len(fnd) > options.xlsx_max_findings:
+        per_conv = fnd.groupby("conversation_id", sort=False, observed=True).size()
+        counts = per_conv.reindex(worst["conversation_id"]).fillna(0).astype("int64")
+        keep = counts[counts.cumsum() <= options.xlsx_max_findings]
+        detail_ids = keep.index[keep > 0].tolist()
+        notes.append(("违规明细 (本表)", int(keep.sum()), int(len(fnd)), f"表内仅列得分最低的 {len(detail_ids)} 个会话的问题；"
+                      "全部问题见 findings.csv 或结果库", "int"))
+    if len(conv) > options.xlsx_max_conversations:
+        conv_rows = worst.head(options.xlsx_max_conversations)
+        notes.append(("会话评分 (本表)", len(conv_rows), int(len(conv)), "表内仅列得分最低的会话；全部会话见 conversations.csv 或结果库", "int"))
+    return detail_ids, conv_rows, notes

@@ -114,6 +114,8 @@ def agents_table(conversations: pd.DataFrame, findings: pd.DataFrame, min_n: int
     out["pass_rate_low95"] = [round(wilson_lower(k, n), 3) for k, n in zip(out["passed"], out["conversations"])]
     out["small_sample"] = out["conversations"] < min_n
     lost = findings[findings["severity"] != "bonus"] if not findings.empty else findings
+    if not lost.empty:  # findings may come with categorical columns (a large run's compact figures)
+        lost = lost.assign(agent_id=lost["agent_id"].astype(str), check=lost["check"].astype(str))
     counts = lost.groupby("agent_id").size() if not lost.empty else pd.Series(dtype="int64")
     out["findings"] = counts.reindex(out.index).fillna(0).astype("int64")
     if not lost.empty:

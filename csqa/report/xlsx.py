@@ -134,3 +134,47 @@ def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
                 ws.autofilter(0, 0, max(len(df), 1), len(cols) - 1)
     finally:
         wb.close()
+
+
+class XlsxJob:
+    """report.xlsx written in a forked process while the parent writes the store and the CSVs.
+
+    Where fork is not available (Windows, macOS spawn) it is written in this process when
+    `wait` is called. `wait` raises CsqaError with the writer's message if it failed.
+    """
+
+    def __init__(self, path: Path, sheets: dict[str, pd.DataFrame]):
+        import multiprocessing as mp
+
+        self.path = Path(path)
+        self.sheets = sheets
+        self._error = self.path.with_name(self.path.name + ".error")
+        self._proc = None
+        if "fork" in mp.get_all_start_methods():
+            self._proc = mp.get_context("fork").Process(target=self._run, name="csqa-xlsx", daemon=True)
+            self._proc.start()
+            self.sheets = None  # the child has its own copy
+
+    def _run(self) -> None:
+        try:
+            write_xlsx(self.path, self.sheets)
+        except BaseException as exc:  # reported by the parent
+            self._error.write_text(f"{type(exc).__name__}: {exc}", encoding="utf-8")
+            raise SystemExit(1)
+
+    def wait(self) -> Path:
+        from csqa.errors import CsqaError
+
+        if self._proc is None:
+            write_xlsx(self.path, self.sheets)
+            return self.path
+        self._proc.join()
+        if self._proc.exitcode != 0:
+            detail = self._error.read_text(encoding="utf-8") if self._error.exists() else f"exit code {self._proc.exitcode}"
+            raise CsqaError(f"写 report.xlsx 失败 / writing report.xlsx failed: {detail}")
+        return self.path
+
+    def cancel(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join()

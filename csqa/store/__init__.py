@@ -107,6 +107,11 @@ class Selection:
         return bool(self.runs["masked"].all()) if len(self.runs) else True
 
 
+def _on_disk(table) -> bool:
+    """A spool of Parquet parts (csqa.engines.spool.FrameSpool) rather than a DataFrame."""
+    return not isinstance(table, pd.DataFrame) and hasattr(table, "parts")
+
+
 def _q(name: str) -> str:
     return f'"{name}"'
 
@@ -185,41 +190,63 @@ class ResultStore:
         inputs = manifest.get("inputs") or []
         inputs_sha = ",".join(sorted(str(i.get("sha256", "")) for i in inputs))
 
-        fnd = findings.copy()
-        if "finding_index" not in fnd.columns:
-            fnd["finding_index"] = fnd.groupby("conversation_id", sort=False).cumcount() if len(fnd) else []
-        if "hl_start" not in fnd.columns:
-            fnd["hl_start"], fnd["hl_end"] = fnd.get("span_start"), fnd.get("span_end")
+        def findings_frame(part: pd.DataFrame) -> pd.DataFrame:
+            fnd = part.copy()
+            if "finding_index" not in fnd.columns:  # a conversation's findings are never split across parts
+                fnd["finding_index"] = fnd.groupby("conversation_id", sort=False).cumcount() if len(fnd) else []
+            if "hl_start" not in fnd.columns:
+                fnd["hl_start"], fnd["hl_end"] = fnd.get("span_start"), fnd.get("span_end")
+            return _frame(fnd, FINDING_FIELDS, tags)
+
         frames = {
             "conversations": _frame(conversations, CONVERSATION_FIELDS, tags),
-            "findings": _frame(fnd, FINDING_FIELDS, tags),
             "agents": _frame(agents, AGENT_FIELDS, tags),
         }
-        # messages: one DataFrame, or a spool of parts (csqa.engines.spool) inserted part by part
-        message_parts = [messages] if isinstance(messages, pd.DataFrame) else messages.frames()
-        ids = pd.DataFrame({"conversation_id": conversations["conversation_id"].astype(str).astype("object").unique()})
+        # findings and messages: one DataFrame each, or spools of parts (csqa.engines.spool) inserted part by part
+        finding_parts = [findings] if isinstance(findings, pd.DataFrame) else ([] if _on_disk(findings) else findings.frames())
+        message_parts = [messages] if isinstance(messages, pd.DataFrame) else ([] if _on_disk(messages) else messages.frames())
         con = self.con
-        con.execute("BEGIN TRANSACTION")
+        self._drop_orphans()
+        # The rows go in first, part by part, each insert committed: one transaction holding a whole
+        # large run keeps it all in memory. They are invisible until the runs row exists (`load` reads
+        # only rows of recorded runs); if anything fails they are removed again.
         try:
-            con.register("new_ids", ids)
-            same_input = [r[0] for r in con.execute(
-                "SELECT run_id FROM runs WHERE inputs_sha256 = ? AND inputs_sha256 <> '' AND run_id <> ?",
-                [inputs_sha, run_id]).fetchall()]
-            for table in ("conversations", "findings", "messages"):
-                con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM new_ids)")
-                if same_input:
-                    con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [same_input])
-            con.execute("DELETE FROM agents WHERE run_id = ?", [run_id])
-            con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
-            con.unregister("new_ids")
-            # lazily: a spooled run's transcripts are read one part at a time
-            incoming = itertools.chain(frames.items(), (("messages", _frame(part, MESSAGE_FIELDS, tags))
-                                                        for part in message_parts))
+            incoming = itertools.chain(frames.items(),
+                                       (("findings", findings_frame(part)) for part in finding_parts),
+                                       (("messages", _frame(part, MESSAGE_FIELDS, tags)) for part in message_parts))
+            for table, spool, fields in (("findings", findings, FINDING_FIELDS), ("messages", messages, MESSAGE_FIELDS)):
+                if _on_disk(spool):  # Parquet parts: DuckDB reads them itself, in one statement
+                    self._insert_parquet(table, spool.parts, fields, tags)
             for table, frame in incoming:
+                if table == "agents":
+                    continue  # with the runs row, below
                 cols = ", ".join(_q(c) for c in frame.columns)
                 con.register("incoming", frame)
                 con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM incoming")
                 con.unregister("incoming")
+        except BaseException:
+            self._drop_run_rows(run_id)
+            raise
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("CREATE OR REPLACE TEMP TABLE new_ids AS SELECT DISTINCT conversation_id FROM conversations "
+                        "WHERE run_id = ?", [run_id])
+            same_input = [r[0] for r in con.execute(
+                "SELECT run_id FROM runs WHERE inputs_sha256 = ? AND inputs_sha256 <> '' AND run_id <> ?",
+                [inputs_sha, run_id]).fetchall()]
+            for table in ("conversations", "findings", "messages"):
+                con.execute(f"DELETE FROM {table} WHERE run_id <> ? AND conversation_id IN (SELECT conversation_id FROM new_ids)",
+                            [run_id])
+                if same_input:
+                    con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [same_input])
+            con.execute("DROP TABLE new_ids")
+            con.execute("DELETE FROM agents WHERE run_id = ?", [run_id])
+            con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+            agents_frame = frames["agents"]
+            cols = ", ".join(_q(c) for c in agents_frame.columns)
+            con.register("incoming", agents_frame)
+            con.execute(f"INSERT INTO agents ({cols}) SELECT {cols} FROM incoming")
+            con.unregister("incoming")
             con.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                 [run_id, _created(manifest), manifest.get("csqa_version"), json.dumps(inputs, ensure_ascii=False, default=str),
@@ -232,10 +259,45 @@ class ResultStore:
                    AND run_id NOT IN (SELECT DISTINCT run_id FROM conversations)""", [run_id, run_id])
             con.execute("DELETE FROM agents WHERE run_id IN (SELECT run_id FROM runs WHERE superseded_by IS NOT NULL)")
             con.execute("COMMIT")
-        except Exception:
+        except BaseException:
             con.execute("ROLLBACK")
+            self._drop_run_rows(run_id)
             raise
         return run_id
+
+    def _insert_parquet(self, table: str, parts: list, fields: list[str], tags: dict) -> None:
+        files = [str(p) for p in parts]
+        if not files:
+            return
+        present = {r[0] for r in self.con.execute(
+            "SELECT name FROM parquet_schema(?)", [files[0]]).fetchall()}
+        exprs = []
+        for f in fields:
+            if f == "finding_index" and f not in present:  # ledger order within each conversation
+                exprs.append("CAST(row_number() OVER (PARTITION BY conversation_id ORDER BY filename, file_row_number) - 1 AS INTEGER)")
+            elif f in ("hl_start", "hl_end") and f not in present:
+                exprs.append(_q("span_start" if f == "hl_start" else "span_end"))
+            elif f not in present:
+                exprs.append("NULL")
+            elif f in TIME_FIELDS:
+                exprs.append(f"TRY_CAST(NULLIF(CAST({_q(f)} AS VARCHAR), '') AS TIMESTAMP)")
+            else:
+                exprs.append(_q(f))
+        cols = ", ".join(_q(c) for c in list(tags) + fields)
+        self.con.execute(
+            f"INSERT INTO {table} ({cols}) SELECT ?, ?, ?, {', '.join(exprs)} "
+            "FROM read_parquet(?, union_by_name = true, filename = true, file_row_number = true) "
+            "ORDER BY filename, file_row_number",
+            [*tags.values(), files])
+
+    def _drop_run_rows(self, run_id: str) -> None:
+        for table in ("conversations", "findings", "messages", "agents"):
+            self.con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+
+    def _drop_orphans(self) -> None:
+        """Rows of a run whose write never finished (no runs row): an interrupted `csqa score`."""
+        for table in ("conversations", "findings", "messages", "agents"):
+            self.con.execute(f"DELETE FROM {table} WHERE run_id NOT IN (SELECT run_id FROM runs)")
 
     # ------------------------------------------------------------------ reading
     def runs(self) -> pd.DataFrame:
@@ -269,7 +331,8 @@ class ResultStore:
                             WHERE f.severity <> 'bonus' AND (f."check" = ? OR upper(f.rule_id) = upper(?)
                             OR starts_with(upper(f.rule_id), upper(?) || '-')))""")
             params += [check, check, check]
-        sql_where = ("WHERE " + " AND ".join(where)) if where else ""
+        where.append("c.run_id IN (SELECT run_id FROM runs)")  # not the rows of a write in progress or interrupted
+        sql_where = "WHERE " + " AND ".join(where)
         con = self.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE sel AS SELECT c.* FROM conversations c {sql_where}", params)
         conv = con.execute("SELECT * FROM sel ORDER BY started_at NULLS LAST, conversation_id").df()
