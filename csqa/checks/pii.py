@@ -6,6 +6,12 @@ each made of regex patterns with a base score, optional validators
 score.  ``find_pii`` returns non-overlapping matches; ``mask_pii`` replaces
 them with partially masked values for evidence snippets and reports.
 
+Scanning is fast because most texts cannot hold personal data: a pattern runs only
+when its gate passes (a necessary condition derived from the regex at load time:
+a long enough run of digits, required literals such as "@" or a QQ/WeChat cue), and
+candidates are cached by text.  Results are exactly those of running every pattern
+(tests/test_pii_gates.py compares both).
+
 Public API::
 
     PiiMatch, Recognizer, load_recognizers(path=None),
@@ -317,29 +323,341 @@ def _regions(norm: str, rec: Recognizer) -> list[tuple[int, int]]:
 # Every packaged recognizer needs a digit, an @ or a WeChat cue (a WeChat id may have no digit).
 _MAY_HOLD_VALUE = re.compile(r"[0-9０-９@＠]|微信|[vVwW][xX]|[vV]信|薇信|威信")
 
+# Characters that _FULLWIDTH changes: a text without any of them is its own normal form.
+_NEEDS_NORMALIZING = re.compile("[\uff01-\uff5e\u3000]")
+_DIGIT_RUNS = re.compile(r"\d+")
+_DIGIT_CHAR = re.compile(r"\d")
+
+
+# ---------------------------------------------------------------- prefilter (gates)
+#
+# Before a pattern's regex runs on a text, a cheap necessary condition ("gate") derived
+# from the regex itself at load time is checked: the shortest run of consecutive digits
+# every match must contain, and up to two sets of literal strings of which every match
+# must contain at least one (e.g. "@" for e-mail, QQ/扣扣/企鹅 for QQ).  A gate never
+# rejects a text the regex could match, so results are unchanged; it only skips regexes
+# that cannot match (most texts hold a few short numbers and no cue word).
+
+try:  # Python >= 3.11
+    import re._constants as _sre_c
+    import re._parser as _sre_p
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_constants as _sre_c  # type: ignore[no-redef]
+    import sre_parse as _sre_p  # type: ignore[no-redef]
+
+_REPEATS = tuple(getattr(_sre_c, n) for n in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") if hasattr(_sre_c, n))
+_ATOMIC = getattr(_sre_c, "ATOMIC_GROUP", None)
+_IGNORECASE = int(_sre_c.SRE_FLAG_IGNORECASE)
+
+
+def _is_digit_char(code: int) -> bool:
+    return _DIGIT_CHAR.match(chr(code)) is not None
+
+
+def _digit_atom(op, av, icase: bool) -> bool:
+    """True if the single-character item (op, av) only ever matches a \\d character."""
+    if op is _sre_c.LITERAL:
+        return not icase and _is_digit_char(av)
+    if op is _sre_c.IN:
+        if not av:
+            return False
+        for iop, iav in av:
+            if iop is _sre_c.CATEGORY and iav is _sre_c.CATEGORY_DIGIT:
+                continue
+            if icase:
+                return False
+            if iop is _sre_c.LITERAL and _is_digit_char(iav):
+                continue
+            if iop is _sre_c.RANGE and iav[1] - iav[0] <= 64 and all(
+                    _is_digit_char(c) for c in range(iav[0], iav[1] + 1)):
+                continue
+            return False  # NEGATE, other categories, non-digit literals ...
+        return True
+    return False
+
+
+def _all_digits(op, av, icase: bool) -> Optional[int]:
+    """If the item consumes only \\d characters: the fewest it consumes, else None."""
+    if _digit_atom(op, av, icase):
+        return 1
+    if op in _REPEATS:
+        lo, _hi, sub = av
+        k = _all_digits_seq(sub, icase)
+        return None if k is None else lo * k
+    if op is _sre_c.SUBPATTERN:
+        _group, add_flags, _del_flags, sub = av
+        return _all_digits_seq(sub, icase or bool(add_flags & _IGNORECASE))
+    if op is _sre_c.BRANCH:
+        ks = [_all_digits_seq(alt, icase) for alt in av[1]]
+        return None if not ks or any(k is None for k in ks) else min(ks)
+    return None
+
+
+def _all_digits_seq(items, icase: bool) -> Optional[int]:
+    total = 0
+    for op, av in items:
+        k = _all_digits(op, av, icase)
+        if k is None:
+            return None
+        total += k
+    return total if items else None
+
+
+def _best(conds: list) -> list:
+    """Most selective first: fewest alternatives, then longest shortest string."""
+    return sorted(conds, key=lambda c: (len(c), -min(len(x) for x in c)))
+
+
+def _need_seq(items, icase: bool) -> tuple[int, list]:
+    """(digits, conds) every match of the item sequence must contain: a run of at least
+    ``digits`` consecutive \\d characters, and for each frozenset in ``conds`` one of its
+    strings.  Conservative: anything not understood yields no requirement."""
+    cur = best = 0
+    conds: list = []
+    lit: list[str] = []
+    for op, av in items:
+        if op is _sre_c.LITERAL and not icase:
+            lit.append(chr(av))
+            if _is_digit_char(av):
+                cur += 1
+            else:
+                best, cur = max(best, cur), 0
+            continue
+        if lit:
+            conds.append(frozenset(["".join(lit)]))
+            lit = []
+        if _digit_atom(op, av, icase):
+            cur += 1
+            continue
+        k = _all_digits(op, av, icase)
+        if k is not None:
+            cur += k  # e.g. \d{m,n} or (?:10|2\d): at least k more digits in the same run
+            continue
+        best, cur = max(best, cur), 0
+        run, sub = _need_node(op, av, icase)
+        best = max(best, run)
+        conds.extend(sub)
+    if lit:
+        conds.append(frozenset(["".join(lit)]))
+    return max(best, cur), conds
+
+
+def _need_node(op, av, icase: bool) -> tuple[int, list]:
+    if op is _sre_c.SUBPATTERN:
+        _group, add_flags, _del_flags, sub = av
+        return _need_seq(sub, icase or bool(add_flags & _IGNORECASE))
+    if _ATOMIC is not None and op is _ATOMIC:
+        return _need_seq(av, icase)
+    if op in _REPEATS:
+        lo, _hi, sub = av
+        return _need_seq(sub, icase) if lo >= 1 else (0, [])
+    if op is _sre_c.BRANCH:
+        alts = [_need_seq(alt, icase) for alt in av[1]]
+        run = min((r for r, _ in alts), default=0)
+        if alts and all(c for _, c in alts):
+            return run, [frozenset().union(*(_best(c)[0] for _, c in alts))]
+        return run, []
+    return 0, []  # assertions, back references, ANY, NOT_LITERAL, non-digit sets ...
+
+
+@dataclass(frozen=True)
+class _Gate:
+    """A necessary condition for a regex to match somewhere in a text."""
+
+    digits: int = 0                                          # longest run of \d the text must have
+    checks: tuple[Callable[[str], object], ...] = ()         # each must find something in the text
+
+    def ok(self, norm: str, run: int) -> bool:
+        if self.digits > run:
+            return False
+        for check in self.checks:
+            if check(norm) is None:
+                return False
+        return True
+
+
+def _gate(rx: "re.Pattern[str]") -> _Gate:
+    """The gate of one compiled regex (no gate at all if its parse tree is not understood)."""
+    try:
+        if not isinstance(rx.pattern, str):
+            return _Gate()
+        parsed = _sre_p.parse(rx.pattern, rx.flags)
+        state = getattr(parsed, "state", None)
+        flags = rx.flags | (getattr(state, "flags", 0) or 0)
+        run, conds = _need_seq(list(parsed), bool(flags & _IGNORECASE))
+    except Exception:  # pragma: no cover - an unexpected parse tree: no gate, always scan
+        return _Gate()
+    checks = tuple(
+        re.compile("|".join(re.escape(x) for x in sorted(c, key=lambda x: (-len(x), x)))).search
+        for c in _best([c for c in conds if c and all(c)])[:2]
+    )
+    return _Gate(run, checks)
+
+
+@dataclass(frozen=True)
+class _PatternPlan:
+    spec: PatternSpec
+    digits: int
+    checks: tuple[Callable[[str], object], ...]
+    has_value: bool
+    has_admin: bool
+
+
+@dataclass(frozen=True)
+class _Plan:
+    rec: Recognizer
+    patterns: tuple[_PatternPlan, ...]
+    min_digits: int                 # the smallest digit run any of its patterns needs
+    requires_gate: Optional[_Gate]  # gate of the 'requires' regex (no hit: nothing to scan)
+
+
+def _plan(rec: Recognizer) -> _Plan:
+    """Per-recognizer data computed once and kept on the recognizer object."""
+    plan = getattr(rec, "_csqa_plan", None)
+    if plan is not None and plan.rec is rec:
+        return plan
+    pats = []
+    for p in rec.patterns:
+        g = _gate(p.regex)
+        pats.append(_PatternPlan(p, g.digits, g.checks, "value" in p.regex.groupindex, "admin" in p.regex.groupindex))
+    plan = _Plan(
+        rec=rec,
+        patterns=tuple(pats),
+        min_digits=min((p.digits for p in pats), default=0),
+        requires_gate=_gate(rec.requires) if rec.requires is not None else None,
+    )
+    try:
+        object.__setattr__(rec, "_csqa_plan", plan)
+    except (AttributeError, TypeError):  # pragma: no cover - a recognizer without __dict__
+        pass
+    return plan
+
+
+_default_plans_cache: list = [None, ()]  # [the loaded default recognizers, their plans]
+
+
+def _plans(recognizers: Optional[Iterable[Recognizer]]) -> tuple[_Plan, ...]:
+    if recognizers is None:
+        recs = load_recognizers()
+        if _default_plans_cache[0] is not recs:
+            _default_plans_cache[1] = tuple(_plan(r) for r in recs)
+            _default_plans_cache[0] = recs
+            _SCAN_CACHE.clear()  # the registry was reloaded
+        return _default_plans_cache[1]
+    return tuple(_plan(r) for r in recognizers)
+
+
+def _max_digit_run(norm: str) -> int:
+    """Length of the longest run of \\d characters (what the gates' ``digits`` compare with)."""
+    runs = _DIGIT_RUNS.findall(norm)
+    return max(map(len, runs)) if runs else 0
+
+
+_FULLWIDTH_CHARS = {chr(k): chr(v) for k, v in _FULLWIDTH.items()}
+
+
+def _normalize(text: str) -> str:
+    """``text.translate(_FULLWIDTH)``, faster: replace only the full-width characters present."""
+    found = _NEEDS_NORMALIZING.findall(text)
+    if not found:
+        return text
+    for ch in set(found):  # each maps to an ASCII character: replacements cannot interact
+        text = text.replace(ch, _FULLWIDTH_CHARS[ch])
+    return text
+
+
+# Candidates of the packaged recognizers by text, before the kinds / min_score filter and
+# overlap resolution (which are cheap and redone per call).  The same texts come back: an
+# agent's templates, a message scanned by the PII rule and then masked in the transcript,
+# the fixed explanations masked for every finding.  Bounded; the oldest entries leave first.
+_SCAN_CACHE: dict = {}
+_SCAN_CACHE_MAX = 8192
+
 
 def _scan(text: str, kinds: Optional[Iterable[str]], min_score: float,
           recognizers: Optional[Iterable[Recognizer]]) -> list[_Candidate]:
     if not text:
         return []
-    if recognizers is None and not _MAY_HOLD_VALUE.search(text):
-        return []  # nothing any packaged recognizer could match (checked on 55k real messages)
-    recs = tuple(recognizers) if recognizers is not None else load_recognizers()
     wanted = set(kinds) if kinds is not None else None
-    norm = text.translate(_FULLWIDTH)
+    if recognizers is not None:
+        return _resolve(_candidates(text, _plans(recognizers), wanted), wanted, min_score)
+    if not _MAY_HOLD_VALUE.search(text):
+        return []  # nothing any packaged recognizer could match (checked on 55k real messages)
+    plans = _plans(None)
+    raw = _SCAN_CACHE.get(text)
+    if raw is None:
+        raw = tuple(_candidates(text, plans, None))
+        if len(_SCAN_CACHE) >= _SCAN_CACHE_MAX:
+            try:
+                del _SCAN_CACHE[next(iter(_SCAN_CACHE))]
+            except (KeyError, RuntimeError, StopIteration):  # pragma: no cover - concurrent use
+                _SCAN_CACHE.clear()
+        _SCAN_CACHE[text] = raw
+    return _resolve(raw, wanted, min_score)
+
+
+def _resolve(raw: Iterable[_Candidate], wanted: Optional[set[str]], min_score: float) -> list[_Candidate]:
+    """Keep the wanted kinds scoring at least min_score, then resolve overlaps: higher score
+    first, then longer span, then earlier start (ties: recognizer order, then pattern order)."""
+    cands = [c for c in raw if not c.score < min_score and (wanted is None or c.rec.id in wanted)]
+    if len(cands) <= 1:
+        return cands
+    cands.sort(key=lambda c: (-c.score, -(c.end - c.start), c.start))
+    chosen: list[_Candidate] = []
+    for c in cands:
+        if all(c.end <= o.start or c.start >= o.end for o in chosen):
+            chosen.append(c)
+    chosen.sort(key=lambda c: (c.start, c.end))
+    return chosen
+
+
+def _candidates(text: str, plans: tuple[_Plan, ...], wanted: Optional[set[str]]) -> list[_Candidate]:
+    """Every candidate of the wanted recognizers, in recognizer / pattern / match order, any score."""
+    norm = _normalize(text)
+    run = _max_digit_run(norm)
     cands: list[_Candidate] = []
-    for rec in recs:
+    for plan in plans:
+        if plan.min_digits > run:
+            continue
+        rec = plan.rec
         if wanted is not None and rec.id not in wanted:
             continue
-        regions = _regions(norm, rec)
-        if not regions:
+        regions = None
+        if plan.requires_gate is not None:  # the 'requires' hits first: no hit, nothing to scan
+            if not plan.requires_gate.ok(norm, run):
+                continue
+            regions = _regions(norm, rec)
+            if not regions:
+                continue
+        live = None
+        for pp in plan.patterns:  # gates: skip patterns that cannot match this text
+            if pp.digits > run:
+                continue
+            for check in pp.checks:
+                if check(norm) is None:
+                    break
+            else:
+                if live is None:
+                    live = [pp]
+                else:
+                    live.append(pp)
+        if live is None:
             continue
-        for pat in rec.patterns:
+        if regions is None:
+            regions = _regions(norm, rec)
+            if not regions:
+                continue
+        whole = len(regions) == 1 and regions[0] == (0, len(norm))
+        for pp in live:
+            pat = pp.spec
             vname = pat.validator or rec.validator
             validator = VALIDATORS[vname] if vname else None
-            has_value = "value" in pat.regex.groupindex
-            has_admin = "admin" in pat.regex.groupindex
-            matches = (m for lo, hi in regions for m in pat.regex.finditer(norm, lo, hi))
+            has_value = pp.has_value
+            has_admin = pp.has_admin
+            if whole:
+                matches: Iterable = pat.regex.finditer(norm)
+            else:
+                matches = (m for lo, hi in regions for m in pat.regex.finditer(norm, lo, hi))
             for m in matches:
                 if has_value and m.group("value") is not None:
                     start, end = m.span("value")
@@ -361,17 +679,8 @@ def _scan(text: str, kinds: Optional[Iterable[str]], min_score: float,
                         keep_end -= 1
                 score, note = _context_score(norm, start, end, rec, pat.score)
                 score = round(max(0.0, min(1.0, score)), 2)
-                if score < min_score:
-                    continue
                 cands.append(_Candidate(rec, start, end, score, note, keep_end))
-    # overlap resolution: higher score first, then longer span, then earlier start
-    cands.sort(key=lambda c: (-c.score, -(c.end - c.start), c.start))
-    chosen: list[_Candidate] = []
-    for c in cands:
-        if all(c.end <= o.start or c.start >= o.end for o in chosen):
-            chosen.append(c)
-    chosen.sort(key=lambda c: (c.start, c.end))
-    return chosen
+    return cands
 
 
 # --------------------------------------------------------------------------

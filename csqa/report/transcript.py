@@ -24,6 +24,8 @@ from typing import Iterable
 import pandas as pd
 from markupsafe import Markup, escape
 
+from csqa.checks import pii as _pii
+
 MESSAGE_COLUMNS = ["conversation_id", "message_index", "role", "agent_id", "timestamp", "text"]
 
 
@@ -82,15 +84,16 @@ class OffsetMap:
         return na if is_start else nb  # inside personal data: widen to the whole masked value
 
 
+_IDENTITY = OffsetMap()  # immutable: shared by every text that masking leaves unchanged
+
+
 def mask_with_offsets(text: str) -> tuple[str, OffsetMap]:
     """`csqa.checks.pii.mask_pii(text)` plus the map from original to masked offsets."""
-    from csqa.checks import pii
-
     if not text:
-        return text, OffsetMap()
-    cands = pii._scan(text, None, 0.5, None)  # exactly what mask_pii(text) masks
+        return text, _IDENTITY
+    cands = _pii._scan(text, None, 0.5, None)  # exactly what mask_pii(text) masks (cheap no-PII pre-check inside)
     if not cands:
-        return text, OffsetMap()
+        return text, _IDENTITY
     parts: list[str] = []
     regions = []
     pos = 0
@@ -99,7 +102,7 @@ def mask_with_offsets(text: str) -> tuple[str, OffsetMap]:
         keep = text[pos:c.start]
         parts.append(keep)
         new_len += len(keep)
-        masked = pii._masked_for(text, c)
+        masked = _pii._masked_for(text, c)
         parts.append(masked)
         regions.append((c.start, c.end, new_len, new_len + len(masked)))
         new_len += len(masked)
@@ -109,9 +112,7 @@ def mask_with_offsets(text: str) -> tuple[str, OffsetMap]:
 
 
 def _mask_text(value):
-    from csqa.checks.pii import mask_pii
-
-    return mask_pii(value) if isinstance(value, str) and value else value
+    return _pii.mask_pii(value) if isinstance(value, str) and value else value
 
 
 def _int_or_none(v) -> int | None:
@@ -191,8 +192,9 @@ def prepare_transcripts(messages: pd.DataFrame, findings: pd.DataFrame, mask: bo
                 continue
             omap, text = maps[key], texts[key]
             if s is not None and e is not None:
-                s, e = _fit(text, omap, s, e, _mask_text(m_old) if isinstance(m_old, str) else "")
-                matched.append(text[s:e] if s is not None else _mask_text(m_old))
+                m_masked = _mask_text(m_old)
+                s, e = _fit(text, omap, s, e, m_masked if isinstance(m_old, str) else "")
+                matched.append(text[s:e] if s is not None else m_masked)
             else:
                 matched.append(_mask_text(m_old))
             starts.append(s), ends.append(e)
