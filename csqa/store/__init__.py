@@ -20,10 +20,12 @@ Tables (each row tagged with run_id, rulebook_sha256 and model_sha256):
 - messages: conversation_id, message_index, role, agent_id, timestamp, text — masked
   unless the run used --no-mask (runs.masked says which).
 
-The key: a conversation is identified by its **conversation_id**. Writing a run first
-deletes, in all per-conversation tables, the rows of every conversation_id it contains and
-every row of earlier runs with the same input sha256 set; then inserts the new rows — in
-one transaction. So re-scoring the same export (or a later export that repeats some
+The key: a conversation is identified by its **conversation_id**. Writing a run inserts
+its rows (part by part for spooled findings and transcripts, so a large run is never held in
+memory), then in one transaction deletes, in all per-conversation tables, the other rows of
+every conversation_id it contains and every row of earlier runs with the same input sha256
+set, and records the run in `runs`. Readers (`load`) see only rows of recorded runs; rows of
+a write that failed are removed at once, those of a killed process at the next write. So re-scoring the same export (or a later export that repeats some
 conversations) replaces them instead of counting them twice, and the latest scoring of a
 conversation wins. An earlier run left without rows is marked superseded_by the new run
 and its agents snapshot is removed. Use one store per shop/export system: ids from
