@@ -35,45 +35,39 @@ def build_conversations(messages: pd.DataFrame, segmenter: Segmenter) -> Iterato
     stamps = _format_ts(times)
     conv_ids = ordered["conversation_id"].tolist()
     roles = ordered["role"].tolist()
-    agent_ids = ordered["agent_id"].tolist()
+    agent_ids = [a or "" for a in ordered["agent_id"].tolist()]
     texts = ordered["text"].tolist()
     has_flags = ordered["_has"].tolist()
+    # seconds since the epoch, None without a time (NaN in `seconds` when the file has none)
+    moments = [float(t) if h else None for t, h in zip(seconds, has_flags)]
 
-    start = 0
+    # a chat export repeats its lines ("好的", greetings, templates): normalize and segment
+    # each distinct text of the frame once; the results are immutable and shared
+    prepared: dict[str, tuple] = {}
+    tokens_of = segmenter.tokens
+    for text in texts:
+        if text not in prepared:
+            norm = normalize(text)
+            prepared[text] = (norm, tokens_of(norm.text))
+
+    norms = [prepared[t][0] for t in texts]
+    tokens = [prepared[t][1] for t in texts]
+
     n = len(conv_ids)
-    while start < n:
-        cid = conv_ids[start]
-        end = start
-        while end < n and conv_ids[end] == cid:
-            end += 1
-        msgs = []
-        for pos in range(start, end):
-            norm = normalize(texts[pos])
-            t = seconds[pos] if has_flags[pos] else None  # NaN when the file has no time
-            msgs.append(
-                Message(
-                    index=pos - start,
-                    role=roles[pos],
-                    agent_id=agent_ids[pos] or "",
-                    text=texts[pos],
-                    norm=norm,
-                    tokens=segmenter.tokens(norm.text),
-                    time=float(t) if t is not None else None,
-                    timestamp=stamps[pos],
-                )
-            )
-        yield _conversation(cid, msgs, all(has_flags[start:end]))
-        start = end
+    bounds = [i for i in range(1, n) if conv_ids[i] != conv_ids[i - 1]]
+    for start, end in zip([0, *bounds], [*bounds, n]):
+        s = slice(start, end)
+        # Message(index, role, agent_id, text, norm, tokens, time, timestamp), built positionally
+        msgs = list(map(Message, range(end - start), roles[s], agent_ids[s], texts[s], norms[s], tokens[s], moments[s], stamps[s]))
+        yield _conversation(conv_ids[start], msgs, all(has_flags[s]))
 
 
 def _conversation(cid: str, msgs: list[Message], has_time: bool) -> Conversation:
     # Agents: anyone named on an agent message, else on any message of the conversation.
-    sender_counts = Counter(m.agent_id for m in msgs if m.role == AGENT and m.agent_id)
+    sender_counts = Counter([m.agent_id for m in msgs if m.role == AGENT and m.agent_id])
     if not sender_counts:
-        sender_counts = Counter(m.agent_id for m in msgs if m.agent_id)
-    order: list[str] = []
-    for m in msgs:
-        if m.agent_id and m.agent_id in sender_counts and m.agent_id not in order:
-            order.append(m.agent_id)
-    primary = max(order, key=lambda a: (sender_counts[a], -order.index(a))) if order else ""
+        sender_counts = Counter([m.agent_id for m in msgs if m.agent_id])
+    # in order of first appearance on any message; primary: most messages, the first on ties
+    order = [a for a in dict.fromkeys(m.agent_id for m in msgs) if a and a in sender_counts]
+    primary = max(order, key=sender_counts.__getitem__) if order else ""
     return Conversation(id=cid, messages=msgs, agents=order, primary_agent=primary, has_time=has_time)

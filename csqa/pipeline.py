@@ -18,6 +18,7 @@ from csqa.conversations import build_conversations
 from csqa.model import CUSTOMER, ComplaintSignal, Conversation, ConversationResult
 from csqa.rulebook.loader import LoadedRulebook, load_rulebook
 from csqa.scoring import score_conversation
+from csqa.text.normalize import normalize_text
 from csqa.text.segment import Segmenter, default_segmenter
 
 
@@ -55,8 +56,6 @@ class Timer:
             self.peak_rss[name] = peak_rss_mb()
 
 
-
-
 def prepare_rulebook(options: ScoreOptions, segmenter: Segmenter) -> tuple[LoadedRulebook, CompiledRulebook]:
     loaded = load_rulebook(options.rulebook)
     book = CompiledRulebook(loaded.rulebook, select=options.select or None, ignore=options.ignore or None)
@@ -70,7 +69,12 @@ def load_complaint_model(options: ScoreOptions):
         return None
     from csqa.complaints import load_classifier
 
-    return load_classifier(options.model)
+    classifier = load_classifier(options.model)
+    # the classifier's word features use the process-wide segmenter: load its dictionary now,
+    # before the local engine forks, rather than once in every worker at its first message
+    default_segmenter()
+    normalize_text("預熱")  # and OpenCC's table of traditional characters (normalize, both stages)
+    return classifier
 
 
 def classify_complaints(convs: list[Conversation], classifier) -> None:
@@ -82,16 +86,19 @@ def classify_complaints(convs: list[Conversation], classifier) -> None:
         return
     # each distinct text is classified once ("好的", "在吗" recur thousands of times)
     distinct = list(dict.fromkeys(m.clean for m in msgs))
-    pred = classifier.predict(distinct)
-    signals = {
-        text: ComplaintSignal(cat, sev, float(p), bool(flag))
-        for text, cat, sev, p, flag in zip(
-            distinct,
+    if hasattr(classifier, "verdicts"):  # also remembers verdicts across batches
+        rows = classifier.verdicts(distinct)
+    else:
+        pred = classifier.predict(distinct)
+        rows = zip(
             pred["complaint_category"].tolist(),
             pred["complaint_severity"].tolist(),
             pred["complaint_probability"].tolist(),
             pred["is_complaint"].tolist(),
         )
+    signals = {
+        text: ComplaintSignal(cat, sev, float(p), bool(flag))
+        for text, (cat, sev, p, flag) in zip(distinct, rows)
     }
     for m in msgs:
         m.complaint = signals[m.clean]

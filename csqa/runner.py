@@ -66,7 +66,7 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
         runner = LocalEngine(scorer, workers)  # forks now: the workers inherit the prepared scorer
         sink = MessageStage()
         spool = MessageSpool()
-        finding_spool = FrameSpool("findings", FINDING_COLUMNS + ["hl_start", "hl_end"])
+        finding_spool = FrameSpool("findings", FINDING_COLUMNS + ["hl_start", "hl_end", "finding_index"])
     else:
         raise ConfigError(f"未知的引擎 {engine!r}；可选 local 或 spark")
     timer.add("setup", time.perf_counter() - t0)
@@ -97,7 +97,8 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
                 for out in runner.map(sink.batches(batch_conversations)):
                     # transcripts and findings go to disk, not into memory; conversations stay (one row each)
                     spool.add(out.messages)
-                    finding_spool.add(out.findings)
+                    finding_spool.add(out.findings.assign(  # ledger order, for the store
+                        finding_index=out.findings.groupby("conversation_id", sort=False).cumcount().astype("int32")))
                     out.messages, out.findings = out.messages.iloc[0:0], out.findings.iloc[0:0]
                     outputs.append(out)
                     bar.update(len(out.conversations))

@@ -7,29 +7,75 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from operator import add
 
-from csqa.text import normalize_text, segment
+from csqa.text import normalize_text, segment  # noqa: F401 - segment: kept for callers of features.segment
+from csqa.text.segment import default_segmenter
 
 # Tokens that carry no signal for the classifier: spaces and lone punctuation.
 _SKIP = re.compile(r"^[\s,.!?;:'\"()\[\]{}<>~`@#$%^&*+=|\\/_\-。,、!?;:“”‘’()【】《》…·]+$")
 # Masks are replaced by their kind so [订单x] and a raw order number look alike.
 _LONG_NUMBER = re.compile(r"\d{6,}")
+# scikit-learn's whitespace folding before character n-grams (VectorizerMixin._white_spaces)
+_WHITE_SPACES = re.compile(r"\s\s+")
+
+# token -> its lower-cased form, or None when _SKIP drops it (tokens recur endlessly)
+_TOKEN_FORM: dict[str, str | None] = {}
+_TOKEN_FORM_MAX = 200_000
 
 
 def normalize_batch(texts: Iterable[str]) -> list[str]:
     """normalize_text over a batch; None/NaN become ''. Long digit runs become [数字x]."""
     out = []
+    sub = _LONG_NUMBER.sub
     for t in texts:
         if t is None or (isinstance(t, float) and t != t):
             t = ""
-        out.append(_LONG_NUMBER.sub("[数字x]", normalize_text(str(t))))
+        out.append(sub("[数字x]", normalize_text(str(t))))
     return out
+
+
+def _token_form(token: str) -> str | None:
+    form = None if _SKIP.match(token) else token.lower()
+    if len(_TOKEN_FORM) >= _TOKEN_FORM_MAX:
+        _TOKEN_FORM.clear()
+    _TOKEN_FORM[token] = form
+    return form
 
 
 def word_tokens(text: str) -> list[str]:
     """Word unigrams and bigrams of an already normalized text (jieba + domain dictionary)."""
-    toks = [t.lower() for t in segment(text) if not _SKIP.match(t)]
-    return toks + [a + " " + b for a, b in zip(toks, toks[1:])]
+    get = _TOKEN_FORM.get
+    toks = []
+    for t in default_segmenter().tokens(text):
+        form = get(t, 0)
+        if form == 0:
+            form = _token_form(t)
+        if form is not None:
+            toks.append(form)
+    if len(toks) > 1:
+        return toks + [a + " " + b for a, b in zip(toks, toks[1:])]
+    return toks
+
+
+def char_ngrams(text: str, ngram_range: tuple[int, int] = (1, 3), lowercase: bool = True) -> list[str]:
+    """The character n-grams scikit-learn's ``TfidfVectorizer(analyzer="char")`` makes of a text.
+
+    Same multiset (and order) as sklearn's lower-casing preprocessor + ``_char_ngrams``,
+    built with C-level loops: the (n+1)-grams are the n-grams each extended by one character.
+    """
+    if lowercase:
+        text = text.lower()
+    text = _WHITE_SPACES.sub(" ", text)
+    min_n, max_n = ngram_range
+    chars = list(text)
+    grams = chars[:] if min_n <= 1 else []
+    prev = chars
+    for n in range(2, min(max_n, len(text)) + 1):
+        prev = list(map(add, prev, text[n - 1 :]))  # prev[i] == text[i : i + n]
+        if n >= min_n:
+            grams += prev
+    return grams
 
 
 def punct_profile(texts: Sequence[str]) -> list[dict[str, float]]:

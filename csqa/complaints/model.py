@@ -18,7 +18,7 @@ import json
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -72,18 +72,35 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def library_versions() -> dict[str, str]:
-    import jieba
-    import joblib
-    import sklearn
+def _library_version(module: str, distribution: str, default: str | None = None) -> str:
+    """A library's version without importing it (importing scikit-learn takes seconds)."""
+    import sys
 
+    mod = sys.modules.get(module)
+    if mod is not None and getattr(mod, "__version__", None):
+        return str(mod.__version__)
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        import importlib
+
+        mod = importlib.import_module(module)
+        version = getattr(mod, "__version__", default)
+        if version is None:
+            raise
+        return str(version)
+
+
+def library_versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
-        "scikit-learn": sklearn.__version__,
+        "scikit-learn": _library_version("sklearn", "scikit-learn"),
         "numpy": np.__version__,
         "pandas": pd.__version__,
-        "joblib": joblib.__version__,
-        "jieba": getattr(jieba, "__version__", "unknown"),
+        "joblib": _library_version("joblib", "joblib"),
+        "jieba": _library_version("jieba", "jieba", default="unknown"),
     }
 
 
@@ -216,19 +233,87 @@ def score_predictions(y_true_cat, y_pred_cat, y_true_sev=None, y_pred_sev=None) 
 
 
 # --------------------------------------------------------------------------- classifier
-@dataclass
-class ComplaintClassifier:
-    """A fitted complaint classifier (category + severity) with its card."""
+VERDICT_CACHE_SIZE = 100_000
 
-    category_model: object
-    severity_model: object | None
-    threshold: float = DEFAULT_THRESHOLD
-    severity_rules: bool = True
-    card: dict = field(default_factory=dict)
-    path: Path | None = None
+
+class ComplaintClassifier:
+    """A fitted complaint classifier (category + severity) with its card.
+
+    ``category_model`` / ``severity_model`` are the fitted scikit-learn pipelines. A model
+    loaded from a file predicts with their compiled form (``csqa.complaints.linear``: the
+    same numbers without scikit-learn, every text analyzed once for both models) and
+    unpickles the pipelines only when something asks for them.
+    """
+
+    def __init__(
+        self,
+        category_model=None,
+        severity_model=None,
+        threshold: float = DEFAULT_THRESHOLD,
+        severity_rules: bool = True,
+        card: dict | None = None,
+        path: Path | None = None,
+        *,
+        compiled=None,
+        pipelines=None,
+    ):
+        self._category_model = category_model
+        self._severity_model = severity_model
+        self._pipelines = pipelines  # () -> (category_model, severity_model), for lazy loading
+        self.threshold = threshold
+        self.severity_rules = severity_rules
+        self.card = card if card is not None else {}
+        self.path = path
+        self._compiled = compiled
+        self._fast = self._featurizer(compiled)
+        self._verdicts: dict[str, tuple[str, str, float, bool]] = {}
+
+    @staticmethod
+    def _featurizer(compiled):
+        if compiled is None:
+            return None
+        from csqa.complaints.linear import SharedFeaturizer
+
+        cat, sev = compiled
+        return SharedFeaturizer([m for m in (cat, sev) if m is not None]), cat, sev
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_fast"] = None  # keyed by object ids: rebuilt after unpickling
+        state["_verdicts"] = {}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._fast = self._featurizer(self._compiled)
+
+    def __repr__(self) -> str:
+        return f"ComplaintClassifier(model_id={self.model_id!r}, threshold={self.threshold}, compiled={self._fast is not None})"
+
+    def _load_pipelines(self) -> None:
+        if self._pipelines is not None:
+            self._category_model, self._severity_model = self._pipelines()
+            self._pipelines = None
+
+    @property
+    def category_model(self):
+        self._load_pipelines()
+        return self._category_model
+
+    @property
+    def severity_model(self):
+        self._load_pipelines()
+        return self._severity_model
+
+    @property
+    def compiled(self) -> bool:
+        """True when predictions run on the compiled models (no scikit-learn needed)."""
+        return self._fast is not None
 
     @property
     def classes(self) -> list[str]:
+        if self._fast is not None:
+            return list(self._fast[1].classes)
         return [str(c) for c in self.category_model.classes_]
 
     @property
@@ -244,22 +329,70 @@ class ComplaintClassifier:
         for start in range(0, len(texts), BATCH_SIZE):
             yield texts[start : start + BATCH_SIZE]
 
+    def _category_proba(self, norm: list[str]):
+        """(probabilities, analyzed features or None) of normalized texts."""
+        if self._fast is not None:
+            fz, cat, _ = self._fast
+            data = fz.analyze(norm)
+            return fz.predict_proba(cat, data), data
+        # skip the pipeline's own normalize step: the text is normalized once by the caller
+        return self.category_model[1:].predict_proba(norm), None
+
+    def _severity_proba(self, norm: list[str], idx: np.ndarray, data) -> tuple[list[str], np.ndarray]:
+        if self._fast is not None and self._fast[2] is not None:
+            fz, _, sev = self._fast
+            return list(sev.classes), fz.predict_proba(sev, data, subset=idx)
+        sev_model = self.severity_model
+        return list(sev_model.classes_), sev_model[1:].predict_proba([norm[i] for i in idx])
+
+    def _has_severity_model(self) -> bool:
+        if self._fast is not None:
+            return self._fast[2] is not None
+        return self.severity_model is not None
+
     def predict_proba(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """(classes, probabilities [n_texts × n_classes]); rows sum to 1."""
         from csqa.complaints.features import normalize_batch
 
-        chunks = []
-        norm_model = self.category_model
-        for batch in self._batches(texts):
-            norm = normalize_batch(batch)
-            # skip the pipeline's own normalize step: the text is normalized once here
-            chunks.append(norm_model[1:].predict_proba(norm))
+        chunks = [self._category_proba(normalize_batch(batch))[0] for batch in self._batches(texts)]
         if not chunks:
             return self.classes, np.zeros((0, len(self.classes)))
         return self.classes, np.vstack(chunks)
 
     def predict(self, texts: Sequence[str]) -> pd.DataFrame:
         """One row per text: complaint_category, complaint_severity, complaint_probability, is_complaint."""
+        cats, sevs, probs, flags = self._predict_lists(texts)
+        return pd.DataFrame(
+            {
+                "complaint_category": pd.Series(cats, dtype=object),
+                "complaint_severity": pd.Series(sevs, dtype=object),
+                "complaint_probability": pd.Series(probs, dtype=float),
+                "is_complaint": pd.Series(flags, dtype=bool),
+            }
+        )
+
+    def verdicts(self, texts: Sequence[str]) -> list[tuple[str, str, float, bool]]:
+        """(category, severity, probability, is_complaint) per text, as ``predict`` gives them.
+
+        Remembers the verdicts of the last VERDICT_CACHE_SIZE distinct texts: chats repeat
+        the same lines ("好的", "在吗") across batches. A text's verdict never depends on the
+        other texts of its batch, so cached and fresh verdicts are the same.
+        """
+        cache = self._verdicts
+        todo = [t for t in dict.fromkeys(texts) if t not in cache]
+        if not todo:
+            return [cache[t] for t in texts]
+        cats, sevs, probs, flags = self._predict_lists(todo)
+        fresh = dict(zip(todo, zip(cats, sevs, probs, flags)))
+        out = [fresh[t] if t in fresh else cache[t] for t in texts]
+        cache.update(fresh)
+        overflow = len(cache) - VERDICT_CACHE_SIZE
+        if overflow > 0:  # forget the oldest
+            for key in list(islice(cache, overflow)):
+                del cache[key]
+        return out
+
+    def _predict_lists(self, texts: Sequence[str]) -> tuple[list[str], list[str], list[float], list[bool]]:
         from csqa.complaints.features import normalize_batch
 
         texts = list(texts)
@@ -268,9 +401,10 @@ class ComplaintClassifier:
         probs: list[float] = []
         classes = self.classes
         none_idx = classes.index("none") if "none" in classes else None
+        has_severity = self._has_severity_model()
         for batch in self._batches(texts):
             norm = normalize_batch(batch)
-            proba = self.category_model[1:].predict_proba(norm)
+            proba, data = self._category_proba(norm)
             if none_idx is None:
                 p_complaint = np.ones(len(norm))
             else:
@@ -278,42 +412,190 @@ class ComplaintClassifier:
             masked = proba.copy()
             if none_idx is not None:
                 masked[:, none_idx] = -1.0
-            best = np.asarray(classes)[masked.argmax(axis=1)]
+            best = np.asarray(classes)[masked.argmax(axis=1)].tolist()
             is_c = p_complaint >= self.threshold
             serious = np.zeros(len(norm), dtype=bool)
             if is_c.any():
                 idx = np.flatnonzero(is_c)
-                if self.severity_model is not None:
-                    sev_model = self.severity_model
-                    sp = sev_model[1:].predict_proba([norm[i] for i in idx])
-                    s_classes = list(sev_model.classes_)
+                if has_severity:
+                    s_classes, sp = self._severity_proba(norm, idx, data)
                     serious[idx] = sp[:, s_classes.index("serious")] >= 0.5 if "serious" in s_classes else False
                 if self.severity_rules:
-                    for i in idx:
+                    for i in idx.tolist():
                         if not serious[i] and serious_cues(norm[i]):
                             serious[i] = True
-            for i in range(len(norm)):
-                if is_c[i]:
-                    cats.append(str(best[i]))
-                    sevs.append("serious" if serious[i] else "normal")
+            for c, flag, ser in zip(best, is_c.tolist(), serious.tolist()):
+                if flag:
+                    cats.append(str(c))
+                    sevs.append("serious" if ser else "normal")
                 else:
                     cats.append("none")
                     sevs.append("none")
-            probs.extend(float(round(p, 6)) for p in p_complaint)
-        return pd.DataFrame(
-            {
-                "complaint_category": pd.Series(cats, dtype=object),
-                "complaint_severity": pd.Series(sevs, dtype=object),
-                "complaint_probability": pd.Series(probs, dtype=float),
-                "is_complaint": pd.Series([p >= self.threshold for p in probs], dtype=bool),
-            }
-        )
+            probs.extend(np.round(p_complaint, 6).tolist())  # == float(round(p, 6)) per element
+        return cats, sevs, probs, [p >= self.threshold for p in probs]
 
     def evaluate(self, texts: Sequence[str], categories: Sequence[str], severities: Sequence[str] | None = None) -> dict:
         pred = self.predict(texts)
         return score_predictions(
             list(categories), pred["complaint_category"].tolist(), None if severities is None else list(severities), pred["complaint_severity"].tolist()
         )
+
+
+# --------------------------------------------------------------------------- model file
+# Payload format 2 (what `train` writes): a joblib file holding only builtins —
+#   {"format": 2, "threshold", "severity_rules",
+#    "compiled": pickle of (category, severity) csqa.complaints.linear.LinearTfidfModel | None,
+#    "pipelines": pickle of {"category_model", "severity_model"} (scikit-learn pipelines)}
+# so a scoring run unpickles numpy arrays and dicts only and never imports scikit-learn.
+# The pipelines' large arrays and vocabularies are stored once, in "compiled", and are
+# referenced from "pipelines" by persistent id. Format 1 (older files): the joblib dump
+# of {"format": 1, "category_model", "severity_model", "threshold", "severity_rules"}.
+PAYLOAD_FORMAT = 2
+PAYLOAD_FORMATS = (1, 2)
+
+# Texts on which a compiled model must give exactly the pipeline's probabilities before it
+# is used for a model file that has no verified compiled form (format 1).
+VERIFY_TEXTS = (
+    "", " ", "好的", "在吗?", "谢谢!!!", "OK ok Ｏｋ", "a  b\t\tc\n\nd",
+    "快递一个星期还没到,什么情况?", "刚收到的手机屏幕就有坏点,这质量也太差了", "退货都签收一周了,退款还没到账",
+    "退款拖了半个月,再不退我就打12315投诉你们", "你们就是骗子,卖假货😡😡", "[订单x]降价了,帮我申请一下价保",
+    "订单号 1234567890123 物流三天没更新", "這個東西還沒發貨嗎?謝謝", "APP一直闪退,根本没法下单", "太差了" * 200,
+)
+
+
+def _pipeline_shared_objects(cat_model, sev_model, compiled) -> dict[int, tuple]:
+    """id(object inside the pipelines) -> persistent id, for the parts "compiled" holds too."""
+    shared: dict[int, tuple] = {}
+    for mi, (pipe, comp) in enumerate(zip((cat_model, sev_model), compiled)):
+        if pipe is None or comp is None:
+            continue
+        for bi, (_, vec) in enumerate(pipe[1].transformer_list):
+            shared[id(vec.vocabulary_)] = ("vocabulary", mi, bi)
+            idf = getattr(vec._tfidf, "idf_", None)
+            if idf is not None and idf is comp.blocks[bi].idf:
+                shared[id(idf)] = ("idf", mi, bi)
+        for ci, cc in enumerate(pipe[-1].calibrated_classifiers_):
+            if cc.estimator.coef_ is comp.calibrated[ci].coef:
+                shared[id(cc.estimator.coef_)] = ("coef", mi, ci)
+    return shared
+
+
+def _shared_object(key: tuple, compiled):
+    kind, mi, i = key
+    comp = compiled[mi]
+    if kind == "vocabulary":  # as scikit-learn left it: numpy int64 column numbers, same order
+        return {term: np.int64(col) for term, col in comp.blocks[i].vocabulary.items()}
+    if kind == "idf":
+        return comp.blocks[i].idf
+    if kind == "coef":
+        return comp.calibrated[i].coef
+    raise ModelLoadError(f"模型文件引用了未知对象 {key} / unknown reference in the model file")
+
+
+def model_payload(cat_model, sev_model, compiled, threshold: float, severity_rules: bool) -> dict:
+    """The format-2 payload `train` writes (see above)."""
+    import io
+    import pickle
+
+    pipelines = {"category_model": cat_model, "severity_model": sev_model}
+    buf = io.BytesIO()
+    if compiled is not None:
+        shared = _pipeline_shared_objects(cat_model, sev_model, compiled)
+
+        class _Pickler(pickle.Pickler):
+            def persistent_id(self, obj):
+                return shared.get(id(obj))
+
+        _Pickler(buf, protocol=5).dump(pipelines)
+    else:
+        pickle.dump(pipelines, buf, protocol=5)
+    return {
+        "format": PAYLOAD_FORMAT,
+        "threshold": threshold,
+        "severity_rules": severity_rules,
+        "compiled": pickle.dumps(compiled, protocol=5) if compiled is not None else None,
+        "pipelines": buf.getvalue(),
+    }
+
+
+class _PipelinesLoader:
+    """Unpickles the scikit-learn pipelines of a format-2 payload (imports scikit-learn) when called."""
+
+    def __init__(self, blob: bytes, compiled):
+        self.blob = blob
+        self.compiled = compiled
+
+    def __call__(self):
+        import io
+        import pickle
+
+        compiled = self.compiled
+
+        class _Unpickler(pickle.Unpickler):
+            def persistent_load(self, key):
+                if compiled is None:
+                    raise pickle.UnpicklingError("unexpected persistent id")
+                return _shared_object(tuple(key), compiled)
+
+        try:
+            models = _Unpickler(io.BytesIO(self.blob)).load()
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadError(f"模型文件中的 scikit-learn 模型无法加载: {exc} / cannot load the pipelines") from exc
+        return models["category_model"], models.get("severity_model")
+
+
+def compile_verified(cat_model, sev_model, texts: Sequence[str]):
+    """(category, severity) compiled models, or None unless they reproduce the pipelines'
+    probabilities exactly (bit for bit) on ``texts`` and VERIFY_TEXTS."""
+    from csqa.complaints.features import normalize_batch
+    from csqa.complaints.linear import SharedFeaturizer, compile_pipeline
+
+    cat_c = compile_pipeline(cat_model)
+    sev_c = compile_pipeline(sev_model) if sev_model is not None else None
+    if cat_c is None or (sev_model is not None and sev_c is None):
+        return None
+    fz = SharedFeaturizer([m for m in (cat_c, sev_c) if m is not None])
+    texts = list(texts) + list(VERIFY_TEXTS)
+    for start in range(0, len(texts), BATCH_SIZE):
+        norm = normalize_batch(texts[start : start + BATCH_SIZE])
+        data = fz.analyze(norm)
+        pairs = [(cat_model, cat_c)] + ([(sev_model, sev_c)] if sev_c is not None else [])
+        for pipe, comp in pairs:
+            want = pipe[1:].predict_proba(norm)
+            got = fz.predict_proba(comp, data)
+            if want.shape != got.shape or not np.array_equal(want, got):
+                return None
+    return cat_c, sev_c
+
+
+def _read_plain_payload(model_path: Path):
+    """A format-2 payload read without joblib or scikit-learn; None for any other file."""
+    import io
+    import pickle
+    import zlib
+
+    class _NotPlain(Exception):
+        pass
+
+    class _BuiltinsOnly(pickle.Unpickler):
+        def find_class(self, module, name):
+            raise _NotPlain
+
+        def persistent_load(self, pid):
+            raise _NotPlain
+
+    raw = model_path.read_bytes()
+    if raw[:1] != b"\x78":  # joblib's zlib-compressed files (compress=3) are one zlib stream
+        return None
+    try:
+        obj = _BuiltinsOnly(io.BytesIO(zlib.decompress(raw))).load()
+    except Exception:  # noqa: BLE001 - format 1, another compressor: joblib reads it
+        return None
+    if isinstance(obj, dict) and obj.get("format") == PAYLOAD_FORMAT:
+        return obj
+    return None
 
 
 # --------------------------------------------------------------------------- training
@@ -363,10 +645,11 @@ def train(
     """Train on a labelled CSV and write <out_dir>/complaint_classifier.joblib + card.
 
     Deterministic: the same corpus, seed and library versions give the same metrics
-    (and the same model bytes). Returns (classifier, model_path).
+    (and the same model bytes). Returns (classifier, model_path). The file holds the
+    fitted pipelines and, when it reproduces them exactly on the corpus, their compiled
+    form (``csqa.complaints.linear``), which scoring uses without importing scikit-learn.
     """
     import joblib
-    import sklearn
 
     corpus_path = Path(corpus_path) if corpus_path else default_corpus_path()
     out_dir = Path(out_dir) if out_dir else models_dir()
@@ -381,13 +664,8 @@ def train(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / MODEL_FILENAME
-    payload = {
-        "format": CARD_FORMAT,
-        "category_model": cat_model,
-        "severity_model": sev_model,
-        "threshold": threshold,
-        "severity_rules": cfg["severity_rules"],
-    }
+    compiled = compile_verified(cat_model, sev_model, df["text"].tolist())
+    payload = model_payload(cat_model, sev_model, compiled, threshold, cfg["severity_rules"])
     tmp = model_path.with_suffix(".joblib.tmp")
     joblib.dump(payload, tmp, compress=3)
     tmp.replace(model_path)
@@ -417,11 +695,13 @@ def train(
         "libraries": library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "created_by": "csqa.complaints.train",
+        "payload_format": PAYLOAD_FORMAT,
+        "compiled": compiled is not None,
     }
     card_path_for(model_path).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    clf.card = card
-    clf.path = model_path
-    _ = sklearn  # imported for the version check at load time
+    clf = ComplaintClassifier(
+        cat_model, sev_model, threshold=threshold, severity_rules=cfg["severity_rules"], card=card, path=model_path, compiled=compiled
+    )
     return clf, model_path
 
 
@@ -462,8 +742,6 @@ def load_classifier(path: str | Path | None = None) -> ComplaintClassifier:
 
     ``path`` may be the .joblib file or the folder that holds it.
     """
-    import joblib
-
     model_path = Path(path) if path is not None else default_model_path()
     if model_path.is_dir():
         model_path = model_path / MODEL_FILENAME
@@ -481,20 +759,40 @@ def load_classifier(path: str | Path | None = None) -> ComplaintClassifier:
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"模型说明卡 {card_path} 无法解析: {exc} / model card is not valid JSON") from exc
     check_card(model_path, card)
-    try:
-        payload = joblib.load(model_path)
-    except Exception as exc:  # noqa: BLE001
-        raise ModelLoadError(f"模型文件 {model_path} 无法加载: {exc} / cannot load model file") from exc
-    if not isinstance(payload, dict) or payload.get("format") != CARD_FORMAT or "category_model" not in payload:
+    payload = _read_plain_payload(model_path)
+    if payload is None:
+        import joblib
+
+        try:
+            payload = joblib.load(model_path)
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadError(f"模型文件 {model_path} 无法加载: {exc} / cannot load model file") from exc
+    fmt = payload.get("format") if isinstance(payload, dict) else None
+    if fmt not in PAYLOAD_FORMATS or ("category_model" if fmt == 1 else "pipelines") not in payload:
         raise ModelLoadError(f"模型文件 {model_path} 格式不对 / unexpected model file format")
-    clf = ComplaintClassifier(
-        payload["category_model"],
-        payload.get("severity_model"),
-        threshold=float(card.get("threshold", payload.get("threshold", DEFAULT_THRESHOLD))),
-        severity_rules=bool(payload.get("severity_rules", True)),
-        card=card,
-        path=model_path,
-    )
+    threshold = float(card.get("threshold", payload.get("threshold", DEFAULT_THRESHOLD)))
+    severity_rules = bool(payload.get("severity_rules", True))
+    if fmt == 1:
+        cat_model, sev_model = payload["category_model"], payload.get("severity_model")
+        clf = ComplaintClassifier(
+            cat_model, sev_model, threshold=threshold, severity_rules=severity_rules, card=card, path=model_path,
+            compiled=compile_verified(cat_model, sev_model, ()),
+        )
+    else:
+        import pickle
+
+        try:
+            compiled = pickle.loads(payload["compiled"]) if payload.get("compiled") is not None else None
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadError(f"模型文件 {model_path} 无法加载: {exc} / cannot load model file") from exc
+        pipelines = _PipelinesLoader(payload["pipelines"], compiled)
+        if compiled is None:
+            cat_model, sev_model = pipelines()
+            clf = ComplaintClassifier(cat_model, sev_model, threshold=threshold, severity_rules=severity_rules, card=card, path=model_path)
+        else:
+            clf = ComplaintClassifier(
+                threshold=threshold, severity_rules=severity_rules, card=card, path=model_path, compiled=compiled, pipelines=pipelines
+            )
     if clf.classes != list(card.get("classes", [])):
         raise ModelLoadError(f"模型类别 {clf.classes} 与说明卡 {card.get('classes')} 不符 / classes differ from card")
     return clf

@@ -7,6 +7,7 @@ worker are in flight, so memory does not grow with the input.
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 from collections import deque
@@ -40,6 +41,10 @@ class LocalEngine:
         self._pool = None
         if self.workers > 1 and "fork" in mp.get_all_start_methods():
             _SCORER = scorer
+            # the prepared scorer (dictionary, automaton, model) is read-only from here: keep it out of
+            # the workers' garbage collections, and their pages shared
+            gc.collect()
+            gc.freeze()
             self._pool = mp.get_context("fork").Pool(self.workers)
         else:
             self.workers = 1

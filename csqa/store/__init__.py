@@ -142,6 +142,8 @@ def _frame(df: pd.DataFrame, fields: list[str], tags: dict) -> pd.DataFrame:
 class ResultStore:
     """A DuckDB results store (see the module docstring for tables and the replacement key)."""
 
+    write_memory_limit = "512MB"
+
     def __init__(self, path: str | Path, read_only: bool = False):
         import duckdb
 
@@ -208,6 +210,8 @@ class ResultStore:
         finding_parts = [findings] if isinstance(findings, pd.DataFrame) else ([] if _on_disk(findings) else findings.frames())
         message_parts = [messages] if isinstance(messages, pd.DataFrame) else ([] if _on_disk(messages) else messages.frames())
         con = self.con
+        # a large run streams through; DuckDB spills to disk past this instead of taking 80 % of RAM
+        con.execute(f"SET memory_limit='{self.write_memory_limit}'")
         self._drop_orphans()
         # The rows go in first, part by part, each insert committed: one transaction holding a whole
         # large run keeps it all in memory. They are invisible until the runs row exists (`load` reads
@@ -275,7 +279,8 @@ class ResultStore:
             "SELECT name FROM parquet_schema(?)", [files[0]]).fetchall()}
         exprs = []
         for f in fields:
-            if f == "finding_index" and f not in present:  # ledger order within each conversation
+            if f == "finding_index" and f not in present:  # ledger order within each conversation (a sort: the
+                # runner spools finding_index with the parts instead)
                 exprs.append("CAST(row_number() OVER (PARTITION BY conversation_id ORDER BY filename, file_row_number) - 1 AS INTEGER)")
             elif f in ("hl_start", "hl_end") and f not in present:
                 exprs.append(_q("span_start" if f == "hl_start" else "span_end"))
@@ -288,8 +293,7 @@ class ResultStore:
         cols = ", ".join(_q(c) for c in list(tags) + fields)
         self.con.execute(
             f"INSERT INTO {table} ({cols}) SELECT ?, ?, ?, {', '.join(exprs)} "
-            "FROM read_parquet(?, union_by_name = true, filename = true, file_row_number = true) "
-            "ORDER BY filename, file_row_number",
+            "FROM read_parquet(?, union_by_name = true, filename = true, file_row_number = true)",
             [*tags.values(), files])
 
     def _drop_run_rows(self, run_id: str) -> None:

@@ -100,23 +100,46 @@ def _to_simplified(text: str) -> str:
     return "".join(c if len(c := _t2s().convert(ch)) == 1 else ch for ch in text)
 
 
+_CJK = re.compile("[\u3400-\u9fff]")
+# every character _WIDTH_TABLE changes: texts without one skip str.translate (the common case)
+_WIDE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_WIDTH_TABLE)) + "]")
+_MARKUP = re.compile("[<&]")
+
+
 def _has_cjk(text: str) -> bool:
-    return any("\u3400" <= ch <= "\u9fff" for ch in text)
+    return _CJK.search(text) is not None
+
+
+# normalize() is a pure function of its text and chats repeat lines endlessly: remember
+# the last results (bounded; NormalizedText is immutable, so sharing one is safe)
+_CACHE: dict[str, NormalizedText] = {}
+_CACHE_SIZE = 100_000
 
 
 def normalize(text: str) -> NormalizedText:
     """Normalize one message; see the module docstring for the steps."""
     if text is None:
         text = ""
+    cached = _CACHE.get(text)
+    if cached is not None:
+        return cached
+    result = _normalize(text)
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.clear()
+    _CACHE[text] = result
+    return result
+
+
+def _normalize(text: str) -> NormalizedText:
     offsets: list[int] | None = None
     work = text
-    if "<" in work or "&" in work:
+    if _MARKUP.search(work) is not None:
         stripped, offs = _strip_html(work)
         if stripped != work:
             work, offsets = stripped, offs
-    folded = work.translate(_WIDTH_TABLE)
-    if _has_cjk(folded):
-        folded = _to_simplified(folded)
+    folded = work.translate(_WIDTH_TABLE) if _WIDE.search(work) is not None else work
+    # every character OpenCC changes is CJK: one search for them, no separate CJK test
+    folded = _to_simplified(folded)
     return NormalizedText(text, folded, tuple(offsets) if offsets is not None else None)
 
 

@@ -10,6 +10,7 @@ import re
 import threading
 from collections import OrderedDict
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
 
 from csqa.paths import corpora_dir
@@ -115,6 +116,8 @@ class Segmenter:
             self._cache.clear()
 
     def _cut(self, text: str) -> list[str]:
+        if PROTECTED.search(text) is None:  # most messages: no mask, emoticon or emoji
+            return self._jieba.lcut(text, HMM=self.hmm) if text else []
         tokens: list[str] = []
         pos = 0
         for m in PROTECTED.finditer(text):
@@ -141,10 +144,7 @@ class Segmenter:
 
 def token_bounds(tokens: tuple[str, ...]) -> list[int]:
     """Start offsets of each token plus the end offset: the word boundaries of the text."""
-    bounds = [0]
-    for tok in tokens:
-        bounds.append(bounds[-1] + len(tok))
-    return bounds
+    return list(accumulate(map(len, tokens), initial=0))
 
 
 @lru_cache(maxsize=4)
