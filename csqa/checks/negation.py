@@ -19,32 +19,53 @@ _QUOTE_PAIRS = {"“": "”", "「": "」", "『": "』", "‘": "’", '"': '"'
 _REPORTED = re.compile(r"(?:您|你|亲|客户|顾客|买家)(?:刚才|之前|刚刚)?(?:说|提到|反映|反馈|讲|表示)(?:的|过|了)?")
 
 
+# up to the last clause break (greedy): its end is where the clause starts
+_UP_TO_LAST_BREAK = re.compile(f"(?s:.*){CLAUSE_BREAK.pattern}")
+_QUOTE_OPEN = re.compile("[" + re.escape("".join(_QUOTE_PAIRS)) + "]")
+
+
+def _max_width(pattern: str) -> int | None:
+    """The longest text `pattern` can match, if bounded (only used to search less)."""
+    try:
+        from re import _parser as sre_parse
+    except ImportError:  # Python 3.10
+        import sre_parse  # type: ignore[no-redef]
+    try:
+        width = sre_parse.parse(pattern).getwidth()[1]
+    except Exception:  # noqa: BLE001
+        return None
+    return width if width < 1000 else None
+
+
+# a negator ends its clause: it can only start this many characters before the end
+_NEGATOR_WIDTH = _max_width(_NEGATOR.pattern)
+
+
 def clause_start(text: str, pos: int) -> int:
-    start = 0
-    for m in CLAUSE_BREAK.finditer(text, 0, pos):
-        start = m.end()
-    return start
+    m = _UP_TO_LAST_BREAK.match(text, 0, pos)
+    return m.end() if m else 0
 
 
 def is_negated(text: str, start: int) -> bool:
     """True when the clause before `start` ends in a negator (不是 / 没说 / 不会 …)."""
     prefix = text[clause_start(text, start) : start]
-    return bool(_NEGATOR.search(prefix))
+    if _NEGATOR_WIDTH is None:
+        return bool(_NEGATOR.search(prefix))
+    return bool(_NEGATOR.search(prefix, max(0, len(prefix) - _NEGATOR_WIDTH)))
 
 
 def quoted_spans(text: str) -> list[tuple[int, int]]:
     """Spans inside quotation marks and after reported-speech cues (您说…) up to the clause end."""
     spans = []
     i = 0
-    while i < len(text):
-        close = _QUOTE_PAIRS.get(text[i])
-        if close is not None:
-            j = text.find(close, i + 1)
-            if j > i:
-                spans.append((i + 1, j))
-                i = j + 1
-                continue
-        i += 1
+    while (m := _QUOTE_OPEN.search(text, i)) is not None:
+        i = m.start()
+        j = text.find(_QUOTE_PAIRS[text[i]], i + 1)
+        if j > i:
+            spans.append((i + 1, j))
+            i = j + 1
+        else:
+            i += 1
     for m in _REPORTED.finditer(text):
         end = CLAUSE_BREAK.search(text, m.end())
         spans.append((m.end(), end.start() if end else len(text)))

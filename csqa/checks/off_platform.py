@@ -24,6 +24,9 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+import ahocorasick
+
+from .phrases import required_substrings
 from .pii import mask_pii
 
 __all__ = ["OffPlatformMatch", "OFF_PLATFORM_KINDS", "find_off_platform"]
@@ -49,6 +52,7 @@ OFF_PLATFORM_KINDS = {
 # Full-width ASCII -> ASCII (one char to one char: offsets unchanged).
 _FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 _FULLWIDTH[0x3000] = 0x20
+_HAS_FULLWIDTH = re.compile("[\uFF01-\uFF5E\u3000]")  # str.translate is slow: skip it when a no-op
 
 _WX = r"(?:微信|薇信|威信|[vV]信|(?<![A-Za-z])(?:vx|VX|Vx|wx|WX))"
 _QQ = r"(?:(?<![A-Za-z])(?:QQ|qq|Qq)|扣扣|企鹅)"
@@ -182,9 +186,35 @@ def _mask_snippet(snippet: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _any_cue() -> "re.Pattern[str]":
-    """One alternation of every cue, as a cheap pre-check before the per-cue scan."""
-    return re.compile("|".join(f"(?:{cue.regex.pattern})" for cue in _CUES))
+def _cue_prefilter() -> tuple[ahocorasick.Automaton, frozenset[int]]:
+    """A cheap pre-check before the per-cue scan: one automaton of the strings each cue cannot
+    match without (微信, 群, 私下交易 …, see `required_substrings`), each mapped to its cues, and
+    the cues without such strings (always scanned)."""
+    automaton = ahocorasick.Automaton()
+    always: set[int] = set()
+    cues_of: dict[str, set[int]] = {}
+    for i, cue in enumerate(_CUES):
+        needed = required_substrings(cue.regex.pattern)
+        if needed is None:
+            always.add(i)
+            continue
+        for s in needed:
+            cues_of.setdefault(s, set()).add(i)
+    for s, cues in cues_of.items():
+        automaton.add_word(s, frozenset(cues))
+    if cues_of:
+        automaton.make_automaton()
+    return automaton, frozenset(always)
+
+
+def _possible_cues(norm: str) -> set[int]:
+    """Indexes of the cues that may match `norm`: the others lack a string they need."""
+    automaton, always = _cue_prefilter()
+    possible = set(always)
+    if automaton.kind == ahocorasick.AHOCORASICK:
+        for _, cues in automaton.iter(norm):
+            possible |= cues
+    return possible
 
 
 def find_off_platform(text: str, min_score: float = 0.5) -> list[OffPlatformMatch]:
@@ -196,11 +226,14 @@ def find_off_platform(text: str, min_score: float = 0.5) -> list[OffPlatformMatc
     """
     if not text:
         return []
-    norm = text.translate(_FULLWIDTH)
-    if not _any_cue().search(norm):
-        return []  # none of the cues occurs: skip the per-cue scan
+    norm = text.translate(_FULLWIDTH) if _HAS_FULLWIDTH.search(text) else text
+    possible = _possible_cues(norm)
+    if not possible:
+        return []  # no cue can occur: skip the per-cue scan
     raw: list[list] = []  # [kind, start, end, score, n_cues]
-    for cue in _CUES:
+    for i, cue in enumerate(_CUES):
+        if i not in possible:
+            continue
         for m in cue.regex.finditer(norm):
             s, e = m.span()
             if s == e or _suppressed(norm, s, e, cue):

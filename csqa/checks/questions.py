@@ -21,6 +21,10 @@ _NOT_CONFIRM = re.compile(
 )
 
 
+# every _TAG and _CLOSED ending holds one of these: a text without any has no closed question
+_QUESTION_END = re.compile(r"[吗么吧]|是不是")
+
+
 def _sentences(text: str):
     for m in _SENTENCE.finditer(text):
         if m.group(0).strip():
@@ -30,6 +34,8 @@ def _sentences(text: str):
 def find_confirmation(text: str) -> list[tuple[int, int]]:
     """Spans of confirmation questions in one agent message."""
     spans = [(m.start(), m.end()) for m in _CONFIRM_CUE.finditer(text)]
+    if _QUESTION_END.search(text) is None:
+        return spans  # already sorted and distinct
     for start, end in _sentences(text):
         sentence = text[start:end]
         if _NOT_CONFIRM.search(sentence):

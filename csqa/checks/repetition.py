@@ -6,7 +6,7 @@ Bad: the same 20-character canned answer sent four times in one chat; a reply th
 from __future__ import annotations
 
 from csqa.model import Message
-from csqa.text.segment import PROTECTED, is_emoji_token
+from csqa.text.segment import EMOJI, PROTECTED, is_emoji_token
 
 
 def repeated_messages(messages: list[Message], min_chars: int, max_repeats: int) -> list[Message]:
@@ -23,9 +23,14 @@ def repeated_messages(messages: list[Message], min_chars: int, max_repeats: int)
     return flagged
 
 
+def may_hold_emoji(text: str) -> bool:
+    """False when `text` (or several texts joined) holds neither an emoticon's bracket nor an emoji."""
+    return "[" in text or (not text.isascii() and EMOJI.search(text) is not None)
+
+
 def emoji_count(msg: Message) -> int:
     """Emoji and platform emoticons ([微笑]) in a message; masks such as [数字x] do not count."""
     text = msg.clean
-    if text.isascii() and "[" not in text:
-        return 0
+    if not may_hold_emoji(text):
+        return 0  # nothing PROTECTED can match
     return sum(1 for m in PROTECTED.finditer(text) if is_emoji_token(m.group(0)))

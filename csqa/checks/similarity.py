@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from itertools import repeat
+from operator import add, mul
 
 _SENTENCE = re.compile(r"[^。!！?？~～\n]+[。!！?？~～]*")
 _STRIP = re.compile(r"[\s,，。.!！?？~～、:：;；\"'“”‘’()（）\[\]【】<>《》]+")
@@ -20,24 +22,27 @@ def _clean(text: str) -> str:
     return _STRIP.sub("", text)
 
 
+def _grams(text: str) -> list[str]:
+    """Every character 1-, 2- and 3-gram occurrence of `text` (built by C-level maps, not slicing)."""
+    bigrams = list(map(add, text, text[1:]))
+    return [*text, *bigrams, *map(add, bigrams, text[2:])]
+
+
 def char_ngrams(text: str, n_max: int = 3) -> Counter:
-    grams: Counter = Counter()
-    for n in range(1, n_max + 1):
-        for i in range(len(text) - n + 1):
-            grams[text[i : i + n]] += 1
-    return grams
+    if n_max == 3:
+        return Counter(_grams(text))
+    return Counter(text[i : i + n] for n in range(1, n_max + 1) for i in range(len(text) - n + 1))
 
 
 def _norm(vec: Counter) -> float:
-    return math.sqrt(sum(v * v for v in vec.values()))
+    counts = list(vec.values())
+    return math.sqrt(sum(map(mul, counts, counts)))
 
 
 def cosine(a: Counter, b: Counter, norm_a: float, norm_b: float) -> float:
     if not norm_a or not norm_b:
         return 0.0
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(v * b.get(k, 0) for k, v in a.items()) / (norm_a * norm_b)
+    return sum(a[k] * b[k] for k in a.keys() & b.keys()) / (norm_a * norm_b)
 
 
 class TemplateMatcher:
@@ -50,14 +55,31 @@ class TemplateMatcher:
         self._vectors = []
         # a sentence far longer than every template is not a paraphrase of one
         self.max_chars = int(2.5 * max((len(_clean(t)) for t in self.templates), default=0)) + 4
+        self._found: dict[str, tuple[tuple[int, int, float], ...]] = {}
+        # for the bound in `_may_reach`: each template's characters and the largest count of
+        # any of its 1-, 2- and 3-grams, summed
+        self._bounds = []
         for t in self.templates:
             vec = char_ngrams(_clean(t))
             self._vectors.append((vec, _norm(vec)))
+            top = sum(max((c for g, c in vec.items() if len(g) == n), default=0) for n in (1, 2, 3))
+            self._bounds.append((frozenset(_clean(t)), top, _norm(vec)))
 
     def similarity(self, text: str) -> float:
-        vec = char_ngrams(_clean(text))
-        n = _norm(vec)
-        return max((cosine(vec, tv, n, tn) for tv, tn in self._vectors), default=0.0)
+        """The best cosine with a template; the same value as `cosine(char_ngrams(…), template, …)`,
+        computed from the n-gram occurrences: the dot product is the sum of the template's count
+        of each occurrence, the squared norm the number of occurrences when all are distinct."""
+        grams = _grams(_clean(text))
+        if len(set(grams)) == len(grams):
+            norm = math.sqrt(len(grams))
+        else:
+            norm = _norm(Counter(grams))
+        if not norm:
+            return 0.0
+        return max(
+            (sum(map(tv.get, grams, repeat(0))) / (norm * tn) if tn else 0.0 for tv, tn in self._vectors),
+            default=0.0,
+        )
 
     def best(self, text: str) -> tuple[float, int, int]:
         """(similarity, start, end) of the most template-like sentence (or the whole text)."""
@@ -83,5 +105,46 @@ class TemplateMatcher:
         return best
 
     def find(self, text: str) -> list[tuple[int, int, float]]:
-        score, start, end = self.best(text)
-        return [(start, end, score)] if score >= self.threshold else []
+        """[(start, end, similarity)] of the most template-like sentence if it reaches the
+        threshold, else []. The same as `best`, but sentences that provably cannot reach the
+        threshold are never compared (cached per text)."""
+        found = self._found.get(text)
+        if found is None:
+            found = self._find(text)
+            if len(self._found) > 50_000:
+                self._found.clear()
+            self._found[text] = found
+        return list(found)
+
+    def _find(self, text: str) -> tuple[tuple[int, int, float], ...]:
+        pieces = [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
+        if len(pieces) > 1:
+            pieces.append((0, len(text)))
+        best = (0.0, 0, 0)
+        for start, end in pieces:
+            if end - start > self.max_chars:
+                continue
+            cleaned = _clean(text[start:end])
+            if not self._may_reach(cleaned):
+                continue  # below the threshold, so never the best sentence of a match
+            score = self.similarity(cleaned)
+            if score > best[0]:
+                best = (score, start, end)
+        score, start, end = best
+        return ((start, end, score),) if score >= self.threshold else ()
+
+    def _may_reach(self, cleaned: str) -> bool:
+        """False when no template can reach the threshold with this (cleaned) sentence.
+
+        Only grams made of template characters count, so with c such characters the dot
+        product is at most c × (largest 1-gram + 2-gram + 3-gram count of the template), while
+        the sentence's norm is at least √(number of its gram occurrences)."""
+        n = len(cleaned)
+        occurrences = n + max(n - 1, 0) + max(n - 2, 0)
+        if not occurrences:
+            return False  # similarity 0
+        root = math.sqrt(occurrences)
+        for chars, top, norm in self._bounds:
+            if norm and sum(map(chars.__contains__, cleaned)) * top / (root * norm) >= self.threshold - 1e-9:
+                return True
+        return False

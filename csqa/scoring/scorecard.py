@@ -13,27 +13,64 @@ and the score is exactly 100 minus their sum: the ledger always adds up.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from weakref import WeakKeyDictionary
 
 from csqa.checks.engine import CompiledRulebook, Evaluation, Hit, may_hold_pii
 from csqa.model import Conversation, ConversationResult, Finding
 
 CENT = Decimal("0.01")
+_ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
 
 
 def _cents(value: float | Decimal) -> Decimal:
-    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+    if not isinstance(value, Decimal):  # a Decimal's str round-trips exactly: skip it
+        value = Decimal(str(value))
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _decimal(value: float) -> Decimal:
+    """Decimal(str(value)) of a rule's points or a dimension's weight, once per distinct value."""
+    return Decimal(str(value))
 
 
 def score_hits(book: CompiledRulebook, conv: Conversation, ev: Evaluation) -> tuple[list[tuple[Hit, Decimal]], Decimal, bool]:
-    """Points for each hit and the final score; returns (hits with points, score, critical)."""
-    settings = book.rulebook.settings
-    applicable_dims = {r.dimension for r in ev.applicable}
-    total_weight = sum(Decimal(str(book.dimensions[d].weight)) for d in applicable_dims)
-    scale = Decimal(100) / total_weight if total_weight else Decimal(0)
+    """Points for each hit and the final score; returns (hits with points, score, critical).
 
-    used: dict[str, Decimal] = {d: Decimal(0) for d in applicable_dims}
+    The points depend only on which rules hit, in which order, and on the applicable
+    dimensions: conversations that share those share the ledger, worked out once."""
+    key = (tuple(h.rule.code for h in ev.hits), frozenset(r.dimension for r in ev.applicable))
+    ledgers = _LEDGERS.get(book)
+    if ledgers is None:
+        ledgers = _LEDGERS[book] = {}
+    found = ledgers.get(key)
+    if found is None:
+        if len(ledgers) >= 50_000:
+            ledgers.clear()
+        ledger, score, critical = _score_hits(book, ev)
+        position = {id(h): i for i, h in enumerate(ev.hits)}
+        found = ledgers[key] = ([(position[id(h)], p) for h, p in ledger], score, critical)
+    rows, score, critical = found
+    hits = ev.hits
+    return [(hits[i], p) for i, p in rows], score, critical
+
+
+_LEDGERS: WeakKeyDictionary = WeakKeyDictionary()  # rulebook → {(hit rules, dimensions): ledger}
+
+
+def _score_hits(book: CompiledRulebook, ev: Evaluation) -> tuple[list[tuple[Hit, Decimal]], Decimal, bool]:
+    settings = book.rulebook.settings
+    dimensions = book.dimensions
+    applicable_dims = {r.dimension for r in ev.applicable}
+    total_weight = sum(_decimal(dimensions[d].weight) for d in applicable_dims)
+    scale = _HUNDRED / total_weight if total_weight else _ZERO
+
+    used: dict[str, Decimal] = dict.fromkeys(applicable_dims, _ZERO)
     per_rule: dict[str, int] = {}
     ledger: list[tuple[Hit, Decimal]] = []
+    lost = _ZERO  # the sum of the ledger's points, in ledger order
     critical = False
     bonus_hits: list[Hit] = []
     for hit in ev.hits:
@@ -45,13 +82,14 @@ def score_hits(book: CompiledRulebook, conv: Conversation, ev: Evaluation) -> tu
             critical = True
         n = per_rule.get(rule.code, 0)
         per_rule[rule.code] = n + 1
-        raw = Decimal(str(rule.points)) if n < rule.max_findings else Decimal(0)
-        room = Decimal(str(book.dimensions[rule.dimension].weight)) - used[rule.dimension]
-        raw = max(Decimal(0), min(raw, room))
+        raw = _decimal(rule.points) if n < rule.max_findings else _ZERO
+        room = _decimal(dimensions[rule.dimension].weight) - used[rule.dimension]
+        raw = max(_ZERO, min(raw, room))
         used[rule.dimension] += raw
-        ledger.append((hit, _cents(raw * scale)))
+        points = _cents(raw * scale)
+        ledger.append((hit, points))
+        lost += points
 
-    lost = sum((p for _, p in ledger), Decimal(0))
     if lost > 100:  # rounding can overshoot by a cent or two
         hit, p = ledger[-1]
         ledger[-1] = (hit, p - (lost - 100))
@@ -64,7 +102,7 @@ def score_hits(book: CompiledRulebook, conv: Conversation, ev: Evaluation) -> tu
         lost = Decimal(100)
     elif bonus_hits:
         for hit in bonus_hits:
-            gain = min(_cents(Decimal(str(hit.rule.points)) * scale), lost)
+            gain = min(_cents(_decimal(hit.rule.points) * scale), lost)
             if gain > 0:
                 ledger.append((hit, -gain))
                 lost -= gain
@@ -79,7 +117,20 @@ def _evidence(text: str, span, mask) -> str:
         s, e = span
         left, right = max(0, s - 20), min(len(text), e + 20)
         snippet = ("…" if left else "") + text[left:right] + ("…" if right < len(text) else "")
-    return mask(snippet) if mask and may_hold_pii(snippet) else snippet
+    return _masked(mask, snippet) if mask and may_hold_pii(snippet) else snippet
+
+
+_MASKED: dict[tuple, str] = {}  # (mask function, text) → masked text: evidence of canned replies recurs
+
+
+def _masked(mask, text: str) -> str:
+    key = (mask, text)
+    found = _MASKED.get(key)
+    if found is None:
+        if len(_MASKED) >= 50_000:
+            _MASKED.clear()
+        found = _MASKED[key] = mask(text)
+    return found
 
 
 def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) -> ConversationResult:
@@ -112,13 +163,11 @@ def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) ->
                 timestamp=msg.timestamp if msg is not None else "",
                 span_start=span_start,
                 span_end=span_end,
-                matched_text=mask(matched) if (mask and matched and may_hold_pii(matched)) else matched,
+                matched_text=_masked(mask, matched) if (mask and matched and may_hold_pii(matched)) else matched,
                 evidence=evidence,
             )
         )
-    from csqa.checks.timing import responses
-
-    resp = responses(conv) if conv.has_time else []
+    resp = ev.responses
     settings = book.rulebook.settings
     score_f = float(score)
     result = ConversationResult(
