@@ -99,7 +99,8 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
                     spool.add(out.messages)
                     finding_spool.add(out.findings.assign(  # ledger order, for the store
                         finding_index=out.findings.groupby("conversation_id", sort=False).cumcount().astype("int32")))
-                    out.messages, out.findings = out.messages.iloc[0:0], out.findings.iloc[0:0]
+                    # (new empty frames: an empty slice would keep the whole chunk's Arrow buffers alive)
+                    out.messages, out.findings = _empty_like(out.messages), _empty_like(out.findings)
                     outputs.append(out)
                     bar.update(len(out.conversations))
             result = concat_outputs(outputs)
@@ -254,6 +255,10 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
         + (f"\n结果库: {store_path} (run {manifest['run_id']})" if store else "")
     )
     return {"manifest": manifest, "text": text, "statistics": checks.to_string(index=False)}
+
+
+def _empty_like(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=frame[c].dtype) for c in frame.columns})
 
 
 def _write_store(path: Path, manifest: dict, conversations, findings, agents, messages) -> None:
