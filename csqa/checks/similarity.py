@@ -83,20 +83,11 @@ class TemplateMatcher:
 
     def best(self, text: str) -> tuple[float, int, int]:
         """(similarity, start, end) of the most template-like sentence (or the whole text)."""
-        cached = self._cache.get(text)
-        if cached is None:
-            cached = self._best(text)
-            if len(self._cache) > 50_000:
-                self._cache.clear()
-            self._cache[text] = cached
-        return cached
+        return _memo(self._cache, text, self._best)
 
     def _best(self, text: str) -> tuple[float, int, int]:
-        pieces = [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
-        if len(pieces) > 1:
-            pieces.append((0, len(text)))
         best = (0.0, 0, 0)
-        for start, end in pieces:
+        for start, end in _pieces(text):
             if end - start > self.max_chars:
                 continue
             score = self.similarity(text[start:end])
@@ -108,20 +99,11 @@ class TemplateMatcher:
         """[(start, end, similarity)] of the most template-like sentence if it reaches the
         threshold, else []. The same as `best`, but sentences that provably cannot reach the
         threshold are never compared (cached per text)."""
-        found = self._found.get(text)
-        if found is None:
-            found = self._find(text)
-            if len(self._found) > 50_000:
-                self._found.clear()
-            self._found[text] = found
-        return list(found)
+        return list(_memo(self._found, text, self._find))
 
     def _find(self, text: str) -> tuple[tuple[int, int, float], ...]:
-        pieces = [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
-        if len(pieces) > 1:
-            pieces.append((0, len(text)))
         best = (0.0, 0, 0)
-        for start, end in pieces:
+        for start, end in _pieces(text):
             if end - start > self.max_chars:
                 continue
             cleaned = _clean(text[start:end])
@@ -148,3 +130,22 @@ class TemplateMatcher:
             if norm and sum(map(chars.__contains__, cleaned)) * top / (root * norm) >= self.threshold - 1e-9:
                 return True
         return False
+
+
+def _pieces(text: str) -> list[tuple[int, int]]:
+    """Each sentence of the text, and the whole text when it has several."""
+    pieces = [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
+    if len(pieces) > 1:
+        pieces.append((0, len(text)))
+    return pieces
+
+
+def _memo(cache: dict, text: str, compute):
+    """compute(text), remembered per text (the cache is emptied past 50,000 texts)."""
+    value = cache.get(text)
+    if value is None:
+        value = compute(text)
+        if len(cache) > 50_000:
+            cache.clear()
+        cache[text] = value
+    return value
