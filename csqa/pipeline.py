@@ -34,7 +34,18 @@ class ScoreOptions:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (0 where the OS does not say)."""
+    """This process's peak resident memory so far, in MB (0 where the OS does not say).
+
+    On Linux the high-water mark of this process's own address space (VmHWM): getrusage's
+    ru_maxrss would also carry, across exec, the peak of the process that spawned this one.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     try:
         import resource
     except ImportError:  # pragma: no cover - Windows

@@ -6,6 +6,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import wait
 from datetime import datetime
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from csqa.ingest import IngestOptions, iter_input_chunks
 from csqa.ingest.model import empty_rejects
 from csqa.outputs import write_outputs
 from csqa.pipeline import Timer
+from csqa.engines.spool import FrameSpool, MessageSpool
+from csqa.output_jobs import OutputPool, ReportJob, StoreJob, run_report_job, run_store_job
 from csqa.report.builder import ReportOptions
 from csqa.report.builder import build as build_report
-from csqa.report.tables import agents_table, check_statistics
-from csqa.report.xlsx import XlsxJob
+from csqa.report.tables import agents_table
 from csqa.report.transcript import prepare_transcripts
 from csqa.store import ResultStore, new_run_id
 
@@ -58,7 +60,6 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
         sink = runner
     elif engine == "local":
         from csqa.engines.local import LocalEngine
-        from csqa.engines.spool import FrameSpool, MessageSpool
         from csqa.engines.staging import MessageStage
         from csqa.report.tables import FINDING_COLUMNS
 
@@ -69,6 +70,8 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
         finding_spool = FrameSpool("findings", FINDING_COLUMNS + ["hl_start", "hl_end", "finding_index"])
     else:
         raise ConfigError(f"未知的引擎 {engine!r}；可选 local 或 spark")
+    # the report and store processes start importing now (after the workers forked: no fork from here on)
+    pool = OutputPool().start()
     timer.add("setup", time.perf_counter() - t0)
     try:
         t1 = time.perf_counter()
@@ -107,6 +110,7 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
             result.messages, result.findings = spool, finding_spool
         timer.add("score", time.perf_counter() - t2)
     except BaseException:
+        pool.close(cancel=True)
         if engine == "local":
             spool.close()
             finding_spool.close()
@@ -138,112 +142,118 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
     }
     try:
         return write_run(outdir, manifest, result.conversations, result.findings, result.messages, rejects_frame,
-                         mask=mask, store=store, timer=timer, t0=t0, started=started)
+                         mask=mask, store=store, timer=timer, t0=t0, started=started, pool=pool)
     finally:
+        pool.close(cancel=True)
         if engine == "local":
             spool.close()
             finding_spool.close()
 
 
-def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, findings: pd.DataFrame,
-              messages: pd.DataFrame, rejects: pd.DataFrame, mask: bool = True, store: Path | str | None = None,
-              timer: Timer | None = None, t0: float | None = None, started: datetime | None = None) -> dict:
-    """The output stage of `csqa score`, a function of DataFrames whatever engine scored them.
+def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, findings, messages, rejects: pd.DataFrame,
+              mask: bool = True, store: Path | str | None = None, timer: Timer | None = None, t0: float | None = None,
+              started: datetime | None = None, pool: OutputPool | None = None) -> dict:
+    """The output stage of `csqa score`, a function of the result tables whatever engine scored them.
 
     conversations / findings: `csqa.report.tables.conversations_table` / `findings_table`
-    (findings in ledger order). messages: the transcripts (`csqa.report.transcript.messages_table`),
-    as a DataFrame or a `csqa.engines.spool.MessageSpool` on disk (the local engine's, prepared already)
-    with ORIGINAL text — or already passed through `prepare_transcripts` (findings then carry
-    hl_start/hl_end). manifest: run.json so far (inputs, rows_*, rulebook, model, options…);
-    counts, mask flag, run_id and store are added here.
+    (findings in ledger order). messages: the transcripts (`csqa.report.transcript.messages_table`).
+    findings and messages come as DataFrames, or as spools of Parquet parts on disk
+    (`csqa.engines.spool`: the local engine's, prepared already — masked transcripts, findings
+    with hl_start/hl_end); DataFrames with ORIGINAL text are passed through `prepare_transcripts`
+    first. manifest: run.json so far (inputs, rows_*, rulebook, model, options…); counts, mask
+    flag, run_id and store are added here.
 
-    Masks transcripts, evidence and explanations (unless mask=False), builds report.html and
-    report.xlsx, writes the run into the results store (OUTDIR/results.duckdb, or `store` kept
-    across runs) and writes OUTDIR atomically.
+    Three jobs run at once: this process writes the CSVs while two spawned processes
+    (`csqa.output_jobs`, `pool`) build report.html + report.xlsx and write the results store
+    (OUTDIR/results.duckdb, or `store` kept across runs). OUTDIR is written atomically, run.json last.
     """
     timer = timer or Timer()
     t0 = time.perf_counter() if t0 is None else t0
     started = started or datetime.now().astimezone()
     t1 = time.perf_counter()
-    finding_details = None
-    if isinstance(findings, pd.DataFrame):
-        if "hl_start" not in findings.columns:  # engines prepare transcripts in their workers already
-            messages, findings = prepare_transcripts(messages, findings, mask)
-        figures = findings
-    else:  # spooled on disk: aggregate a few columns, read full rows only for what the report shows
-        figures = findings.read(REPORT_FINDING_COLUMNS, categorical=REPORT_CATEGORICAL)
-        spool = findings
-
-        def finding_details(ids):
-            return spool.select(ids) if ids is not None else pd.concat(list(spool.frames()) or [spool.empty_frame()],
-                                                                        ignore_index=True)
-    agents = agents_table(conversations, figures)
-    checks = check_statistics(conversations, figures)
     outdir = Path(outdir)
-    default_store = outdir / "results.duckdb"
-    store_path = Path(store) if store else default_store
-    manifest = dict(manifest)
-    manifest.setdefault("run_id", new_run_id())
-    manifest.update({
-        "conversations": int(len(conversations)),
-        "agents": int(len(agents)),
-        "findings": int(len(findings)),
-        "mean_score": round(float(conversations["score"].mean()), 2) if len(conversations) else None,
-        "pass_rate": round(float(conversations["passed"].mean()), 4) if len(conversations) else None,
-        "masked": bool(mask),
-        "store": str(store_path),
-    })
-    # keep run.json's familiar key order: options and timings last
-    manifest = {k: v for k, v in manifest.items() if k != "options"} | {"options": manifest.get("options", {})}
-    if manifest.get("rows_read") is not None and manifest["rows_read"] != manifest["rows_scored"] + manifest["rows_rejected"]:
-        raise CsqaError("内部错误: 读取行数 ≠ 打分行数 + 拒收行数，请报告此问题")
-    rulebook = manifest.get("rulebook") or {}
-    summary = {
-        "generated_at": started.strftime("%Y-%m-%d %H:%M"),
-        "rulebook": f"{rulebook.get('id')} ({str(rulebook.get('sha256') or '')[:8]})",
-        "model": manifest["model"]["id"] if manifest.get("model") else None,
-        "masked": mask,
-        "rows_rejected": manifest.get("rows_rejected"),
-        "source": f"本次运行 {manifest['run_id']}",
-    }
-    html, sheets = build_report(conversations, figures, agents, messages, summary,
-                                ReportOptions(mask=mask, already_masked=mask), finding_details=finding_details)
-    del figures
-    timer.add("report", time.perf_counter() - t1)
-    # report.xlsx is written by a forked process while this one writes the store and the CSVs
     outdir.mkdir(parents=True, exist_ok=True)
-    xlsx_dir = Path(tempfile.mkdtemp(prefix=".csqa-xlsx-", dir=outdir))
-    xlsx = XlsxJob(xlsx_dir / "report.xlsx", sheets)
-    del sheets
-    staging = None
+    own_pool = pool is None
+    pool = OutputPool().start() if own_pool else pool
+    work = Path(tempfile.mkdtemp(prefix=".csqa-out-", dir=outdir))  # the jobs' inputs and files, removed at the end
     try:
-        t2 = time.perf_counter()
-        extra = {}
-        if store_path.resolve() == default_store.resolve() and not store:
-            # a fresh store of this run: built beside OUTDIR's files, moved into place with them
-            staging = Path(tempfile.mkdtemp(prefix=".csqa-store-", dir=outdir))
-            _write_store(staging / "results.duckdb", manifest, conversations, findings, agents, messages)
-            extra["results.duckdb"] = lambda path: os.replace(staging / "results.duckdb", path)
-        else:  # --store PATH (possibly OUTDIR/results.duckdb itself): add this run to it
-            _write_store(store_path, manifest, conversations, findings, agents, messages)
-        timer.add("store", time.perf_counter() - t2)
-        t3 = time.perf_counter()
+        findings, messages = _as_spools(findings, messages, mask, work)
+        conversation_spool = FrameSpool("conversations", list(conversations.columns), workdir=work)
+        conversation_spool.add(conversations)
+        # per-agent figures need only three low-cardinality columns of every finding
+        agents = agents_table(conversations, findings.read(["agent_id", "check", "severity"],
+                                                           categorical=("agent_id", "check", "severity")))
+        default_store = outdir / "results.duckdb"
+        store_path = Path(store) if store else default_store
+        manifest = dict(manifest)
+        manifest.setdefault("run_id", new_run_id())
+        manifest.update({
+            "conversations": int(len(conversations)),
+            "agents": int(len(agents)),
+            "findings": int(len(findings)),
+            "mean_score": round(float(conversations["score"].mean()), 2) if len(conversations) else None,
+            "pass_rate": round(float(conversations["passed"].mean()), 4) if len(conversations) else None,
+            "masked": bool(mask),
+            "store": str(store_path),
+        })
+        # keep run.json's familiar key order: options and timings last
+        manifest = {k: v for k, v in manifest.items() if k != "options"} | {"options": manifest.get("options", {})}
+        if manifest.get("rows_read") is not None and manifest["rows_read"] != manifest["rows_scored"] + manifest["rows_rejected"]:
+            raise CsqaError("内部错误: 读取行数 ≠ 打分行数 + 拒收行数，请报告此问题")
+        rulebook = manifest.get("rulebook") or {}
+        summary = {
+            "generated_at": started.strftime("%Y-%m-%d %H:%M"),
+            "rulebook": f"{rulebook.get('id')} ({str(rulebook.get('sha256') or '')[:8]})",
+            "model": manifest["model"]["id"] if manifest.get("model") else None,
+            "masked": mask,
+            "rows_rejected": manifest.get("rows_rejected"),
+            "source": f"本次运行 {manifest['run_id']}",
+        }
+        report = pool.submit(run_report_job, ReportJob(
+            conversation_spool, findings, messages, agents, summary, ReportOptions(mask=mask, already_masked=mask),
+            work / "report.html", work / "report.xlsx", REPORT_FINDING_COLUMNS, REPORT_CATEGORICAL))
+        fresh_store = store_path.resolve() == default_store.resolve() and not store
+        # a fresh store of this run is built beside OUTDIR's files and moved into place with them;
+        # --store PATH (possibly OUTDIR/results.duckdb itself) gets this run added
+        store_target = work / "results.duckdb" if fresh_store else store_path
+        stored = pool.submit(run_store_job, StoreJob(store_target, manifest, conversation_spool, findings, agents, messages))
+        figures = {}
+
+        def job(name: str, future) -> dict:
+            if name not in figures:
+                out = figures[name] = OutputPool.result(future, name)
+                timer.add(name, out["seconds"], rss=False)
+                timer.peak_rss[f"{name} (own process)"] = out["peak_rss_mb"]
+            return figures[name]
+
+        def move(name: str, future, source: Path):
+            def writer(path: Path) -> None:
+                job(name, future)
+                os.replace(source, path)
+            return writer
 
         def finished_manifest() -> dict:  # run.json is written last, after every other file
-            timer.add("outputs", time.perf_counter() - t3)
+            job("report", report)
+            job("store", stored)
+            timer.add("outputs", time.perf_counter() - t1)
             manifest["timings_s"] = {k: round(v, 3) for k, v in timer.stages.items()}
             manifest["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
             manifest["peak_rss_mb"] = dict(timer.peak_rss)
             return manifest
 
+        extra = {"report.html": move("report", report, work / "report.html"),
+                 "report.xlsx": move("report", report, work / "report.xlsx")}
+        if fresh_store:
+            extra["results.duckdb"] = move("store", stored, store_target)
         tables = {"conversations": conversations, "findings": findings, "agents": agents, "rejects": rejects}
-        extra["report.xlsx"] = lambda path: os.replace(xlsx.wait(), path)
-        write_outputs(outdir, tables, finished_manifest, html, None, extra_files=extra)
+        write_outputs(outdir, tables, finished_manifest, None, None, extra_files=extra)
+        checks = figures["report"]["statistics"]
     finally:
-        xlsx.cancel()
-        shutil.rmtree(xlsx_dir, ignore_errors=True)
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
+        # (after a failure too: the jobs finish before their folder goes)
+        wait([f for f in (locals().get("report"), locals().get("stored")) if f is not None])
+        if own_pool:
+            pool.close()
+        shutil.rmtree(work, ignore_errors=True)
     pass_rate = f"{manifest['pass_rate']:.0%}" if manifest["pass_rate"] is not None else "—"
     critical = int(conversations["critical"].sum()) if len(conversations) else 0
     text = (
@@ -255,6 +265,21 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
         + (f"\n结果库: {store_path} (run {manifest['run_id']})" if store else "")
     )
     return {"manifest": manifest, "text": text, "statistics": checks.to_string(index=False)}
+
+
+def _as_spools(findings, messages, mask: bool, workdir: Path):
+    """Findings and transcripts as spools on disk (what the report and store processes read)."""
+    if isinstance(findings, pd.DataFrame) != isinstance(messages, pd.DataFrame):
+        raise TypeError("findings and messages: both DataFrames or both spools")
+    if not isinstance(findings, pd.DataFrame):
+        return findings, messages
+    if "hl_start" not in findings.columns:  # engines prepare transcripts in their workers already
+        messages, findings = prepare_transcripts(messages, findings, mask)
+    finding_spool = FrameSpool("findings", list(findings.columns), workdir=workdir)
+    finding_spool.add(findings)
+    message_spool = MessageSpool(workdir=workdir)
+    message_spool.add(messages)
+    return finding_spool, message_spool
 
 
 def _empty_like(frame: pd.DataFrame) -> pd.DataFrame:

@@ -27,6 +27,7 @@ import pandas as pd
 from csqa.complaints.errors import CorpusError, ModelLoadError
 from csqa.complaints.taxonomy import CATEGORIES, SEVERITIES, serious_cues
 from csqa.paths import corpora_dir, models_dir
+from csqa.memo import TEXTS_PER_MEMO
 
 MODEL_FILENAME = "complaint_classifier.joblib"
 CARD_SUFFIX = ".card.json"
@@ -233,7 +234,7 @@ def score_predictions(y_true_cat, y_pred_cat, y_true_sev=None, y_pred_sev=None) 
 
 
 # --------------------------------------------------------------------------- classifier
-VERDICT_CACHE_SIZE = 100_000
+VERDICT_CACHE_SIZE = TEXTS_PER_MEMO  # see csqa.memo
 
 
 class ComplaintClassifier:
