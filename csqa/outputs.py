@@ -11,7 +11,7 @@ from typing import Callable
 
 import pandas as pd
 
-from csqa.report.safety import excel_safe
+from csqa.report.safety import excel_safe_series
 
 CHAT_TEXT_COLUMNS = ("matched_text", "evidence", "raw", "explanation")
 
@@ -26,8 +26,10 @@ def _csv(table, path: Path, columns: list[str] | None = None) -> None:
     """A DataFrame, or a spool of parts (`csqa.engines.spool.FrameSpool`) written part by part."""
     parts = [table] if isinstance(table, pd.DataFrame) else table.frames(columns)
     empty = table if isinstance(table, pd.DataFrame) else table.empty_frame()
-    # UTF-8 with BOM so Excel opens Chinese text correctly
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+    # UTF-8 with BOM so Excel opens Chinese text correctly; the BOM is written by hand because
+    # the "utf-8-sig" codec encodes each small write in Python, plain "utf-8" in C (same bytes)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write("\ufeff")
         header = True
         for df in parts:
             _csv_part(df, fh, columns, header)
@@ -40,7 +42,7 @@ def _csv_part(df: pd.DataFrame, fh, columns: list[str] | None, header: bool) -> 
     out = df[[c for c in columns if c in df.columns]].copy() if columns else df.copy()
     for col in CHAT_TEXT_COLUMNS:
         if col in out.columns:
-            out[col] = out[col].map(excel_safe)
+            out[col] = excel_safe_series(out[col])
     out.to_csv(fh, index=False, header=header)
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from csqa.pipeline import ScoreOptions, Timer, peak_rss_mb, classify_complaints, load_complaint_model, mask_function, prepare_rulebook
 from csqa.report.tables import conversations_table, findings_table
-from csqa.report.transcript import messages_table, prepare_transcripts
+from csqa.report.transcript import chunk_transcripts, messages_table
 from csqa.scoring import score_conversation
 from csqa.text.segment import Segmenter, available_backend
 
@@ -65,8 +65,10 @@ class Scorer:
         results = [score_conversation(c, self.book, self.mask) for c in convs]
         t3 = time.perf_counter()
         # transcripts masked here, in the workers, with an offset map that moves each finding's
-        # highlight onto the masked text (hl_start / hl_end)
-        transcripts, findings = prepare_transcripts(messages_table(messages), findings_table(results), self.setup.mask)
+        # highlight onto the masked text (hl_start / hl_end). chunk_transcripts gives
+        # prepare_transcripts(messages_table(messages), findings_table(results), mask), read off
+        # the conversation objects and results as lists instead of the frames
+        transcripts, findings = chunk_transcripts(messages, convs, results, self.setup.mask)
         out = ChunkOutput(conversations_table(results), findings, transcripts)
         timer.add("normalize_segment", t1 - t0, rss=False)
         timer.add("classify", t2 - t1, rss=False)

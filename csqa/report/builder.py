@@ -79,6 +79,8 @@ def _bool(series: pd.Series) -> pd.Series:
     """True/False from bool, 'True'/'False' strings or 1/0; missing stays <NA>."""
     if series.dtype == bool:
         return series.astype("boolean")
+    if isinstance(series.dtype, pd.BooleanDtype):  # what `conv` below gives value by value
+        return series.copy()
     mapping = {"true": True, "false": False, "1": True, "0": False, "是": True, "否": False}
 
     def conv(v):
@@ -119,8 +121,15 @@ def category_zh(code) -> str:
     return CATEGORY_NAMES_ZH.get(code, str(code))
 
 
-def _quantile(values: pd.Series, q: float):
-    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+def _floats(values) -> np.ndarray:
+    """Numbers of a Series (anything not numeric as NaN), or a float array as it is."""
+    if isinstance(values, np.ndarray) and values.dtype == float:
+        return values
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _quantile(values: pd.Series | np.ndarray, q: float):
+    v = _floats(values)
     v = v[~np.isnan(v)]
     return round(float(np.quantile(v, q)), 1) if len(v) else None
 
@@ -140,7 +149,12 @@ def _prepare(conversations: pd.DataFrame, findings: pd.DataFrame) -> tuple[pd.Da
         conv[col] = pd.to_numeric(conv[col], errors="coerce")
     conv["_t"] = pd.to_datetime(conv["started_at"].replace("", None), errors="coerce")
     conv["_day"] = conv["_t"].dt.strftime("%Y-%m-%d")
-    return conv, _prepare_findings(findings, dict(zip(conv["conversation_id"], conv["agent_id"])))
+    return conv, _prepare_findings(findings, _agent_of(conv))
+
+
+def _agent_of(conv: pd.DataFrame) -> dict[str, str]:
+    """{conversation_id: agent_id} (lists first: iterating Arrow-backed columns is slow)."""
+    return dict(zip(conv["conversation_id"].tolist(), conv["agent_id"].tolist()))
 
 
 def _prepare_findings(findings: pd.DataFrame, agent_of: dict[str, str]) -> pd.DataFrame:
@@ -151,7 +165,7 @@ def _prepare_findings(findings: pd.DataFrame, agent_of: dict[str, str]) -> pd.Da
     fnd["conversation_id"] = fnd["conversation_id"].astype(str)
     fnd["points"] = pd.to_numeric(fnd["points"], errors="coerce").fillna(0.0).astype(float)
     fnd["message_index"] = pd.to_numeric(fnd["message_index"], errors="coerce").astype("Int64")
-    fnd["_conv_agent"] = [agent_of.get(c, "") for c in fnd["conversation_id"]]
+    fnd["_conv_agent"] = [agent_of.get(c, "") for c in fnd["conversation_id"].tolist()]
     return fnd
 
 
@@ -159,12 +173,15 @@ def _not_applicable_pairs(conv: pd.DataFrame) -> pd.DataFrame:
     """(agent_id, rule_id) for every conversation a rule did not apply to (from `not_applicable`)."""
     if "not_applicable" not in conv.columns:
         return pd.DataFrame({"agent_id": pd.Series(dtype=str), "rule_id": pd.Series(dtype=str)})
-    na = conv[["agent_id", "not_applicable"]].copy()
-    na["rule_id"] = na["not_applicable"].fillna("").astype(str).str.split(";")
-    pairs = na.drop(columns="not_applicable").explode("rule_id")
-    pairs = pairs[pairs["rule_id"].notna() & (pairs["rule_id"] != "")]
-    # a conversation lists a rule once; drop repeats all the same, as the split-and-test did
-    return pairs.reset_index().drop_duplicates(["index", "rule_id"]).drop(columns="index")
+    agents, rules = [], []
+    for agent, codes in zip(conv["agent_id"].tolist(), conv["not_applicable"].fillna("").astype(str).tolist()):
+        if codes:
+            # a conversation lists a rule once; drop repeats all the same, as the split-and-test did
+            for code in dict.fromkeys(codes.split(";")):
+                if code:
+                    agents.append(agent)
+                    rules.append(code)
+    return pd.DataFrame({"agent_id": pd.Series(agents, dtype=str), "rule_id": pd.Series(rules, dtype=str)})
 
 
 def _applicable_n(conv: pd.DataFrame, rule_ids) -> dict[str, int]:
@@ -206,8 +223,9 @@ def agent_rule_rates(conv: pd.DataFrame, fnd: pd.DataFrame) -> pd.DataFrame:
     if "not_applicable" in conv.columns:
         per_agent = conv.groupby("agent_id").size()
         not_applied = _not_applicable_pairs(conv).groupby(["agent_id", "rule_id"]).size()
+        per_agent, not_applied = per_agent.to_dict(), not_applied.to_dict()  # (Series.get per row is slow)
         hits["n"] = [int(per_agent.get(a, 0)) - int(not_applied.get((a, r), 0))
-                     for a, r in zip(hits["agent_id"].astype(str), hits["rule_id"].astype(str))]
+                     for a, r in zip(hits["agent_id"].tolist(), hits["rule_id"].tolist())]
         hits["n"] = hits["n"].astype("int64")
     else:
         hits["n"] = hits["agent_id"].map(conv.groupby("agent_id").size()).fillna(0).astype("int64")
@@ -220,11 +238,12 @@ def agent_ranking(conv: pd.DataFrame, fnd: pd.DataFrame, agents: pd.DataFrame | 
     """Agents ranked by the 95 % Wilson lower bound of their pass rate (ties: mean score, id)."""
     from csqa.report.tables import agents_table
 
-    if agents is None or agents.empty or not set(conv["agent_id"]) <= set(agents["agent_id"].astype(str)):
+    conv_agents = set(conv["agent_id"].unique().tolist())
+    if agents is None or agents.empty or not conv_agents <= set(agents["agent_id"].astype(str).tolist()):
         agents = agents_table(conv.drop(columns=["_t", "_day"]), fnd.drop(columns=["_conv_agent"]))
     base = agents.copy()
     base["agent_id"] = base["agent_id"].astype(str)
-    base = base[base["agent_id"].isin(set(conv["agent_id"]))]
+    base = base[base["agent_id"].isin(conv_agents)]
     g = conv.groupby("agent_id")
     derived = pd.DataFrame({
         "conversations": g.size(),
@@ -252,18 +271,36 @@ def agent_ranking(conv: pd.DataFrame, fnd: pd.DataFrame, agents: pd.DataFrame | 
     return out.reset_index(drop=True)
 
 
-def _focus(agent_rules: pd.DataFrame | None, team_rates: dict[str, float], k: int = 3) -> list[dict]:
+def _rows_by_agent(agent_rules: pd.DataFrame) -> dict[str, list[dict]]:
+    """`agent_rule_rates` rows as plain dicts per agent, in frame order."""
+    by: dict[str, list[dict]] = {}
+    if not agent_rules.empty:
+        for r in _records(agent_rules):
+            by.setdefault(r["agent_id"], []).append(r)
+    return by
+
+
+def _sorted_desc(rows: list[dict], *keys: str) -> list[dict]:
+    """rows by `keys`, largest first, ties in their order: what a multi-column
+    DataFrame.sort_values(ascending=False) gives (a stable lexsort)."""
+    return sorted(rows, key=lambda r: tuple(-r[k] for k in keys))
+
+
+def _focus(agent_rules: list[dict] | None, team_rates: dict[str, float], k: int = 3) -> list[dict]:
     """The checks where an agent (`agent_rules`: that agent's rows) is most above the team's rate: what to coach on."""
-    if agent_rules is None or agent_rules.empty:
+    if not agent_rules:
         return []
-    a = agent_rules.copy()
-    a["team"] = a["rule_id"].map(team_rates).fillna(0)
-    a["excess"] = a["rate"] - a["team"]
-    a = a[(a["excess"] > 0.05) & (a["conversations"] >= 2)].sort_values(["excess", "conversations"], ascending=False)
-    return [{"rule_id": r.rule_id, "name": r.rule_name, "check": check_zh(r.check), "k": int(r.conversations),
-             "n": int(r.n), "rate": r.rate, "team": r.team,
-             "text": f"{r.rule_name} {_pct(r.conversations, r.n)} ({int(r.conversations)}/{int(r.n)}) · 团队 {r.team:.0%}"}
-            for r in a.head(k).itertuples()]
+    rows = []
+    for r in agent_rules:
+        team = team_rates.get(r["rule_id"])
+        team = 0.0 if team is None or team != team else team  # no team rate counts as 0
+        excess = r["rate"] - team
+        if excess > 0.05 and r["conversations"] >= 2:
+            rows.append(r | {"team": team, "excess": excess})
+    return [{"rule_id": r["rule_id"], "name": r["rule_name"], "check": check_zh(r["check"]), "k": int(r["conversations"]),
+             "n": int(r["n"]), "rate": r["rate"], "team": r["team"],
+             "text": f"{r['rule_name']} {_pct(r['conversations'], r['n'])} ({int(r['conversations'])}/{int(r['n'])}) · 团队 {r['team']:.0%}"}
+            for r in _sorted_desc(rows, "excess", "conversations")[:k]]
 
 
 # ---------------------------------------------------------------------------- charts
@@ -279,8 +316,8 @@ def _score_histogram(scores: pd.Series, pass_mark: float, label: str) -> Markup:
     return charts.histogram(bins, label, marker=(pass_mark / 10, f"合格线 {pass_mark:g}"))
 
 
-def _time_histogram(values: pd.Series, edges: list[float], limit: float, label: str) -> Markup:
-    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+def _time_histogram(values: pd.Series | np.ndarray, edges: list[float], limit: float, label: str) -> Markup:
+    v = _floats(values)
     v = v[~np.isnan(v)]
     bins = []
     limit_pos = None
@@ -301,16 +338,39 @@ def _trend_points(conv: pd.DataFrame, key: pd.Series) -> tuple[list[Point], list
         return [], []
     g = df.groupby("_k", sort=True)
     score, passed, n = g["score"].mean(), g["passed"].sum(), g.size()
-    pts = [Point(str(k)[5:] if len(str(k)) == 10 else str(k), float(score[k]), int(n[k]),
-                 f"{k}: 平均分 {score[k]:.1f} (n={n[k]})") for k in score.index]
-    rate = [Point(p.x, 100 * float(passed[k]) / int(n[k]), int(n[k]),
-                  f"{k}: 合格率 {rate_text(passed[k], n[k])}") for p, k in zip(pts, score.index)]
+    return _points(score.index.tolist(), score.tolist(), passed.tolist(), n.tolist())
+
+
+def _points(keys: list, score: list, passed: list, n: list) -> tuple[list[Point], list[Point]]:
+    """Mean score and pass-rate points of periods `keys` (with their summed passed and n)."""
+    pts = [Point(str(k)[5:] if len(str(k)) == 10 else str(k), float(s), int(c), f"{k}: 平均分 {s:.1f} (n={c})")
+           for k, s, c in zip(keys, score, n)]
+    rate = [Point(p.x, 100 * float(ok) / int(c), int(c), f"{k}: 合格率 {rate_text(ok, c)}")
+            for p, k, ok, c in zip(pts, keys, passed, n)]
     return pts, rate
 
 
-def _day_range_points(conv: pd.DataFrame, days: list[str]) -> tuple[list[Point], list[Point]]:
-    """Daily points over the full range of days (empty days break the line)."""
-    pts, rate = _trend_points(conv, conv["_day"])
+def _agent_day_points(conv: pd.DataFrame) -> dict[str, tuple[list[Point], list[Point]]]:
+    """Per agent, what `_trend_points(agent's conversations, their _day)` gives, from one grouping.
+
+    Grouping by (agent, day) sums and averages each agent-day's rows in the same order as
+    grouping one agent's rows by day, so the numbers are the same."""
+    df = conv.dropna(subset=["_day"])
+    if df.empty:
+        return {}
+    g = df.groupby(["agent_id", "_day"], sort=True)
+    score, passed, n = g["score"].mean(), g["passed"].sum(), g.size()
+    columns: dict[str, tuple[list, list, list, list]] = {}
+    for (agent, day), s, ok, c in zip(score.index.tolist(), score.tolist(), passed.tolist(), n.tolist()):
+        keys, ss, oks, cs = columns.setdefault(agent, ([], [], [], []))
+        keys.append(day), ss.append(s), oks.append(ok), cs.append(c)
+    return {a: _points(*cols) for a, cols in columns.items()}
+
+
+def _day_range_points(conv: pd.DataFrame, days: list[str], points=None) -> tuple[list[Point], list[Point]]:
+    """Daily points over the full range of days (empty days break the line); `points`: the
+    (score, rate) points per day already computed."""
+    pts, rate = points if points is not None else _trend_points(conv, conv["_day"])
     by = {p.x: (p, r) for p, r in zip(pts, rate)}
     out_p, out_r = [], []
     for d in days:
@@ -333,17 +393,12 @@ def _complaint_mix(conv: pd.DataFrame) -> dict:
     n = len(classified)
     if not n:
         return {"n": 0, "chart": None, "rows": []}
-    rows, chart_rows = [], []
     by_category: dict[str, dict[str, int]] = {}
     for (code, sev), k in classified.groupby(["complaint_category", "complaint_severity"]).size().items():
         by_category.setdefault(code, {})[sev] = int(k)
-    for code, name in CATEGORY_NAMES_ZH.items():
-        by_sev = by_category.get(code, {})
-        k = sum(by_sev.values())
-        normal = by_sev.get("normal", 0)
-        serious = by_sev.get("serious", 0)
-        rows.append({"code": code, "name": name, "k": k, "n": n, "rate": k / n, "normal": normal, "serious": serious,
-                     "text": rate_text(k, n)})
+    rows, chart_rows = _mix_rows(by_category, n), []
+    for r in rows:
+        code, name, k, normal, serious = r["code"], r["name"], r["k"], r["normal"], r["serious"]
         if code == "none":
             segs = [Segment(k, GREY, f"{name}: {k} ({_pct(k, n)})")]
         else:
@@ -359,6 +414,35 @@ def _complaint_mix(conv: pd.DataFrame) -> dict:
             "serious": int((classified["complaint_severity"] == "serious").sum())}
 
 
+def _mix_rows(by_category: dict[str, dict[str, int]], n: int) -> list[dict]:
+    """One row per complaint category from {category: {severity: conversations}} of n classified ones."""
+    rows = []
+    for code, name in CATEGORY_NAMES_ZH.items():
+        by_sev = by_category.get(code, {})
+        k = sum(by_sev.values())
+        normal = by_sev.get("normal", 0)
+        serious = by_sev.get("serious", 0)
+        rows.append({"code": code, "name": name, "k": k, "n": n, "rate": k / n, "normal": normal, "serious": serious,
+                     "text": rate_text(k, n)})
+    return rows
+
+
+def _agent_mixes(conv: pd.DataFrame) -> dict[str, dict]:
+    """Per agent, the n, rows and complaints of `_complaint_mix(agent's conversations)` (no chart), from one grouping."""
+    classified = conv[conv["complaint"].notna()]
+    if classified.empty:
+        return {}
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    size = classified.groupby(["agent_id", "complaint_category", "complaint_severity"]).size()
+    for (agent, code, sev), k in zip(size.index.tolist(), size.tolist()):
+        if k:
+            counts.setdefault(agent, {}).setdefault(code, {})[sev] = int(k)
+    n_of = classified.groupby("agent_id").size().to_dict()
+    complaints = classified["complaint"].fillna(False).astype(bool).groupby(classified["agent_id"]).sum().to_dict()
+    return {a: {"n": int(n), "rows": _mix_rows(counts.get(a, {}), int(n)), "complaints": int(complaints[a])}
+            for a, n in n_of.items()}
+
+
 # ---------------------------------------------------------------------------- drill-down
 def _drill_ids(conv: pd.DataFrame, ranking: pd.DataFrame, options: ReportOptions) -> list[str]:
     ordered = conv.sort_values(["score", "conversation_id"])
@@ -371,10 +455,15 @@ def _drill_ids(conv: pd.DataFrame, ranking: pd.DataFrame, options: ReportOptions
                 seen.add(cid)
                 chosen.append(cid)
 
-    add(ordered.loc[ordered["critical"], "conversation_id"])
-    add(ordered.loc[ordered["complaint_severity"] == "serious", "conversation_id"])
-    for agent in ranking["agent_id"]:
-        add(ordered.loc[ordered["agent_id"] == agent, "conversation_id"].head(options.drilldown_per_agent))
+    add(ordered.loc[ordered["critical"], "conversation_id"].tolist())
+    add(ordered.loc[ordered["complaint_severity"] == "serious", "conversation_id"].tolist())
+    # each agent's first drilldown_per_agent conversations in `ordered`, grouped in one pass
+    head = ordered.groupby("agent_id", sort=False).head(options.drilldown_per_agent)
+    per_agent: dict[str, list[str]] = {}
+    for agent, cid in zip(head["agent_id"].tolist(), head["conversation_id"].tolist()):
+        per_agent.setdefault(agent, []).append(cid)
+    for agent in ranking["agent_id"].tolist():
+        add(per_agent.get(agent, []))
     return chosen
 
 
@@ -529,7 +618,7 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     rules = rule_statistics(conv, fnd)
     agent_rules = agent_rule_rates(conv, fnd)
     team_rates = dict(zip(rules["rule_id"], rules["rate"]))
-    rules_by_agent = {a: g for a, g in agent_rules.groupby("agent_id", sort=False)} if not agent_rules.empty else {}
+    rules_by_agent = _rows_by_agent(agent_rules)
     focus = {a: _focus(rules_by_agent.get(a), team_rates) for a in ranking["agent_id"]}
     ranking["focus"] = [", ".join(f["text"] for f in focus[a]) for a in ranking["agent_id"]]
 
@@ -542,7 +631,9 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     # full rows (evidence, explanation, highlights) only for the conversations shown in full
     critical_ids = conv.loc[conv["critical"], "conversation_id"].tolist()
     shown = list(dict.fromkeys(drill + critical_ids))
-    details = _details(fnd, shown, finding_details, conv)
+    # report.xlsx's 违规明细 rows too: both sets of full rows are read from the spool in one pass
+    detail_rows, conv_rows, notes = _xlsx_selection(conv, fnd, options)
+    details, detail = _details_pair(fnd, shown, detail_rows, finding_details, conv)
     msgs, details = prepare_transcripts(messages, details, options.mask and not options.already_masked, only=drill)
 
     # -------------------------------------------------------------- team overview
@@ -637,13 +728,14 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     if not lost.empty:
         check_conv = lost.groupby("check")["conversation_id"].nunique().sort_values(ascending=False)
         heat_checks = [c for c in check_conv.index[: options.heatmap_checks]]
-        per = lost.groupby(["_conv_agent", "check"])["conversation_id"].nunique()
+        per = lost.groupby(["_conv_agent", "check"])["conversation_id"].nunique().to_dict()  # (dict: no Series.get per cell)
+        check_conv_of = check_conv.to_dict()
         for r in ranking.itertuples():
             cells = []
             for c in heat_checks:
                 k = int(per.get((r.agent_id, c), 0))
                 rate = k / r.conversations if r.conversations else 0
-                team = check_conv[c] / n if n else 0
+                team = check_conv_of[c] / n if n else 0
                 cells.append({"k": k, "n": int(r.conversations), "rate": rate, "text": f"{rate:.0%}",
                               "alpha": round(min(1.0, rate) * 0.85 + 0.05, 2),
                               "hot": rate - team > 0.1 and k >= 3,
@@ -653,31 +745,38 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     heat_team = [{"name": check_zh(c), "rate": f"{check_conv[c] / n:.0%}" if n else "—"} for c in heat_checks] if heat_checks else []
 
     # -------------------------------------------------------------- coaching focus and agent sections
-    by_agent_conv = {a: g for a, g in conv.groupby("agent_id")}
-    worst_of = {a: g.sort_values(["score", "conversation_id"]).head(options.worst_per_agent) for a, g in by_agent_conv.items()}
-    worst_ids = set().union(*(set(w["conversation_id"]) for w in worst_of.values())) if worst_of else set()
+    # everything per agent from one pass over the conversations (a groupby per agent is the slow part)
+    worst_of: dict[str, list[dict]] = {}
+    worst = conv.sort_values(["score", "conversation_id"]).groupby("agent_id", sort=False).head(options.worst_per_agent)
+    for w in _records(worst[["agent_id", "conversation_id", "score", "critical", "started_at", "complaint_category"]]):
+        worst_of.setdefault(w["agent_id"], []).append(w)
+    worst_ids = set(worst["conversation_id"])
+    rows_of = conv.groupby("agent_id", sort=False).indices  # row positions per agent, in frame order
+    first_all = conv["first_response_s"].to_numpy(dtype=float, na_value=np.nan)
+    reply_all = conv["mean_response_s"].to_numpy(dtype=float, na_value=np.nan)
+    day_points = _agent_day_points(conv)
+    mixes = _agent_mixes(conv)
     problems_of: dict[str, list[str]] = {}
     for cid, name in zip(*(lost.loc[lost["conversation_id"].isin(worst_ids), c].tolist() for c in ("conversation_id", "rule_name"))):
         problems_of.setdefault(cid, []).append(name)
     sections = []
     for r in ranking.itertuples():
         a = r.agent_id
-        ac = by_agent_conv[a]
-        a_rules = rules_by_agent[a].sort_values(["rate", "conversations"], ascending=False) if a in rules_by_agent else agent_rules.iloc[0:0]
-        bars = [Bar(x.rule_name, float(x.rate), rate_text(x.conversations, x.n),
-                    RED if x.rate - team_rates.get(x.rule_id, 0) > 0.1 else BLUE, ref=team_rates.get(x.rule_id),
-                    tip=f"{x.rule_id} {x.rule_name}: {rate_text(x.conversations, x.n, 1)}，团队 {team_rates.get(x.rule_id, 0):.0%}")
-                for x in a_rules.head(8).itertuples()]
-        day_p, day_r = _day_range_points(ac, all_days)
-        amix = _complaint_mix(ac)
-        afr, art = ac["first_response_s"].dropna(), ac["mean_response_s"].dropna()
-        worst = worst_of[a]
+        a_rules = _sorted_desc(rules_by_agent.get(a, []), "rate", "conversations")
+        bars = [Bar(x["rule_name"], float(x["rate"]), rate_text(x["conversations"], x["n"]),
+                    RED if x["rate"] - team_rates.get(x["rule_id"], 0) > 0.1 else BLUE, ref=team_rates.get(x["rule_id"]),
+                    tip=f"{x['rule_id']} {x['rule_name']}: {rate_text(x['conversations'], x['n'], 1)}，团队 {team_rates.get(x['rule_id'], 0):.0%}")
+                for x in a_rules[:8]]
+        day_p, day_r = _day_range_points(None, all_days, day_points.get(a, ([], [])))
+        amix = mixes.get(a, {"n": 0, "rows": []})
+        afr, art = first_all[rows_of[a]], reply_all[rows_of[a]]
+        afr, art = afr[~np.isnan(afr)], art[~np.isnan(art)]
         worst_rows = []
-        for w in worst.itertuples():
-            names = problems_of.get(w.conversation_id, [])
-            worst_rows.append({"id": w.conversation_id, "anchor": anchors.get(w.conversation_id), "score": w.score,
-                               "critical": w.critical, "day": w.started_at, "problems": "、".join(dict.fromkeys(names)),
-                               "category": category_zh(w.complaint_category) if w.complaint_category else ""})
+        for w in worst_of[a]:
+            names = problems_of.get(w["conversation_id"], [])
+            worst_rows.append({"id": w["conversation_id"], "anchor": anchors.get(w["conversation_id"]), "score": w["score"],
+                               "critical": w["critical"], "day": w["started_at"], "problems": "、".join(dict.fromkeys(names)),
+                               "category": category_zh(w["complaint_category"]) if w["complaint_category"] else ""})
         ci_a = wilson_interval(r.passed, r.conversations, options.z)
         sections.append({
             "agent_id": a, "anchor": agent_anchor[a], "rank": r.rank, "n": int(r.conversations), "small": bool(r.small_sample),
@@ -711,11 +810,17 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     red = []
     crit = details[details["severity"] == "critical"]
     if not crit.empty:
-        started = dict(zip(conv["conversation_id"], conv["started_at"]))
-        for cid, g in crit.groupby("conversation_id", sort=False):
-            red.append({"id": cid, "anchor": anchors.get(cid), "agent_id": g["_conv_agent"].iat[0], "day": started.get(cid, ""),
-                        "rules": "、".join(dict.fromkeys(g["rule_name"])),
-                        "evidence": " / ".join(dict.fromkeys(e for e in g["evidence"].fillna("") if e))})
+        started = dict(zip(conv["conversation_id"].tolist(), conv["started_at"].tolist()))
+        # grouped by conversation in order of first appearance (groupby sort=False), as plain lists
+        groups: dict[str, tuple[str, list, list]] = {}
+        for cid, agent, rule, ev in zip(crit["conversation_id"].tolist(), crit["_conv_agent"].tolist(),
+                                        crit["rule_name"].tolist(), crit["evidence"].fillna("").tolist()):
+            g = groups.setdefault(cid, (agent, [], []))
+            g[1].append(rule), g[2].append(ev)
+        for cid, (agent, rule_names, evidence) in groups.items():
+            red.append({"id": cid, "anchor": anchors.get(cid), "agent_id": agent, "day": started.get(cid, ""),
+                        "rules": "、".join(dict.fromkeys(rule_names)),
+                        "evidence": " / ".join(dict.fromkeys(e for e in evidence if e))})
         red.sort(key=lambda r: (r["day"], r["id"]))
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
@@ -727,8 +832,6 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
         drilldown=drilldown, n_drill=len(drilldown), red=red, js=_SORT_AND_OPEN_JS,
         period=(f"{first_day:%Y-%m-%d} 至 {last_day:%Y-%m-%d}" if first_day is not None else "无时间数据"),
     )
-    detail_rows, conv_rows, notes = _xlsx_selection(conv, fnd, options)
-    detail = _details(fnd, detail_rows, finding_details, conv)
     if options.mask and not options.already_masked:
         detail = mask_findings_text(detail)
     kpis += notes
@@ -740,7 +843,27 @@ def _details(fnd: pd.DataFrame, ids: list[str] | None, finding_details, conv: pd
     """Full findings rows of these conversations (all when ids is None), in run order, prepared like `fnd`."""
     if finding_details is None:
         return fnd if ids is None else fnd[fnd["conversation_id"].isin(set(ids))]
-    return _prepare_findings(finding_details(ids), dict(zip(conv["conversation_id"], conv["agent_id"])))
+    return _prepare_findings(finding_details(ids), _agent_of(conv))
+
+
+def _details_pair(fnd: pd.DataFrame, ids: list[str], more_ids: list[str] | None, finding_details,
+                  conv: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`_details` of `ids` and of `more_ids` (None: all), reading the spool once for both.
+
+    Rows are kept per conversation and prepared row by row, so taking each set out of
+    the rows of both gives the same rows in the same order; an empty set is read on its own
+    (an empty read has its own column types)."""
+    if finding_details is None:
+        return _details(fnd, ids, None, conv), _details(fnd, more_ids, None, conv)
+    both = _details(fnd, None if more_ids is None else list(dict.fromkeys(ids + more_ids)), finding_details, conv)
+
+    def subset(wanted):
+        if wanted is None:
+            return both
+        part = both[both["conversation_id"].isin(set(wanted))].reset_index(drop=True)
+        return part if len(part) else _details(fnd, wanted, finding_details, conv)
+
+    return subset(ids), subset(more_ids)
 
 
 def _xlsx_selection(conv: pd.DataFrame, fnd: pd.DataFrame, options: ReportOptions):

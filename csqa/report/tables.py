@@ -7,6 +7,9 @@ the contract (`CONVERSATION_COLUMNS`).
 """
 from __future__ import annotations
 
+from operator import attrgetter
+
+import numpy as np
 import pandas as pd
 
 from csqa.model import ConversationResult
@@ -32,6 +35,160 @@ SMALL_SAMPLE = 20  # agents with fewer conversations are marked 样本少
 
 
 def conversations_table(results: list[ConversationResult]) -> pd.DataFrame:
+    """One row per conversation (the contract's columns, then `not_applicable`)."""
+    columns = _conversation_columns(results)
+    if columns is None:
+        return _conversations_table_plain(results)
+    data = {
+        col: (frame_column(values, _CONVERSATION_KINDS[col]) if col in _CONVERSATION_KINDS else str_column(values))
+        for col, values in columns.items()
+    }
+    return pd.DataFrame(data, columns=CONVERSATION_COLUMNS + EXTRA_CONVERSATION_COLUMNS, copy=False)
+
+
+def findings_table(results: list[ConversationResult]) -> pd.DataFrame:
+    """One row per finding, conversations in order and each conversation's findings in ledger order."""
+    columns = finding_columns(results)
+    if columns is None:
+        return _findings_table_plain(results)
+    return findings_frame(columns)
+
+
+# ---------------------------------------------------------------------------- building the frames fast
+#
+# A frame built from a list of row dicts lets pandas infer every column, value by value,
+# and then convert; the chunk tables are built for every batch in the workers, so they are
+# built here column by column from plain lists, each with the dtype that inference gives
+# for the values the pipeline produces (str -> the default string dtype, Arrow large_string;
+# float; bool; int / None -> Int64 ...). The column helpers check the value types and return
+# None when a value falls outside what they handle; the tables are then built the plain way
+# (`_conversations_table_plain` / `_findings_table_plain`), so the result is always the
+# frame the plain construction gives (tests/test_tables_fast.py compares both).
+
+_STRING_DTYPE = pd.Series(["x"]).dtype  # what pandas infers for a column of str (pandas 3: Arrow strings)
+
+# kinds of the non-text columns: "int" (int64), "float" (float64), "bool", "boolean" (bool / None),
+# "float?" (float / None, at least one float: float64 with NaN), "Int64" (int / None)
+_CONVERSATION_KINDS = {
+    "n_messages": "int", "score": "float", "passed": "bool", "critical": "bool", "complaint": "boolean",
+    "first_response_s": "float?", "mean_response_s": "float?", "n_findings": "int",
+}
+_FINDING_KINDS = {"points": "float", "message_index": "Int64", "span_start": "Int64", "span_end": "Int64"}
+
+
+_NONE = type(None)
+
+
+def _types(values: list) -> set:
+    return set(map(type, values))  # one pass in C
+
+
+def all_str(values: list) -> bool:
+    return _types(values) <= {str}
+
+
+def str_column(values: list[str]):
+    """A column of str values exactly as pandas infers it, built straight from Arrow (no per-value checks)."""
+    if isinstance(_STRING_DTYPE, pd.StringDtype) and _STRING_DTYPE.storage == "pyarrow":
+        import pyarrow as pa
+
+        return pd.array(pa.array(values, type=pa.large_string()), dtype=_STRING_DTYPE)
+    return pd.array(values, dtype=_STRING_DTYPE)  # pragma: no cover - pandas without Arrow strings
+
+
+def _kind_ok(values: list, kind: str) -> bool:
+    """Whether every value is of a type the kind's fast construction handles (bool is not an int here)."""
+    types = _types(values)
+    if kind == "int":
+        return types <= {int}
+    if kind == "float":
+        return types <= {float}
+    if kind == "bool":
+        return types <= {bool}
+    if kind == "boolean":
+        return types <= {bool, _NONE}
+    if kind == "float?":
+        return types <= {float, _NONE} and float in types
+    if kind == "Int64":
+        return types <= {int, _NONE}
+    return False
+
+
+def frame_column(values: list, kind: str):
+    """The column of `values` of one of the kinds above (the caller checked them with `_kind_ok`)."""
+    if kind == "int":
+        return np.array(values, dtype="int64")
+    if kind == "float":
+        return np.array(values, dtype="float64")
+    if kind == "bool":
+        return np.array(values, dtype="bool")
+    if kind == "boolean":
+        return pd.array(values, dtype="boolean")
+    if kind == "float?":
+        return np.array([np.nan if v is None else v for v in values], dtype="float64")
+    if kind == "Int64":  # pd.array(values, dtype="Int64"), without its per-value checks
+        missing = np.equal(np.array(values, dtype=object), None)
+        data = np.array([1 if v is None else v for v in values], dtype="int64")  # (1 under NA, as pd.array puts)
+        return pd.arrays.IntegerArray(data, missing)
+    raise ValueError(kind)
+
+
+def _conversation_columns(results: list[ConversationResult]) -> dict[str, list] | None:
+    """The conversations table as lists, or None when the plain construction must decide the dtypes."""
+    if not results:
+        return None  # empty: the plain frame's object columns
+    rs = results
+    columns = {
+        "conversation_id": [r.conversation_id for r in rs],
+        "agent_id": [r.agent_id for r in rs],
+        "agents": [";".join(r.agents) for r in rs],
+        "started_at": [r.started_at for r in rs],
+        "ended_at": [r.ended_at for r in rs],
+        "n_messages": [r.n_messages for r in rs],
+        "score": [r.score for r in rs],
+        "passed": [r.passed for r in rs],
+        "critical": [r.critical for r in rs],
+        "complaint": [r.complaint for r in rs],
+        "complaint_category": [r.complaint_category for r in rs],
+        "complaint_severity": [r.complaint_severity for r in rs],
+        "first_response_s": [r.first_response_s for r in rs],
+        "mean_response_s": [r.mean_response_s for r in rs],
+        "n_findings": [len(r.findings) for r in rs],
+        "not_applicable": [";".join(r.not_applicable) for r in rs],
+    }
+    for col, values in columns.items():
+        kind = _CONVERSATION_KINDS.get(col)
+        if not (_kind_ok(values, kind) if kind else all_str(values)):
+            return None
+    return columns
+
+
+def finding_columns(results: list[ConversationResult]) -> dict[str, list] | None:
+    """The findings table as lists (FINDING_COLUMNS), or None when the plain construction must decide the dtypes."""
+    fs = [f for r in results for f in r.findings]
+    if not fs:
+        return None  # empty: the plain frame's object columns
+    columns = {"conversation_id": [r.conversation_id for r in results for _ in r.findings]}
+    for col in FINDING_COLUMNS[1:]:  # the other columns are the Finding's attributes of the same name
+        columns[col] = list(map(attrgetter(col), fs))
+    for col, values in columns.items():
+        kind = _FINDING_KINDS.get(col)
+        if not (_kind_ok(values, kind) if kind else all_str(values)):
+            return None
+    return columns
+
+
+def findings_frame(columns: dict[str, list]) -> pd.DataFrame:
+    """The findings frame of `finding_columns` lists; extra columns (hl_start / hl_end) are Int64."""
+    data = {}
+    for col, values in columns.items():
+        kind = _FINDING_KINDS.get(col, "Int64" if col in ("hl_start", "hl_end") else None)
+        data[col] = frame_column(values, kind) if kind else str_column(values)
+    return pd.DataFrame(data, copy=False)
+
+
+# ---------------------------------------------------------------------------- the plain construction
+def _conversations_table_plain(results: list[ConversationResult]) -> pd.DataFrame:
     rows = [
         {
             "conversation_id": r.conversation_id,
@@ -60,7 +217,7 @@ def conversations_table(results: list[ConversationResult]) -> pd.DataFrame:
     return df
 
 
-def findings_table(results: list[ConversationResult]) -> pd.DataFrame:
+def _findings_table_plain(results: list[ConversationResult]) -> pd.DataFrame:
     rows = [
         {
             "conversation_id": r.conversation_id,

@@ -19,12 +19,16 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Iterable
+from operator import attrgetter
+from typing import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
 from csqa.checks import pii as _pii
+from csqa.model import Conversation, ConversationResult
+from csqa.report.tables import all_str, finding_columns, findings_frame, findings_table, str_column
 
 MESSAGE_COLUMNS = ["conversation_id", "message_index", "role", "agent_id", "timestamp", "text"]
 
@@ -87,11 +91,33 @@ class OffsetMap:
 _IDENTITY = OffsetMap()  # immutable: shared by every text that masking leaves unchanged
 
 
-def mask_with_offsets(text: str) -> tuple[str, OffsetMap]:
-    """`csqa.checks.pii.mask_pii(text)` plus the map from original to masked offsets."""
+def _scan_once(text: str) -> list:
+    """`_pii._scan(text, None, 0.5, None)` (what mask_pii(text) masks), without adding `text` to the scan cache.
+
+    For a text scanned once: nearly every transcript text is distinct, and storing them would
+    push the checks' entries (repeated agent templates) out of the bounded cache, each push
+    costing a walk to its oldest entry. Same steps as _scan: a text no recognizer could match
+    has no candidates; else the cached candidates or a fresh scan, then the score filter and
+    the overlap resolution (tests/test_tables_fast.py compares it with _scan).
+    """
+    if not _pii._MAY_HOLD_VALUE.search(text):
+        return []
+    plans = _pii._plans(None)  # first: it empties the cache if the registry was reloaded
+    raw = _pii._SCAN_CACHE.get(text)
+    if raw is None:
+        raw = _pii._candidates(text, plans, None)
+    return _pii._resolve(raw, None, 0.5)
+
+
+def mask_with_offsets(text: str, scan=None) -> tuple[str, OffsetMap]:
+    """`csqa.checks.pii.mask_pii(text)` plus the map from original to masked offsets.
+
+    `scan`: what finds the values to mask, `_pii._scan`'s result for the text (default: _scan itself).
+    """
     if not text:
         return text, _IDENTITY
-    cands = _pii._scan(text, None, 0.5, None)  # exactly what mask_pii(text) masks (cheap no-PII pre-check inside)
+    # exactly what mask_pii(text) masks (cheap no-PII pre-check inside)
+    cands = scan(text) if scan is not None else _pii._scan(text, None, 0.5, None)
     if not cands:
         return text, _IDENTITY
     parts: list[str] = []
@@ -113,6 +139,38 @@ def mask_with_offsets(text: str) -> tuple[str, OffsetMap]:
 
 def _mask_text(value):
     return _pii.mask_pii(value) if isinstance(value, str) and value else value
+
+
+class _Masker:
+    """`mask_with_offsets` / `_mask_text` with a memo for one call of the table builders.
+
+    Both are pure functions of the text (the PII scan caches by text for the same reason),
+    and a chunk repeats many texts: greetings and templates in the transcripts, the fixed
+    explanations and snippets of the findings.
+    """
+
+    def __init__(self):
+        self._masked: dict[str, str] = {}  # texts that hold personal data -> masked text
+        self._maps: dict[str, OffsetMap] = {}
+        self._values: dict[str, str] = {}
+
+    def texts(self, texts: list[str]) -> tuple[list[str], list[OffsetMap]]:
+        """`mask_with_offsets(t)` for each t (str), as two lists: the masked texts and their offset maps."""
+        may_hold = _pii._MAY_HOLD_VALUE.search  # _scan's own first test: no hit, nothing to mask
+        masked, maps = self._masked, self._maps
+        for t in dict.fromkeys(texts):
+            if t not in masked and may_hold(t):
+                masked[t], maps[t] = mask_with_offsets(t, _scan_once)
+        # any other text: mask_with_offsets(t) == (t, identity). (Two flat lists, no tuple per
+        # message: a chunk's worth of new containers would cost full garbage collections.)
+        return [masked.get(t, t) for t in texts], [maps.get(t, _IDENTITY) for t in texts]
+
+    def values(self, values: list) -> list:
+        """`[_mask_text(v) for v in values]`: each distinct text masked once (a value that is not a str stays)."""
+        memo = self._values
+        for v in set(v for v in values if type(v) is str).difference(memo):
+            memo[v] = _mask_text(v)
+        return [memo[v] if type(v) is str else _mask_text(v) for v in values]
 
 
 def _int_or_none(v) -> int | None:
@@ -147,6 +205,42 @@ def evidence_snippet(text: str, start: int | None, end: int | None, context: int
     return ("…" if left else "") + text[left:right] + ("…" if right < len(text) else "")
 
 
+def _point_findings(locate: Callable[[str, int], int | None], shown: list[str], maps: list[OffsetMap],
+                    masker: _Masker, cids: list, idxs: list, starts: list, ends: list, matched_old: list,
+                    evidence_old: list) -> tuple[list, list, list, list]:
+    """Highlight offsets, matched text and evidence of findings against the masked transcripts.
+
+    `locate(conversation id, message index)`: the message's position in `shown` (masked
+    texts) and `maps` (their offset maps), None if there is no such message. Returns the
+    lists hl_start, hl_end, matched_text, evidence.
+
+    A finding without a message keeps its span and has its matched text and evidence
+    masked; one with a message gets its span mapped onto the masked text (`_fit`), the
+    matched text read from there, and the evidence rebuilt from the masked text.
+    """
+    def as_int(values: list) -> list:  # _int_or_none of each value (an int or None is already one)
+        return [v if v is None or type(v) is int else _int_or_none(v) for v in values]
+
+    idxs, hl_starts, hl_ends = as_int(idxs), as_int(starts), as_int(ends)
+    positions = [None if idx is None else locate(cid if type(cid) is str else str(cid), idx)
+                 for cid, idx in zip(cids, idxs)]
+    matched = masker.values(matched_old)  # the matched text of a finding without a highlight
+    # evidence: masked for findings without a message, rebuilt below for the others (None here)
+    evidence = masker.values([ev if pos is None else None for ev, pos in zip(evidence_old, positions)])
+    for i, pos in enumerate(positions):
+        if pos is None:
+            continue
+        text, omap = shown[pos], maps[pos]
+        s, e = hl_starts[i], hl_ends[i]
+        if s is not None and e is not None:
+            s, e = _fit(text, omap, s, e, matched[i] if isinstance(matched_old[i], str) else "")
+            if s is not None:
+                matched[i] = text[s:e]
+            hl_starts[i], hl_ends[i] = s, e
+        evidence[i] = evidence_snippet(text, s, e)
+    return hl_starts, hl_ends, matched, evidence
+
+
 def prepare_transcripts(messages: pd.DataFrame, findings: pd.DataFrame, mask: bool,
                         only: Iterable[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Mask the transcripts (when `mask`) and point every finding at the text as shown.
@@ -170,41 +264,88 @@ def prepare_transcripts(messages: pd.DataFrame, findings: pd.DataFrame, mask: bo
     fnd["hl_end"] = fnd["hl_end"].astype("Int64")
     if not mask or msgs.empty:
         return msgs.reset_index(drop=True), fnd
-    maps: dict[tuple[str, int], OffsetMap] = {}
-    texts: dict[tuple[str, int], str] = {}
-    new_texts = []
-    for cid, idx, text in zip(msgs["conversation_id"], msgs["message_index"], msgs["text"]):
-        masked, omap = mask_with_offsets(text if isinstance(text, str) else "")
-        new_texts.append(masked)
-        key = (str(cid), int(idx))
-        maps[key] = omap
-        texts[key] = masked
-    msgs["text"] = new_texts
+    masker = _Masker()
+    # the columns as Python lists once (iterating an Arrow-backed column value by value is slow)
+    texts = [t if isinstance(t, str) else "" for t in msgs["text"].tolist()]
+    shown, maps = masker.texts(texts)
+    msgs["text"] = shown
     if not fnd.empty:
-        starts, ends, matched, evidence = [], [], [], []
-        for cid, idx, s, e, m_old, ev_old in zip(fnd["conversation_id"], fnd["message_index"], fnd["hl_start"],
-                                                 fnd["hl_end"], fnd["matched_text"], fnd["evidence"]):
-            idx, s, e = _int_or_none(idx), _int_or_none(s), _int_or_none(e)
-            key = (str(cid), idx) if idx is not None else None
-            if key is None or key not in maps:
-                starts.append(s), ends.append(e)
-                matched.append(_mask_text(m_old)), evidence.append(_mask_text(ev_old))
-                continue
-            omap, text = maps[key], texts[key]
-            if s is not None and e is not None:
-                m_masked = _mask_text(m_old)
-                s, e = _fit(text, omap, s, e, m_masked if isinstance(m_old, str) else "")
-                matched.append(text[s:e] if s is not None else m_masked)
-            else:
-                matched.append(_mask_text(m_old))
-            starts.append(s), ends.append(e)
-            evidence.append(evidence_snippet(text, s, e))
+        position = {(str(cid), int(idx)): pos for pos, (cid, idx) in
+                    enumerate(zip(msgs["conversation_id"].tolist(), msgs["message_index"].tolist()))}
+        starts, ends, matched, evidence = _point_findings(
+            lambda cid, idx: position.get((cid, idx)), shown, maps, masker, fnd["conversation_id"].tolist(),
+            fnd["message_index"].tolist(), fnd["hl_start"].tolist(), fnd["hl_end"].tolist(),
+            fnd["matched_text"].tolist(), fnd["evidence"].tolist())
         fnd["hl_start"] = pd.array(starts, dtype="Int64")
         fnd["hl_end"] = pd.array(ends, dtype="Int64")
         fnd["matched_text"] = matched
         fnd["evidence"] = evidence
-        fnd["explanation"] = fnd["explanation"].map(_mask_text)
+        fnd["explanation"] = masker.values(fnd["explanation"].tolist())
     return msgs.reset_index(drop=True), fnd
+
+
+def chunk_transcripts(ingested: pd.DataFrame, conversations: list[Conversation], results: list[ConversationResult],
+                      mask: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`prepare_transcripts(messages_table(ingested), findings_table(results), mask)`, built from the objects.
+
+    `conversations` are `build_conversations(ingested)` and `results` their scores, in the
+    same order. build_conversations orders the messages exactly as `messages_table` does, and
+    a Message keeps its position (`index`), role, agent, formatted time and text as written:
+    the messages frame is read off the objects instead of sorting and grouping the ingested
+    frame again, the findings are masked as plain lists, and each frame is built once.
+    Anything unexpected (a value that is not a str where the frames hold text, a conversation
+    id seen twice, rows missing) takes the plain way, which decides the result as before.
+    """
+    columns = finding_columns(results)
+    msgs = [m for c in conversations for m in c.messages]
+    cids = [c.id for c in conversations for _ in c.messages]
+    texts, roles, stamps, index, agents = (list(map(attrgetter(a), msgs))
+                                           for a in ("text", "role", "timestamp", "index", "agent_id"))
+    # messages_table fills a missing agent with "" (a Message may keep NaN: `nan or ""` is nan)
+    if not all_str(agents):
+        agents = [a if type(a) is str else "" if a is None or (type(a) is float and a != a) else None
+                  for a in agents]
+    # message i of a conversation is at first[id] + i: its messages are contiguous, index = position
+    first, pos = {}, 0
+    for c in conversations:
+        first[c.id] = pos
+        pos += len(c.messages)
+    sizes = {c.id: len(c.messages) for c in conversations}
+    plain = (
+        not msgs or len(msgs) != len(ingested) or len(first) != len(conversations)
+        or (columns is None and any(r.findings for r in results))
+        or not (all_str(cids) and all_str(texts) and all_str(roles) and all_str(stamps) and all_str(agents))
+        or any(m.index != i for c in conversations for i, m in enumerate(c.messages))
+    )
+    if plain:
+        return prepare_transcripts(messages_table(ingested), findings_table(results), mask)
+
+    if mask:
+        masker = _Masker()
+        texts, maps = masker.texts(texts)
+    if columns is None:  # no findings: the plain (empty) frame
+        findings = findings_table(results)
+        findings["hl_start"] = findings["span_start"].astype("Int64")
+        findings["hl_end"] = findings["span_end"].astype("Int64")
+    else:
+        if mask:
+            def locate(cid: str, idx: int) -> int | None:
+                return first[cid] + idx if 0 <= idx < sizes.get(cid, 0) else None
+
+            hl_start, hl_end, columns["matched_text"], columns["evidence"] = _point_findings(
+                locate, texts, maps, masker, columns["conversation_id"], columns["message_index"],
+                columns["span_start"], columns["span_end"], columns["matched_text"], columns["evidence"])
+            columns["explanation"] = masker.values(columns["explanation"])
+        else:
+            hl_start, hl_end = columns["span_start"], columns["span_end"]
+        columns["hl_start"], columns["hl_end"] = hl_start, hl_end
+        findings = findings_frame(columns)
+    messages = pd.DataFrame({
+        "conversation_id": str_column(cids), "message_index": np.array(index, dtype="int64"),
+        "role": str_column(roles), "agent_id": str_column(agents), "timestamp": str_column(stamps),
+        "text": str_column(texts),
+    }, copy=False)
+    return messages, findings
 
 
 def mask_findings_text(findings: pd.DataFrame) -> pd.DataFrame:

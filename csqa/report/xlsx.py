@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from csqa.report.safety import excel_safe
+from csqa.report.safety import excel_safe, excel_safe_list
 
 HEADERS_ZH = {
     "conversation_id": "会话ID", "agent_id": "客服", "agents": "参与客服", "started_at": "开始时间",
@@ -66,12 +66,109 @@ def _as_datetime(v):
     return None
 
 
+def _shown_and_kind(col: str, v, row_fmt: str | None):
+    """How one cell is written: (kind, value, format key, text for the width) or None for an empty cell.
+
+    This is the reference rule for every cell; `_column_cells` applies it per column in bulk.
+    kind is "dt" (an Excel date-time), "str" or "num".
+    """
+    if _missing(v) or (isinstance(v, str) and v == ""):
+        return None
+    if col in DATETIME_COLUMNS and (dt := _as_datetime(v)) is not None:
+        return "dt", dt, "dt", "2026-01-01 00:00:00"
+    if isinstance(v, (bool, np.bool_)):
+        return "str", "是" if v else "否", None, "是"
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        if col == "value" and row_fmt is not None:
+            f = row_fmt
+        elif col in PERCENT_COLUMNS:
+            f = "pct"
+        elif col in ONE_DECIMAL:
+            f = "0.0"
+        elif col in TWO_DECIMALS:
+            f = "0.00"
+        else:
+            f = None
+        return "num", float(v), f, f"{float(v):.2f}"
+    text = excel_safe(str(v))
+    return "str", text, None, text
+
+
+def _number_format(col: str) -> str | None:
+    return "pct" if col in PERCENT_COLUMNS else "0.0" if col in ONE_DECIMAL else "0.00" if col in TWO_DECIMALS else None
+
+
+_EXCEL_EPOCH = np.datetime64("1899-12-31T00:00:00", "us")
+_FIRST_PLAIN_DAY = pd.Timestamp("1900-03-01")
+
+
+def _excel_serials(stamps: pd.Series) -> list:
+    """Excel serial date-times of parsed naive timestamps (NaN where NaT), computed as
+    xlsxwriter's write_datetime does: days + (seconds + microseconds / 1e6) / 86400, +1 past
+    1900-02-28 (Excel's leap-year bug); the same float operations give the same numbers."""
+    us = (stamps.to_numpy(dtype="datetime64[us]") - _EXCEL_EPOCH).astype("int64")
+    days, rest = np.divmod(us, 86_400_000_000)
+    seconds, micros = np.divmod(rest, 1_000_000)
+    serial = days + (seconds.astype(float) + micros.astype(float) / 1e6) / (60 * 60 * 24)
+    serial = np.where(serial > 59, serial + 1, serial)
+    return np.where(pd.isna(stamps).to_numpy(), np.nan, serial).tolist()
+
+
+def _column_cells(col: str, series: pd.Series, row_fmt: list | None):
+    """[(row, kind, value, format key)] of one column, the same cells `_shown_and_kind` gives.
+
+    Columns of one plain dtype take a bulk path (numbers: NaN is empty; text: "" and NaN
+    are empty, the rest goes through the formula guard; date-time text parsed in one go);
+    anything else (object columns, date-times that do not parse as one format) goes cell by cell.
+    """
+    dtype = series.dtype
+    if col == "value" and row_fmt is not None:
+        pass  # per-row formats: the generic path
+    elif dtype.kind in "iuf" and not isinstance(dtype, pd.CategoricalDtype):
+        # numpy ints/floats, nullable Int64/Float64: as floats, missing (<NA>) as NaN, NaN is empty
+        f = _number_format(col)
+        numbers = series.to_numpy(dtype=float, na_value=np.nan).tolist()
+        return [(i, "num", v, f) for i, v in enumerate(numbers, start=1) if v == v]
+    elif isinstance(dtype, pd.StringDtype) and col not in DATETIME_COLUMNS:
+        return [(i, "str", v, None) for i, v in enumerate(excel_safe_list(series.tolist()), start=1)
+                if isinstance(v, str) and v]
+    elif isinstance(dtype, pd.StringDtype):
+        stamps = pd.to_datetime(series, format="%Y-%m-%d %H:%M:%S", errors="coerce")
+        parsed = stamps.notna()
+        text = series.notna() & (series != "")
+        # every non-empty stamp in the one format we write, and past Excel's 1900 quirks (xlsxwriter
+        # shifts 1900-01-01 and before 1900-03-01 differently)
+        if bool((parsed == text).all()) and not bool((stamps < _FIRST_PLAIN_DAY).any()):
+            serials = _excel_serials(stamps)
+            return [(i, "dt", s, "dt") for i, s in enumerate(serials, start=1) if s == s]
+    cells = []
+    for i, v in enumerate(series.tolist(), start=1):
+        cell = _shown_and_kind(col, v, row_fmt[i - 1] if row_fmt is not None else None)
+        if cell is not None:
+            cells.append((i, cell[0], cell[1], cell[2]))
+    return cells
+
+
 def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
     """Write {sheet name: DataFrame} (English column names, mapped to Chinese headers).
 
     The 总览 sheet may carry a `_fmt` column: per row, how to show `value`
     (int, 0.0, pct, text); it is not written.
     """
+    import gc
+
+    # ~a million small objects (cells, their XML) are made and hardly any is part of a cycle: automatic
+    # garbage collections while writing would only re-scan them and the caller's heap
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _write_xlsx(path, sheets)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
     import xlsxwriter
 
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
@@ -96,37 +193,22 @@ def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
             widths = [display_width(h) + 4 for h in headers]
             for j, h in enumerate(headers):
                 ws.write_string(0, j, h, head)
+            write_string, write_number = ws.write_string, ws.write_number
             for j, col in enumerate(cols):
-                values = df[col].tolist()
-                for i, v in enumerate(values, start=1):
-                    if _missing(v) or (isinstance(v, str) and v == ""):
-                        continue
-                    shown = ""
-                    if col in DATETIME_COLUMNS and (dt := _as_datetime(v)) is not None:
-                        ws.write_datetime(i, j, dt, fmts["dt"])
-                        shown = "2026-01-01 00:00:00"
-                    elif isinstance(v, (bool, np.bool_)):
-                        ws.write_string(i, j, "是" if v else "否")
-                        shown = "是"
-                    elif isinstance(v, (int, float, np.integer, np.floating)):
-                        if col == "value" and row_fmt is not None:
-                            f = fmts.get(row_fmt[i - 1])
-                        elif col in PERCENT_COLUMNS:
-                            f = fmts["pct"]
-                        elif col in ONE_DECIMAL:
-                            f = fmts["0.0"]
-                        elif col in TWO_DECIMALS:
-                            f = fmts["0.00"]
-                        else:
-                            f = None
-                        ws.write_number(i, j, float(v), f)
-                        shown = f"{float(v):.2f}"
+                # widths follow what the first 300 rows show
+                for i, v in enumerate(df[col].iloc[:300].tolist(), start=1):
+                    cell = _shown_and_kind(col, v, row_fmt[i - 1] if row_fmt is not None else None)
+                    if cell is not None:
+                        widths[j] = max(widths[j], min(display_width(cell[3]), 70) + 2)
+                for i, kind, value, f in _column_cells(col, df[col], row_fmt):
+                    if kind == "str":
+                        write_string(i, j, value)
+                    elif kind == "num":
+                        write_number(i, j, value, fmts.get(f))
+                    elif isinstance(value, float):  # an Excel serial already
+                        write_number(i, j, value, fmts["dt"])
                     else:
-                        text = excel_safe(str(v))
-                        ws.write_string(i, j, text)
-                        shown = text
-                    if i <= 300:
-                        widths[j] = max(widths[j], min(display_width(shown), 70) + 2)
+                        ws.write_datetime(i, j, value, fmts["dt"])
             for j, w in enumerate(widths):
                 ws.set_column(j, j, min(w, 72))
             ws.freeze_panes(1, 0)
@@ -134,47 +216,3 @@ def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
                 ws.autofilter(0, 0, max(len(df), 1), len(cols) - 1)
     finally:
         wb.close()
-
-
-class XlsxJob:
-    """report.xlsx written in a forked process while the parent writes the store and the CSVs.
-
-    Where fork is not available (Windows, macOS spawn) it is written in this process when
-    `wait` is called. `wait` raises CsqaError with the writer's message if it failed.
-    """
-
-    def __init__(self, path: Path, sheets: dict[str, pd.DataFrame]):
-        import multiprocessing as mp
-
-        self.path = Path(path)
-        self.sheets = sheets
-        self._error = self.path.with_name(self.path.name + ".error")
-        self._proc = None
-        if "fork" in mp.get_all_start_methods():
-            self._proc = mp.get_context("fork").Process(target=self._run, name="csqa-xlsx", daemon=True)
-            self._proc.start()
-            self.sheets = None  # the child has its own copy
-
-    def _run(self) -> None:
-        try:
-            write_xlsx(self.path, self.sheets)
-        except BaseException as exc:  # reported by the parent
-            self._error.write_text(f"{type(exc).__name__}: {exc}", encoding="utf-8")
-            raise SystemExit(1)
-
-    def wait(self) -> Path:
-        from csqa.errors import CsqaError
-
-        if self._proc is None:
-            write_xlsx(self.path, self.sheets)
-            return self.path
-        self._proc.join()
-        if self._proc.exitcode != 0:
-            detail = self._error.read_text(encoding="utf-8") if self._error.exists() else f"exit code {self._proc.exitcode}"
-            raise CsqaError(f"写 report.xlsx 失败 / writing report.xlsx failed: {detail}")
-        return self.path
-
-    def cancel(self) -> None:
-        if self._proc is not None and self._proc.is_alive():
-            self._proc.terminate()
-            self._proc.join()
