@@ -34,10 +34,12 @@ class Message:
     time: float | None  # seconds since the epoch, None without a time column
     timestamp: str  # as shown in outputs ('' without a time)
     complaint: ComplaintSignal | None = None
+    # norm.text, the text the checks match on; a plain slot, not a property, because the checks
+    # read it millions of times (set from `norm` on construction)
+    clean: str = field(init=False, repr=False, compare=False, default="")
 
-    @property
-    def clean(self) -> str:
-        return self.norm.text
+    def __post_init__(self) -> None:
+        self.clean = self.norm.text
 
 
 @dataclass(slots=True)

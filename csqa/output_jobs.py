@@ -4,13 +4,14 @@ Why separate processes: after scoring, the main process holds the run's conversa
 writes the CSVs; the report (aggregates over every finding, the drill-down, report.xlsx)
 and the DuckDB store write each need a few hundred MB more at 200k conversations. Run in
 the main process, those add up on top of everything it already holds — its peak memory then
-grows with the input. In fresh *spawned* processes (not forked: a forked child starts with
-the parent's pages resident) each job reads only what it needs from the run's spools on
+grows with the input. In processes that do not descend from the main one (a child forked
+from it starts with all the parent's pages resident) each job reads only what it needs from the run's spools on
 disk, so no process's peak grows with the run, and the three jobs (CSVs, report, store) use
 both cores at once.
 
-The pool is started before ingest (`OutputPool.start`) so that its processes have imported
-pandas, DuckDB, Jinja2 and xlsxwriter by the time scoring ends.
+The processes are forked from a small fork server started before ingest (`OutputPool.start`):
+it imports pandas, DuckDB, Jinja2 and xlsxwriter once, on the core ingest leaves idle, so the
+jobs start at once when scoring ends — and start small (the server holds no run data).
 
 A job never raises across the process boundary: it returns its result or the error's
 message, and `OutputPool.result` raises `CsqaError` (a user-facing message) or
@@ -56,16 +57,9 @@ class StoreJob:
     messages: object  # MessageSpool
 
 
-def _warm_up() -> None:
-    """Import what the jobs use, while the main process is still ingesting and scoring."""
-    import duckdb  # noqa: F401
-    import jinja2  # noqa: F401
-    import pyarrow.parquet  # noqa: F401
-    import xlsxwriter  # noqa: F401
-
-    import csqa.report.builder  # noqa: F401
-    import csqa.report.xlsx  # noqa: F401
-    import csqa.store  # noqa: F401
+# what the fork server imports once (see the module docstring)
+_PRELOAD = ["duckdb", "jinja2", "pyarrow.parquet", "xlsxwriter", "csqa.report.builder", "csqa.report.xlsx",
+            "csqa.store"]
 
 
 def _finished(t0: float) -> dict:
@@ -131,16 +125,22 @@ def run_store_job(job: StoreJob) -> dict:
 
 
 class OutputPool:
-    """Two spawned processes for the output stage's report and store jobs."""
+    """Two processes for the output stage's report and store jobs, forked from a fork server."""
 
     def __init__(self):
         self._pool: ProcessPoolExecutor | None = None
 
     def start(self) -> "OutputPool":
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("spawn"))
-            for _ in range(2):
-                self._pool.submit(_warm_up)
+            if "forkserver" in mp.get_all_start_methods():
+                ctx = mp.get_context("forkserver")
+                ctx.set_forkserver_preload(_PRELOAD)
+                from multiprocessing import forkserver
+
+                forkserver.ensure_running()  # imports _PRELOAD now, while this process ingests
+            else:  # Windows: fresh interpreters
+                ctx = mp.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=2, mp_context=ctx)
         return self
 
     def submit(self, fn, job) -> Future:

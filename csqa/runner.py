@@ -163,7 +163,7 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
     first. manifest: run.json so far (inputs, rows_*, rulebook, model, options…); counts, mask
     flag, run_id and store are added here.
 
-    Three jobs run at once: this process writes the CSVs while two spawned processes
+    Three jobs run at once: this process writes the CSVs while two processes of a fork server
     (`csqa.output_jobs`, `pool`) build report.html + report.xlsx and write the results store
     (OUTDIR/results.duckdb, or `store` kept across runs). OUTDIR is written atomically, run.json last.
     """

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from csqa.checks import negation
-from csqa.checks.phrases import PhraseIndex, match_groups, phrase_groups
+from csqa.checks.phrases import NO_HITS, PhraseIndex, match_groups, phrase_groups
 from csqa.checks.questions import find_confirmation
 from csqa.checks.repetition import emoji_count, may_hold_emoji, repeated_messages
 from csqa.checks.similarity import TemplateMatcher
 from csqa.checks.timing import Response, responses
 from csqa.model import AGENT, CUSTOMER, Conversation, Message
 from csqa.rulebook.schema import CHECK_NAMES_ZH, Match, Rule, Rulebook
+from csqa.memo import TEXTS_PER_MEMO
 
 
 @dataclass(slots=True)
@@ -48,15 +49,19 @@ class MessageView:
     the automaton per message, done up front), the phrases present anywhere in it, its agent
     and customer messages and its response times. Rules then only look things up."""
 
-    def __init__(self, conv: Conversation, index: PhraseIndex):
+    def __init__(self, conv: Conversation, index: PhraseIndex | None = None, prepared=None):
         self.conv = conv
-        self.hits = [index.find(m.clean, m.tokens) for m in conv.messages]
-        self.present = set().union(*self.hits)  # every phrase found somewhere in the conversation
-        self.agents = [m for m in conv.messages if m.role == AGENT]
-        self.customers = [m for m in conv.messages if m.role == CUSTOMER]
-        # per message: which of the rulebook's scanners found something in it (see `CompiledRulebook`)
-        self.scans: list[frozenset[int]] = [_NOTHING] * len(conv.messages)
-        self.scanned: set[int] = set()  # … in any message
+        if prepared is None:
+            self.hits = [index.find(m.clean, m.tokens) for m in conv.messages]
+            self.present = set().union(*self.hits)  # every phrase found somewhere in the conversation
+            self.agents = [m for m in conv.messages if m.role == AGENT]
+            self.customers = [m for m in conv.messages if m.role == CUSTOMER]
+            # per message: which of the rulebook's scanners found something in it (see `CompiledRulebook`)
+            self.scans: list[frozenset[int]] = [_NOTHING] * len(conv.messages)
+            self.scanned: set[int] = set()  # … in any message
+            self.infos: list[_TextInfo] | None = None  # per message: what is known of its text
+        else:
+            self.hits, self.present, self.agents, self.customers, self.scans, self.scanned, self.infos = prepared
 
     def phrase_hits(self, msg: Message) -> dict:
         return self.hits[msg.index]
@@ -91,6 +96,7 @@ class CompiledMatch:
             match.regex or match.similar_to or match.question or match.pii or match.off_platform
         )
         self.regexes = [re.compile(p) for p in match.regex]
+        self.any_regex = _any_of(match.regex) if len(self.regexes) > 1 else None
         self.templates = TemplateMatcher(match.similar_to, match.threshold) if match.similar_to else None
         self.exclude = list(match.exclude)
         self.redeemers = list(match.unless_followed_by)
@@ -113,6 +119,17 @@ class CompiledMatch:
         self.matchers = ([self._phrase_spans] if self.groups else []) + self.text_matchers
         # positions of the text matchers among the rulebook's scanners (`forbid` blocks only)
         self.scan_ids: frozenset[int] = frozenset()
+        # Whether the block matches one message on its own (no following message) is a function
+        # of the message's text and tokens, unless a match may be excused as quoting the customer:
+        # such verdicts are kept per text (`_TextInfo`), this block's under bit `verdict_bit`
+        # (0: not kept). The similarity matcher, the costliest, gets a verdict of its own, so that
+        # it still runs only when no cheaper matcher matched anywhere in the window.
+        self.verdict_bit = 0
+        self.context_free = not match.unless_quoted
+        if self.templates is not None:
+            self.cheap_matchers, self.costly_matchers = self.matchers[:-1], self.matchers[-1:]
+        else:
+            self.cheap_matchers, self.costly_matchers = self.matchers, []
 
     def phrases(self) -> set[str]:
         return {p for group in self.groups for p in group} | set(self.exclude) | set(self.redeemers)
@@ -143,11 +160,66 @@ class CompiledMatch:
         on every message before the next, costlier one (similarity) runs at all."""
         if self.never_matches(view):
             return False
+        bit = self.verdict_bit
+        if bit and view.infos is not None:
+            # the same answer from per-text verdicts: any message matched by a cheap matcher,
+            # else any message matched by the similarity matcher
+            infos = view.infos
+            for msg in msgs:
+                info = infos[msg.index]
+                if info.known & bit:  # (the common case, inlined)
+                    if info.found & bit:
+                        return True
+                elif self._cheap_verdict(msg, view, info, bit):
+                    return True
+            if self.costly_matchers:
+                for msg in msgs:
+                    if self._costly_verdict(msg, view, infos[msg.index], bit):
+                        return True
+            return False
         for matcher in self.matchers:
             for msg in msgs:
                 spans = matcher(msg, view)
                 if spans and self._kept(spans, msg, view, ()):
                     return True
+        return False
+
+    def matches_alone(self, msg: Message, view: MessageView) -> bool:
+        """Whether `find(msg, view)` (no following message) finds something."""
+        bit = self.verdict_bit
+        if bit and view.infos is not None:
+            info = view.infos[msg.index]
+            return self._cheap_verdict(msg, view, info, bit) or (
+                bool(self.costly_matchers) and self._costly_verdict(msg, view, info, bit)
+            )
+        return bool(self.find(msg, view, first_only=True))
+
+    def _cheap_verdict(self, msg: Message, view: MessageView, info: "_TextInfo", bit: int) -> bool:
+        if info.known & bit:
+            return bool(info.found & bit)
+        found = self._any_kept(self.cheap_matchers, msg, view)
+        info.known |= bit
+        if found:
+            info.found |= bit
+        return found
+
+    def _costly_verdict(self, msg: Message, view: MessageView, info: "_TextInfo", bit: int) -> bool:
+        if info.costly_known & bit:
+            return bool(info.costly_found & bit)
+        found = self._any_kept(self.costly_matchers, msg, view)
+        info.costly_known |= bit
+        if found:
+            info.costly_found |= bit
+        return found
+
+    def _any_kept(self, matchers, msg: Message, view: MessageView) -> bool:
+        if self.phrase_only and self.phrase_set.isdisjoint(view.hits[msg.index]):
+            return False
+        for matcher in matchers:
+            spans = matcher(msg, view)
+            # without exceptions every raw span is kept
+            if spans and (not self.has_exceptions or self._kept(spans, msg, view, ())):
+                return True
         return False
 
     # ---- matchers: raw spans (start, end, text) ---------------------------------------------
@@ -161,6 +233,8 @@ class CompiledMatch:
         return [(s, e, text[s:e]) for s, e, _ in self.templates.find(text)]
 
     def _regex_spans(self, text: str):
+        if self.any_regex is not None and self.any_regex.search(text) is None:
+            return ()  # none of the regexes matches anywhere: one search instead of one per regex
         return [(m.start(), m.end(), m.group(0)) for rx in self.regexes for m in rx.finditer(text) if m.end() > m.start()]
 
     def _pii_spans(self, text: str):
@@ -198,7 +272,25 @@ class CompiledMatch:
         return False
 
 
-_CACHE_SIZE = 50_000  # texts per matcher cache (cleared when full)
+_CACHE_SIZE = TEXTS_PER_MEMO  # texts per cache (cleared when full; see csqa.memo)
+
+# how a rule runs (`CompiledRulebook._plans`)
+_TIMING, _REPEATS, _EMOJI, _REQUIRE, _FORBID = range(5)
+
+
+class _TextInfo:
+    """What the rulebook knows of one distinct message text (with its tokens): its phrase hits,
+    which scanners find something in it (None: not worked out yet), and per-text verdicts of
+    blocks (bit masks, see `CompiledMatch.verdict_bit`)."""
+
+    __slots__ = ("tokens", "hits", "scans", "known", "found", "costly_known", "costly_found", "emoji")
+
+    def __init__(self, tokens, hits):
+        self.tokens = tokens
+        self.hits = hits
+        self.scans: frozenset[int] | None = None
+        self.known = self.found = self.costly_known = self.costly_found = 0
+        self.emoji: int | None = None  # emoji count (None: not counted yet)
 
 
 class _PerText:
@@ -219,6 +311,22 @@ class _PerText:
                 self.cache.clear()
             found = self.cache[text] = tuple(self.spans_of(text))
         return found
+
+
+_GROUP_REFERENCE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")
+
+
+def _any_of(patterns) -> "re.Pattern[str] | None":
+    """One regex that matches somewhere in a text exactly when one of `patterns` does (their
+    alternation: at each position the engine tries every alternative), or None when joining them
+    could change a pattern's meaning (group references are renumbered, inline flags)."""
+    if any(_GROUP_REFERENCE.search(p) or p.lstrip().startswith("(?") and not p.lstrip().startswith(("(?:", "(?=", "(?!", "(?<", "(?P<"))
+           for p in patterns):
+        return None
+    try:
+        return re.compile("|".join(f"(?:{p})" for p in patterns))
+    except re.error:
+        return None
 
 
 def _question_spans(text: str):
@@ -279,7 +387,11 @@ class CompiledRulebook:
                 cm.scan_ids = frozenset(range(len(self._scanners), len(self._scanners) + len(cm.text_matchers)))
                 self._scanners.extend(cm.text_matchers)
                 self._scan_roles.add(rule.scope.role)
-        self._scan_cache: dict[str, frozenset[int]] = {}
+        # what is known of each distinct message text (phrase hits, scans, verdicts); bounded
+        self._texts: dict[str, _TextInfo] = {}
+        self._timing_texts: dict[tuple, str] = {}  # (rule, first?, seconds) → explanation
+        for bit, cm in enumerate(cm for cm in list(self.matches.values()) + list(self.triggers.values()) if cm.context_free):
+            cm.verdict_bit = 1 << bit
         self.dimensions = {d.id: d for d in rulebook.dimensions}
         # the explanations of require rules do not depend on the conversation
         self._done = {r.code: _explain(r, f"{r.name}: 已做到") for r in self.rules if r.require is not None}
@@ -301,6 +413,45 @@ class CompiledRulebook:
             )
             for r in self.rules
         ]
+        # Which rules apply depends only on these thresholds being met: the rule lists of each
+        # combination are worked out once (a handful of combinations, `_applicability`).
+        self._agent_cap = max((c[1] for c in self._conditions), default=0)
+        self._customer_cap = max((c[2] for c in self._conditions), default=0)
+        self._applies: dict[tuple, tuple] = {}
+        # how each rule runs: (rule, kind, compiled block, its phrases, its scanners, after complaint?)
+        self._plans = {
+            r.code: (
+                r,
+                _TIMING if r.timing is not None else _REPEATS if r.repetition is not None
+                else _EMOJI if r.emoji is not None else _REQUIRE if r.require is not None else _FORBID,
+                self.matches.get(r.code),
+                self.matches[r.code].phrase_set if r.code in self.matches else _NOTHING,
+                self.matches[r.code].scan_ids if r.code in self.matches else _NOTHING,
+                r.scope.after == "complaint",
+            )
+            for r in self.rules
+        }
+
+    def _applicability(self, key: tuple) -> tuple:
+        """(applicable rules, not applicable rules, plans of the applicable ones) for one
+        combination of (agent turns, customer turns, complaint?, pending?, timestamps?)."""
+        found = self._applies.get(key)
+        if found is None:
+            n_agents, n_customer, has_complaint, has_pending, has_time = key
+            applicable, not_applicable = [], []
+            for rule, min_agents, min_customers, needs_complaint, needs_pending, needs_time in self._conditions:
+                applies = (
+                    n_agents >= min_agents
+                    and n_customer >= min_customers
+                    and (not needs_complaint or has_complaint)
+                    and (not needs_pending or has_pending)
+                    and (not needs_time or has_time)
+                )
+                (applicable if applies else not_applicable).append(rule)
+            found = self._applies[key] = (
+                tuple(applicable), tuple(not_applicable), tuple(self._plans[r.code] for r in applicable)
+            )
+        return found
 
     def vocabulary(self) -> set[str]:
         """Every phrase of the rulebook (added to jieba so they are kept whole)."""
@@ -317,7 +468,7 @@ class CompiledRulebook:
         for msg in view.agents if trig.role == AGENT else view.customers:
             if trig.use_classifier and msg.complaint is not None and msg.complaint.is_complaint:
                 return msg.index
-            if cm.find(msg, view, first_only=True):
+            if cm.matches_alone(msg, view):
                 return msg.index
         return None
 
@@ -325,51 +476,90 @@ class CompiledRulebook:
     def evaluate(self, conv: Conversation) -> Evaluation:
         view = self.view(conv)
         agents = view.agents
-        n_customer = len(view.customers)
         complaint_at = self.trigger_index("complaint", conv, view) if "complaint" in self.triggers else None
         pending_at = self.trigger_index("pending", conv, view) if "pending" in self.triggers else None
-        result = Evaluation(complaint_index=complaint_at)
-        n_agents = len(agents)
-        for rule, min_agents, min_customers, needs_complaint, needs_pending, needs_time in self._conditions:
-            applies = (
-                n_agents >= min_agents
-                and n_customer >= min_customers
-                and (not needs_complaint or complaint_at is not None)
-                and (not needs_pending or pending_at is not None)
-                and (not needs_time or conv.has_time)
-            )
-            if not applies:
-                result.not_applicable.append(rule)
-                continue
-            result.applicable.append(rule)
-            trigger_at = complaint_at if rule.scope.after == "complaint" else pending_at
-            result.hits.extend(self._run_rule(rule, conv, view, agents, trigger_at))
+        applicable, not_applicable, plans = self._applicability((
+            min(len(agents), self._agent_cap),
+            min(len(view.customers), self._customer_cap),
+            complaint_at is not None,
+            pending_at is not None,
+            conv.has_time,
+        ))
+        result = Evaluation(complaint_index=complaint_at, applicable=list(applicable), not_applicable=list(not_applicable))
+        hits = result.hits
+        present, scanned = view.present, view.scanned
+        for rule, kind, cm, phrases, scan_ids, after_complaint in plans:
+            trigger_at = complaint_at if after_complaint else pending_at
+            if kind == _FORBID:
+                if phrases.isdisjoint(present) and scan_ids.isdisjoint(scanned):
+                    continue  # none of its phrases and none of its matchers found anything in the conversation
+                hits.extend(self._forbidden(rule, cm, view, trigger_at))
+            elif kind == _REQUIRE:
+                if cm.occurs_in(self._window(rule, view, trigger_at), view):
+                    if rule.bonus:
+                        hits.append(Hit(rule, self._done[rule.code], None))
+                elif not rule.bonus:
+                    hits.append(Hit(rule, self._missing[rule.code]))
+            else:
+                hits.extend(self._run_rule(rule, conv, view, agents, trigger_at))
         result.responses = view.responses
         return result
 
     def view(self, conv: Conversation) -> MessageView:
-        """The conversation prepared for the rules: phrase hits, and what the scanners found."""
-        view = MessageView(conv, self.phrase_index)
-        if self._scanners:
-            view.scans = [self._scan(m.clean) if m.role in self._scan_roles else _NOTHING for m in conv.messages]
-            view.scanned = set().union(*view.scans)
-        return view
+        """The conversation prepared for the rules: phrase hits, and what the scanners found.
+
+        One look-up per message in the per-text cache (`_TextInfo`): the phrase hits of a text
+        are those of `PhraseIndex.find`, its scans those of every scanner run on it."""
+        texts = self._texts
+        scan_roles = self._scan_roles if self._scanners else ()
+        infos, hits, scans, agents, customers = [], [], [], [], []
+        present: set[str] = set()
+        scanned: set[int] = set()
+        for m in conv.messages:
+            text = m.norm.text
+            info = texts.get(text)
+            if info is None or info.tokens != m.tokens:
+                info = self._text_info(text, m.tokens)
+            infos.append(info)
+            found = info.hits
+            hits.append(found)
+            if found:
+                present.update(found)
+            role = m.role
+            if role == AGENT:
+                agents.append(m)
+            elif role == CUSTOMER:
+                customers.append(m)
+            if role in scan_roles:
+                ids = info.scans
+                if ids is None:
+                    ids = info.scans = self._scan(text)
+                scans.append(ids)
+                if ids:
+                    scanned.update(ids)
+            else:
+                scans.append(_NOTHING)
+        return MessageView(conv, prepared=(hits, present, agents, customers, scans, scanned, infos))
+
+    def _text_info(self, text: str, tokens) -> _TextInfo:
+        if len(self._texts) >= _CACHE_SIZE:
+            self._texts.clear()
+        info = self._texts[text] = _TextInfo(tokens, self.phrase_index._find(text, tokens) or NO_HITS)
+        return info
 
     def _scan(self, text: str) -> frozenset[int]:
-        """Which scanners find something in `text` (once per distinct text)."""
-        found = self._scan_cache.get(text)
-        if found is None:
-            if len(self._scan_cache) >= _CACHE_SIZE:
-                self._scan_cache.clear()
-            found = self._scan_cache[text] = frozenset(i for i, m in enumerate(self._scanners) if m.spans(text))
-        return found
+        """Which scanners find something in `text` (once per distinct text, kept in its `_TextInfo`)."""
+        return frozenset(i for i, m in enumerate(self._scanners) if m.spans(text)) or _NOTHING
 
     def _window(self, rule: Rule, view: MessageView, trigger_at) -> list[Message]:
         scope = rule.scope
         msgs = view.agents if scope.role == AGENT else view.customers
-        if scope.after is not None:
-            inclusive = scope.after == "pending"
-            msgs = [m for m in msgs if (m.index >= trigger_at if inclusive else m.index > trigger_at)]
+        after = scope.after
+        if after is not None:
+            if after == "pending":
+                msgs = [m for m in msgs if m.index >= trigger_at]
+            else:
+                msgs = [m for m in msgs if m.index > trigger_at]
             if scope.within_turns:
                 msgs = msgs[: scope.within_turns]
         if scope.first_turns:
@@ -387,7 +577,7 @@ class CompiledRulebook:
                 for m in repeated_messages(agents, rule.repetition.min_chars, rule.repetition.max_repeats)
             ]
         if rule.emoji is not None:
-            return self._emoji(rule, agents)
+            return self._emoji(rule, agents, view)
         cm = self.matches[rule.code]
         if rule.require is not None:
             if cm.occurs_in(self._window(rule, view, trigger_at), view):
@@ -396,6 +586,11 @@ class CompiledRulebook:
         phrases, scan_ids = cm.phrase_set, cm.scan_ids
         if phrases.isdisjoint(view.present) and scan_ids.isdisjoint(view.scanned):
             return []  # none of its phrases and none of its matchers found anything in the conversation
+        return self._forbidden(rule, cm, view, trigger_at)
+
+    def _forbidden(self, rule: Rule, cm: CompiledMatch, view: MessageView, trigger_at) -> list[Hit]:
+        """The hits of a `forbid` rule: every place its block matches in its window."""
+        phrases, scan_ids = cm.phrase_set, cm.scan_ids
         window = self._window(rule, view, trigger_at)
         hits = []
         name = CHECK_NAMES_ZH.get(rule.check, rule.check)
@@ -409,22 +604,30 @@ class CompiledRulebook:
 
     def _timing(self, rule: Rule, view: MessageView) -> list[Hit]:
         hits = []
+        first_limit, later_limit = rule.timing.first_response_s, rule.timing.response_s
+        texts = self._timing_texts
         for r in view.responses:
-            limit = rule.timing.first_response_s if r.first else rule.timing.response_s
+            first = r.first
+            limit = first_limit if first else later_limit
             if limit is None or r.seconds <= limit:
                 continue
-            kind = "首次响应" if r.first else "回复"
-            hits.append(
-                Hit(rule, _explain(rule, f"{kind}超时: 顾客等待 {r.seconds:.0f} 秒 (上限 {limit:.0f} 秒)"), r.agent_index)
-            )
+            # the explanation depends only on (rule, first?, seconds): delays recur, format once
+            key = (rule.code, first, r.seconds)
+            explanation = texts.get(key)
+            if explanation is None:
+                if len(texts) >= _CACHE_SIZE:
+                    texts.clear()
+                kind = "首次响应" if first else "回复"
+                explanation = texts[key] = _explain(rule, f"{kind}超时: 顾客等待 {r.seconds:.0f} 秒 (上限 {limit:.0f} 秒)")
+            hits.append(Hit(rule, explanation, r.agent_index))
         return hits
 
-    def _emoji(self, rule: Rule, agents: list[Message]) -> list[Hit]:
+    def _emoji(self, rule: Rule, agents: list[Message], view: MessageView | None = None) -> list[Hit]:
         limit = rule.emoji
         if limit.max_per_message >= 0 and limit.max_messages_ratio >= 0 and not may_hold_emoji("".join(m.clean for m in agents)):
             return []  # no emoji in any agent message
         hits = []
-        counts = [(m, emoji_count(m)) for m in agents]
+        counts = [(m, self._emoji_count(m, view)) for m in agents]
         for msg, n in counts:
             if n > rule.emoji.max_per_message:
                 hits.append(Hit(rule, _explain(rule, f"表情过多: 一条消息使用了 {n} 个表情 (上限 {rule.emoji.max_per_message})"), msg.index, (0, len(msg.clean)), msg.clean))
@@ -432,6 +635,17 @@ class CompiledRulebook:
         if not hits and len(agents) >= 4 and with_emoji / len(agents) > rule.emoji.max_messages_ratio:
             hits.append(Hit(rule, _explain(rule, f"表情过多: {with_emoji}/{len(agents)} 条客服消息带表情")))
         return hits
+
+    @staticmethod
+    def _emoji_count(msg: Message, view: MessageView | None) -> int:
+        """`emoji_count(msg)`, a function of the text: counted once per text (`_TextInfo.emoji`)."""
+        if view is None or view.infos is None:
+            return emoji_count(msg)
+        info = view.infos[msg.index]
+        n = info.emoji
+        if n is None:
+            n = info.emoji = emoji_count(msg)
+        return n
 
 
 def _describe_window(rule: Rule) -> str:

@@ -29,6 +29,8 @@ from typing import Callable, Iterable, Optional
 
 import yaml
 
+from csqa.memo import TEXTS_PER_MEMO
+
 __all__ = [
     "PiiMatch",
     "Recognizer",
@@ -542,7 +544,7 @@ def _plans(recognizers: Optional[Iterable[Recognizer]]) -> tuple[_Plan, ...]:
         if _default_plans_cache[0] is not recs:
             _default_plans_cache[1] = tuple(_plan(r) for r in recs)
             _default_plans_cache[0] = recs
-            _SCAN_CACHE.clear()  # the registry was reloaded
+            _clear_scan_cache()  # the registry was reloaded
         return _default_plans_cache[1]
     return tuple(_plan(r) for r in recognizers)
 
@@ -569,9 +571,26 @@ def _normalize(text: str) -> str:
 # Candidates of the packaged recognizers by text, before the kinds / min_score filter and
 # overlap resolution (which are cheap and redone per call).  The same texts come back: an
 # agent's templates, a message scanned by the PII rule and then masked in the transcript,
-# the fixed explanations masked for every finding.  Bounded; the oldest entries leave first.
+# the fixed explanations masked for every finding.  Bounded, in two generations: when the
+# young one is full it becomes the old one (the previous old one is dropped), and a text found
+# in the old one moves back to the young one.  Every step is O(1) amortized (evicting the
+# oldest entry of one dict, ``next(iter(d))``, walks the dict's deleted slots: slow).
 _SCAN_CACHE: dict = {}
-_SCAN_CACHE_MAX = 8192
+_SCAN_CACHE_OLD: dict = {}
+_SCAN_CACHE_MAX = TEXTS_PER_MEMO  # entries per generation (see csqa.memo)
+
+
+def _clear_scan_cache() -> None:
+    _SCAN_CACHE.clear()
+    _SCAN_CACHE_OLD.clear()
+
+
+def _remember(text: str, raw: tuple) -> None:
+    if len(_SCAN_CACHE) >= _SCAN_CACHE_MAX:
+        _SCAN_CACHE_OLD.clear()
+        _SCAN_CACHE_OLD.update(_SCAN_CACHE)
+        _SCAN_CACHE.clear()
+    _SCAN_CACHE[text] = raw
 
 
 def _scan(text: str, kinds: Optional[Iterable[str]], min_score: float,
@@ -583,16 +602,15 @@ def _scan(text: str, kinds: Optional[Iterable[str]], min_score: float,
         return _resolve(_candidates(text, _plans(recognizers), wanted), wanted, min_score)
     if not _MAY_HOLD_VALUE.search(text):
         return []  # nothing any packaged recognizer could match (checked on 55k real messages)
-    plans = _plans(None)
+    plans = _plans(None)  # (clears the cache when the registry was reloaded)
     raw = _SCAN_CACHE.get(text)
     if raw is None:
-        raw = tuple(_candidates(text, plans, None))
-        if len(_SCAN_CACHE) >= _SCAN_CACHE_MAX:
-            try:
-                del _SCAN_CACHE[next(iter(_SCAN_CACHE))]
-            except (KeyError, RuntimeError, StopIteration):  # pragma: no cover - concurrent use
-                _SCAN_CACHE.clear()
-        _SCAN_CACHE[text] = raw
+        raw = _SCAN_CACHE_OLD.get(text)
+        if raw is None:
+            raw = tuple(_candidates(text, plans, None))
+        _remember(text, raw)
+    if not raw:
+        return []
     return _resolve(raw, wanted, min_score)
 
 

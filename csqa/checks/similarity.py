@@ -14,6 +14,8 @@ from collections import Counter
 from itertools import repeat
 from operator import add, mul
 
+from csqa.memo import TEXTS_PER_MEMO
+
 _SENTENCE = re.compile(r"[^。!！?？~～\n]+[。!！?？~～]*")
 _STRIP = re.compile(r"[\s,，。.!！?？~～、:：;；\"'“”‘’()（）\[\]【】<>《》]+")
 
@@ -141,11 +143,11 @@ def _pieces(text: str) -> list[tuple[int, int]]:
 
 
 def _memo(cache: dict, text: str, compute):
-    """compute(text), remembered per text (the cache is emptied past 50,000 texts)."""
+    """compute(text), remembered per text (the cache is emptied past csqa.memo.TEXTS_PER_MEMO texts)."""
     value = cache.get(text)
     if value is None:
         value = compute(text)
-        if len(cache) > 50_000:
+        if len(cache) > TEXTS_PER_MEMO:
             cache.clear()
         cache[text] = value
     return value

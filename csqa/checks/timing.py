@@ -23,13 +23,18 @@ class Response(NamedTuple):  # immutable and cheap to create (a frozen dataclass
 def responses(conv: Conversation) -> list[Response]:
     """Each customer turn that got an agent reply, with its delay in seconds."""
     out: list[Response] = []
-    waiting_since = None  # (index, time) of the first unanswered customer message
+    waiting = None  # index of the first unanswered customer message
+    since = 0.0  # … and its time
     for msg in conv.messages:
-        if msg.time is None:
+        t = msg.time
+        if t is None:
             continue
-        if msg.role == CUSTOMER and waiting_since is None:
-            waiting_since = (msg.index, msg.time)
-        elif msg.role == AGENT and waiting_since is not None:
-            out.append(Response(waiting_since[0], msg.index, max(0.0, msg.time - waiting_since[1]), not out))
-            waiting_since = None
+        role = msg.role
+        if role == CUSTOMER:
+            if waiting is None:
+                waiting, since = msg.index, t
+        elif role == AGENT and waiting is not None:
+            delay = t - since
+            out.append(Response(waiting, msg.index, delay if delay > 0.0 else 0.0, not out))  # max(0.0, delay)
+            waiting = None
     return out

@@ -22,7 +22,15 @@ _SCORER: Scorer | None = None  # inherited by forked workers
 
 def _score_in_worker(frame: pd.DataFrame) -> ChunkOutput:
     assert _SCORER is not None, "worker started without a scorer"
-    return _SCORER.score_frame(frame)
+    # A batch makes ~10^5 short-lived objects (messages, hits, findings) that form no cycles worth
+    # chasing mid-batch; the cyclic collector kept re-scanning them (about 10 % of a worker's time).
+    # It runs once per batch instead.
+    gc.disable()
+    try:
+        return _SCORER.score_frame(frame)
+    finally:
+        gc.enable()
+        gc.collect(1)
 
 
 def default_workers() -> int:

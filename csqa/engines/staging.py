@@ -1,10 +1,16 @@
 """Group conversations without holding the whole input in memory.
 
-Ingested chunks are appended to a DuckDB table on disk; conversations are then read back
-in batches, each conversation whole and in order (by its first appearance in the input,
-messages by time then input order) — however the export interleaves them. DuckDB spills
-to disk past its memory limit (128 MB; at 200k conversations 512 MB cost 370 MB more peak RSS
-and was no faster), so memory stays bounded from 20k to millions of conversations.
+Ingested chunks are appended to a DuckDB table; conversations are then read back in batches,
+each conversation whole and in order (by its first appearance in the input, messages by time
+then input order) — however the export interleaves them. DuckDB spills to disk past its memory
+limit (128 MB; at 200k conversations 512 MB cost 370 MB more peak RSS and was no faster), so
+memory stays bounded from 20k to millions of conversations.
+
+The table is a temporary one: DuckDB keeps it in its buffer pool and spills it to the temp
+directory like any other data past the memory limit, without the write-ahead log and the
+checkpoints (fsyncs) of a stored table — the stage lives only as long as the run. Batches
+stream out of one sorted query as Arrow record batches and are cut into whole conversations
+in Arrow, so each batch becomes a pandas frame once.
 """
 from __future__ import annotations
 
@@ -13,9 +19,19 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
 from csqa.ingest import MESSAGE_COLUMNS
+
+# conversations in input order (by the first seq of each; seq is unique, so no ties), then each
+# conversation's messages by time (no time first) and input order
+_ORDERED = """
+SELECT m.*, f.first_seq FROM messages m
+JOIN (SELECT conversation_id, min(seq) AS first_seq FROM messages GROUP BY conversation_id) f
+USING (conversation_id)
+ORDER BY f.first_seq, m.timestamp NULLS FIRST, m.seq
+"""
 
 
 class MessageStage:
@@ -36,7 +52,7 @@ class MessageStage:
         frame = messages[MESSAGE_COLUMNS]
         self.con.register("chunk", frame)
         if not self._created:
-            self.con.execute("CREATE TABLE messages AS SELECT * FROM chunk")
+            self.con.execute("CREATE TEMP TABLE messages AS SELECT * FROM chunk")
             self._created = True
         else:
             self.con.execute("INSERT INTO messages SELECT * FROM chunk")
@@ -46,41 +62,37 @@ class MessageStage:
     def conversation_count(self) -> int:
         if not self._created:
             return 0
-        return self.con.execute("SELECT count(DISTINCT conversation_id) FROM messages").fetchone()[0]
+        # fetchall, not fetchone: a half-read result would block the next query (batches)
+        return self.con.execute("SELECT count(DISTINCT conversation_id) FROM messages").fetchall()[0][0]
 
     def batches(self, conversations_per_batch: int = 2000, rows_per_fetch: int = 100_000) -> Iterator[pd.DataFrame]:
-        """Frames holding whole conversations, about `conversations_per_batch` each, in input order."""
+        """Frames holding whole conversations, `conversations_per_batch` each (the last fewer), in input order."""
+        import pyarrow as pa
+
         if not self._created:
             return
-        self.con.execute(
-            """
-            CREATE OR REPLACE TABLE ordered AS
-            SELECT m.*, r.conv_rank FROM messages m
-            JOIN (SELECT conversation_id, row_number() OVER (ORDER BY min(seq)) AS conv_rank
-                  FROM messages GROUP BY conversation_id) r USING (conversation_id)
-            ORDER BY conv_rank, timestamp NULLS FIRST, seq
-            """
-        )
-        cursor = self.con.execute("SELECT * FROM ordered ORDER BY conv_rank, timestamp NULLS FIRST, seq")
-        pending = pd.DataFrame()
-        vectors = max(1, rows_per_fetch // 2048)  # DuckDB hands out 2,048-row vectors
-        while True:
-            part = cursor.fetch_df_chunk(vectors)
-            done = part is None or part.empty
-            if not done:
-                pending = part if pending.empty else pd.concat([pending, part], ignore_index=True)
+        reader = self.con.sql(_ORDERED).to_arrow_reader(rows_per_fetch)
+        pending: pa.Table | None = None
+        done = False
+        while not done:
+            try:
+                part = pa.Table.from_batches([reader.read_next_batch()])
+            except StopIteration:
+                done = True
+            else:
+                pending = part if pending is None else pa.concat_tables([pending, part])
             # cut whole conversations off the front; keep the last one unless the input is done
-            while not pending.empty:
-                ranks = pending["conv_rank"]
-                first = ranks.iat[0]
-                cut_rank = first + conversations_per_batch
-                if not done and cut_rank > ranks.iat[-1]:
+            while pending is not None and pending.num_rows:
+                first = pending.column("first_seq").to_numpy()
+                starts = np.flatnonzero(first[1:] != first[:-1]) + 1  # where the 2nd, 3rd, … conversation starts
+                if len(starts) >= conversations_per_batch:
+                    cut = int(starts[conversations_per_batch - 1])
+                elif done:
+                    cut = pending.num_rows
+                else:
                     break  # not enough complete conversations yet (the last may continue)
-                take = ranks < cut_rank
-                yield _finish(pending[take])
-                pending = pending[~take].reset_index(drop=True)
-            if done:
-                break
+                yield _finish(pending.slice(0, cut))
+                pending = pending.slice(cut)
 
     def close(self) -> None:
         try:
@@ -95,7 +107,8 @@ class MessageStage:
         self.close()
 
 
-def _finish(part: pd.DataFrame) -> pd.DataFrame:
-    frame = part.drop(columns=["conv_rank"]).reset_index(drop=True)
+def _finish(part) -> pd.DataFrame:
+    """The ingested-messages frame of a batch (str, datetime64[ns] and int64 columns)."""
+    frame = part.drop_columns(["first_seq"]).combine_chunks().to_pandas()
     frame["timestamp"] = pd.to_datetime(frame["timestamp"])
     return frame

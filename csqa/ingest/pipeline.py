@@ -249,24 +249,24 @@ def _process_chunk(raw: RawChunk, mapping: ColumnMapping, shown: str, options, r
         "conversation_id",
         lambda i: f"会话ID为空（列「{label('conversation_id')}」）：请补全该行的会话ID (missing conversation id)",
     )
-    role_values = role_raw.to_numpy(dtype=object)
+    role_values = _objects(role_raw)
     reject(
         (roles == "").to_numpy(dtype=bool),
         "role",
-        lambda i: _role_reason(role_values[i], label("role")),
+        lambda i: _role_reason(role_values(i), label("role")),
     )
     if mapping.has_time and n:
         time_values = fields["timestamp"]
         timestamps = parse_timestamps(time_values.reset_index(drop=True))
         blank = is_blank(time_values.reset_index(drop=True)).to_numpy(dtype=bool)
         unparsed = timestamps.isna().to_numpy(dtype=bool)
-        time_objects = time_values.to_numpy(dtype=object)
+        time_objects = _objects(time_values)
         reject(blank, "timestamp", lambda i: f"时间为空（列「{label('timestamp')}」）：请补全该行的时间 (missing time)")
         reject(
             unparsed & ~blank,
             "timestamp",
             lambda i: (
-                f"无法解析时间「{_short(time_objects[i])}」（列「{label('timestamp')}」）："
+                f"无法解析时间「{_short(time_objects(i))}」（列「{label('timestamp')}」）："
                 f"请使用 2026-11-02 09:00:01 这样的格式 (unparseable time)"
             ),
         )
@@ -328,6 +328,18 @@ def _process_chunk(raw: RawChunk, mapping: ColumnMapping, shown: str, options, r
         columns=REJECT_COLUMNS,
     )
     return messages, rejects
+
+
+def _objects(values: pd.Series):
+    """values.to_numpy(dtype=object)[i] as a function of i, converted only if a reject needs it."""
+    converted: list[np.ndarray] = []
+
+    def get(i: int):
+        if not converted:
+            converted.append(values.to_numpy(dtype=object))
+        return converted[0][i]
+
+    return get
 
 
 def _role_reason(value, column: str) -> str:

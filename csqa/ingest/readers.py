@@ -174,61 +174,66 @@ class DelimitedReader(Reader):
 
     def chunks(self, mapping: ColumnMapping, chunk_rows: int) -> Iterator[RawChunk]:
         width = len(self._header)
-        delim = self.delimiter
         rows: list[int] = []
-        records: list[list[str]] = []
+        records: list[tuple[str, ...]] = []
         bad: list[tuple[int, str, str, str]] = self._pending_bad
         self._pending_bad = []
         reader = self._reader
         number = self._record
         while True:
             try:
-                rec = next(reader)
-            except StopIteration:
+                for rec in reader:
+                    number += 1
+                    # records are kept as tuples: a tuple of strings drops out of the garbage
+                    # collector's care, a list of 50k lists would be scanned again and again
+                    if len(rec) == width and rec[0].strip():  # the usual row: complete, not blank
+                        rows.append(number)
+                        records.append(tuple(rec))
+                    else:
+                        self._odd_record(rec, number, width, rows, records, bad)
+                    if len(rows) + len(bad) >= chunk_rows:
+                        self._record = number
+                        yield self._make_chunk(mapping, rows, records, bad)
+                        rows, records, bad = [], [], []
                 break
             except csv.Error as exc:
                 number += 1
                 bad.append((number, "", f"该行无法按 CSV 解析（{exc}）：请检查引号与特殊字符 (malformed CSV row)", ""))
-                continue
-            number += 1
-            n = len(rec)
-            if n == width:
-                if not rec[0].strip() and _blank_row(rec):
-                    continue
-                rows.append(number)
-                records.append(rec)
-            else:
-                if n > width and _blank_row(rec[width:]):
-                    rec = rec[:width]  # trailing empty cells, e.g. a delimiter at the line end
-                    if _blank_row(rec):
-                        continue
-                    rows.append(number)
-                    records.append(rec)
-                elif _blank_row(rec):
-                    continue
-                else:
-                    bad.append(
-                        (
-                            number,
-                            "",
-                            f"字段数不对：本行有 {n} 个字段，表头有 {width} 个；"
-                            f"请检查该行是否有多余的分隔符、未闭合的引号或换行 (wrong number of fields)",
-                            delim.join(rec),
-                        )
-                    )
-            if len(rows) + len(bad) >= chunk_rows:
-                self._record = number
-                yield self._make_chunk(mapping, rows, records, bad)
-                rows, records, bad = [], [], []
         self._record = number
         if rows or bad:
             yield self._make_chunk(mapping, rows, records, bad)
 
+    def _odd_record(self, rec: list[str], number: int, width: int, rows, records, bad) -> None:
+        """A record of another width or with a blank first cell: trim, skip when blank, or reject."""
+        n = len(rec)
+        if n == width:
+            if not _blank_row(rec):
+                rows.append(number)
+                records.append(tuple(rec))
+        elif n > width and _blank_row(rec[width:]):
+            rec = rec[:width]  # trailing empty cells, e.g. a delimiter at the line end
+            if not _blank_row(rec):
+                rows.append(number)
+                records.append(tuple(rec))
+        elif not _blank_row(rec):
+            bad.append(
+                (
+                    number,
+                    "",
+                    f"字段数不对：本行有 {n} 个字段，表头有 {width} 个；"
+                    f"请检查该行是否有多余的分隔符、未闭合的引号或换行 (wrong number of fields)",
+                    self.delimiter.join(rec),
+                )
+            )
+
     def _make_chunk(self, mapping, rows, records, bad) -> RawChunk:
+        import pyarrow as pa
+
         fields = {}
         for name, idx in mapping.index.items():
             if idx is not None:
-                fields[name] = pd.Series([r[idx] for r in records], dtype="str")
+                # via Arrow: the same str Series as pd.Series(values, dtype="str"), built faster
+                fields[name] = pd.Series(pa.array([r[idx] for r in records], type=pa.large_string()), dtype="str")
         delim = self.delimiter
         return RawChunk(rows=rows, fields=fields, raw_of=lambda i: delim.join(records[i]), bad=bad)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import unicodedata
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
@@ -46,6 +47,10 @@ def map_roles(values: pd.Series, table: dict[str, str]) -> pd.Series:
 
     Only the distinct values are normalized, so a million rows cost a dict look-up each.
     """
+    if isinstance(values.dtype, pd.StringDtype):  # text files: map the codes of the distinct values
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        mapped = np.array([table.get(normalize_role_value(u), "") for u in uniques.tolist()], dtype=object)
+        return pd.Series(mapped[codes], index=values.index, dtype="str")
     uniques = pd.unique(values)
     lookup = {u: table.get(normalize_role_value(u), "") for u in uniques}
     return values.map(lookup).astype("str")

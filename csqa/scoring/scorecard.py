@@ -18,6 +18,7 @@ from weakref import WeakKeyDictionary
 
 from csqa.checks.engine import CompiledRulebook, Evaluation, Hit, may_hold_pii
 from csqa.model import Conversation, ConversationResult, Finding
+from csqa.memo import TEXTS_PER_MEMO
 
 CENT = Decimal("0.01")
 _ZERO = Decimal(0)
@@ -47,7 +48,7 @@ def score_hits(book: CompiledRulebook, conv: Conversation, ev: Evaluation) -> tu
         ledgers = _LEDGERS[book] = {}
     found = ledgers.get(key)
     if found is None:
-        if len(ledgers) >= 50_000:
+        if len(ledgers) >= TEXTS_PER_MEMO:
             ledgers.clear()
         ledger, score, critical = _score_hits(book, ev)
         position = {id(h): i for i, h in enumerate(ev.hits)}
@@ -127,10 +128,25 @@ def _masked(mask, text: str) -> str:
     key = (mask, text)
     found = _MASKED.get(key)
     if found is None:
-        if len(_MASKED) >= 50_000:
+        if len(_MASKED) >= TEXTS_PER_MEMO:
             _MASKED.clear()
         found = _MASKED[key] = mask(text)
     return found
+
+
+_RULE_FIELDS: dict[int, tuple] = {}  # id(rule) → (rule, its fields); the rule is kept, so its id stays its own
+
+
+def _rule_fields(rule) -> tuple:
+    """A finding's first fields, which depend on its rule only (rule_id … dimension)."""
+    found = _RULE_FIELDS.get(id(rule))
+    if found is None or found[0] is not rule:
+        if len(_RULE_FIELDS) >= 4096:
+            _RULE_FIELDS.clear()
+        found = _RULE_FIELDS[id(rule)] = (
+            rule, (rule.code, rule.name, rule.check, "bonus" if rule.bonus else rule.severity, rule.dimension)
+        )
+    return found[1]
 
 
 def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) -> ConversationResult:
@@ -138,33 +154,33 @@ def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) ->
     ev = book.evaluate(conv)
     ledger, score, critical = score_hits(book, conv, ev)
     findings = []
+    messages = conv.messages
+    primary_agent = conv.primary_agent
     for hit, points in ledger:
-        rule = hit.rule
-        msg = conv.messages[hit.message_index] if hit.message_index is not None else None
+        rule_fields = _rule_fields(hit.rule)
+        index = hit.message_index
+        if index is None:
+            findings.append(Finding(*rule_fields, float(points), hit.explanation, primary_agent))
+            continue
+        msg = messages[index]
         span_start = span_end = None
         matched = ""
-        evidence = ""
-        if msg is not None:
-            if hit.span is not None:
-                span_start, span_end = msg.norm.original_span(*hit.span)
-                matched = msg.text[span_start:span_end]
-            evidence = _evidence(msg.text, (span_start, span_end) if span_start is not None else None, mask)
+        if hit.span is not None:
+            span_start, span_end = msg.norm.original_span(*hit.span)
+            matched = msg.text[span_start:span_end]
+        evidence = _evidence(msg.text, (span_start, span_end) if span_start is not None else None, mask)
         findings.append(
             Finding(
-                rule_id=rule.code,
-                rule_name=rule.name,
-                check=rule.check,
-                severity="bonus" if rule.bonus else rule.severity,
-                dimension=rule.dimension,
-                points=float(points),
-                explanation=hit.explanation,
-                agent_id=msg.agent_id if (msg is not None and msg.agent_id) else conv.primary_agent,
-                message_index=hit.message_index,
-                timestamp=msg.timestamp if msg is not None else "",
-                span_start=span_start,
-                span_end=span_end,
-                matched_text=_masked(mask, matched) if (mask and matched and may_hold_pii(matched)) else matched,
-                evidence=evidence,
+                *rule_fields,
+                float(points),
+                hit.explanation,
+                msg.agent_id or primary_agent,
+                index,
+                msg.timestamp,
+                span_start,
+                span_end,
+                _masked(mask, matched) if (mask and matched and may_hold_pii(matched)) else matched,
+                evidence,
             )
         )
     resp = ev.responses
@@ -190,18 +206,29 @@ def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) ->
     return result
 
 
+_SEVERITY_ORDER = {"none": 0, "normal": 1, "serious": 2}
+
+
 def _complaint_fields(conv: Conversation, result: ConversationResult) -> None:
     """Complaint columns from the classifier's per-message verdicts (left empty without a classifier)."""
-    signals = [(m.index, m.complaint) for m in conv.messages if m.complaint is not None]
-    if not signals:
+    seen = False  # any verdict at all
+    first_index = first = severity = None  # the first complaint, and the most severe one's severity (first on ties)
+    for m in conv.messages:
+        signal = m.complaint
+        if signal is None:
+            continue
+        seen = True
+        if signal.is_complaint:
+            if first is None:
+                first_index, first, severity = m.index, signal, signal.severity
+            elif _SEVERITY_ORDER.get(signal.severity, 0) > _SEVERITY_ORDER.get(severity, 0):
+                severity = signal.severity
+    if not seen:
         return
-    complaints = [(i, s) for i, s in signals if s.is_complaint]
-    result.complaint = bool(complaints)
-    if complaints:
-        first_index, first = complaints[0]
-        order = {"none": 0, "normal": 1, "serious": 2}
+    result.complaint = first is not None
+    if first is not None:
         result.complaint_category = first.category
-        result.complaint_severity = max((s.severity for _, s in complaints), key=lambda v: order.get(v, 0))
+        result.complaint_severity = severity
         result.complaint_index = first_index
     else:
         result.complaint_category = "none"

@@ -14,6 +14,7 @@ from itertools import accumulate
 from pathlib import Path
 
 from csqa.paths import corpora_dir
+from csqa.memo import TEXTS_PER_MEMO
 
 # [数字x] masks and [微笑] emoticons: short bracketed labels without spaces.
 _BRACKET_TOKEN = r"\[[^\[\]\s]{1,8}\]"
@@ -75,10 +76,16 @@ class _RJieba:
         self._tok.add_word(word, freq, tag)
 
 
+# Joins texts cut in one rjieba call (see Segmenter._cut_many): neither CJK nor an ASCII word
+# character nor whitespace (a text that holds it is cut on its own).
+_SEPARATOR = "\x00"
+_GROUP_CHARS = 1 << 16
+
+
 class Segmenter:
     """jieba (the reference) or rjieba tokenizer with a domain dictionary and a per-process cache."""
 
-    def __init__(self, dictionary: Path | None = None, hmm: bool = False, cache_size: int = 200_000,
+    def __init__(self, dictionary: Path | None = None, hmm: bool = False, cache_size: int = TEXTS_PER_MEMO,
                  backend: str = "jieba"):
         self.hmm = hmm
         self.backend = available_backend(backend)
@@ -128,6 +135,101 @@ class Segmenter:
         if pos < len(text):
             tokens.extend(self._jieba.lcut(text[pos:], HMM=self.hmm))
         return tokens
+
+    def tokens_many(self, texts: list[str]) -> list[tuple[str, ...]]:
+        """tokens() of each text (same results, same cache); the uncached ones are cut together."""
+        cache = self._cache
+        out = [cache.get(t) for t in texts]
+        missing = [i for i, r in enumerate(out) if r is None]
+        if not missing:
+            return out
+        todo = list(dict.fromkeys([texts[i] for i in missing]))
+        cut = dict(zip(todo, self._cut_many(todo)))
+        with self._lock:
+            for text, result in cut.items():
+                cache[text] = result
+            while len(cache) > self._cache_size:
+                cache.popitem(last=False)
+        for i in missing:
+            out[i] = cut[texts[i]]
+        return out
+
+    def _cut_many(self, texts: list[str]) -> list[tuple[str, ...]]:
+        """tuple(_cut(t)) for each text, with one rjieba call per group of texts.
+
+        rjieba (jieba-rs) cuts a text block by block: maximal runs of CJK / ASCII word
+        characters are segmented on their own, and every other character outside whitespace
+        becomes a token by itself. _SEPARATOR is such a character, so cutting
+        a + _SEPARATOR + b gives cut(a) + [_SEPARATOR] + cut(b) when neither contains it.
+        Protected tokens are set aside exactly as _cut does, and the plain runs between them
+        are cut together; a text holding the separator is cut on its own.
+        """
+        if self.backend != "rjieba" or self.hmm:
+            return [tuple(self._cut(t)) for t in texts]
+        runs: list[str] = []  # the plain runs of all texts, cut together
+        # per text: the index of its run when it has no protected token (most texts), else a list
+        # of run indexes and protected tokens, None when it holds the separator
+        layouts: list[int | list | None] = []
+        search = PROTECTED.search
+        for text in texts:
+            if _SEPARATOR in text:
+                layouts.append(None)
+                continue
+            if search(text) is None:
+                if text:
+                    layouts.append(len(runs))
+                    runs.append(text)
+                else:
+                    layouts.append([])  # _cut("") is []
+                continue
+            layout: list[int | str] = []
+            pos = 0
+            for m in PROTECTED.finditer(text):
+                if m.start() > pos:
+                    layout.append(len(runs))
+                    runs.append(text[pos : m.start()])
+                layout.append(m.group(0))
+                pos = m.end()
+            if pos < len(text):
+                layout.append(len(runs))
+                runs.append(text[pos:])
+            layouts.append(layout)
+        run_tokens = self._cut_runs(runs)
+        results: list[tuple[str, ...]] = []
+        for text, layout in zip(texts, layouts):
+            if type(layout) is int:
+                results.append(run_tokens[layout])
+            elif layout is None:
+                results.append(tuple(self._cut(text)))
+            else:
+                tokens: list[str] = []
+                for part in layout:
+                    if type(part) is int:
+                        tokens.extend(run_tokens[part])
+                    else:
+                        tokens.append(part)
+                results.append(tuple(tokens))
+        return results
+
+    def _cut_runs(self, runs: list[str]) -> list[tuple[str, ...]]:
+        """lcut of each (non-empty, separator-free) run as a tuple, about _GROUP_CHARS characters per call."""
+        out: list[tuple[str, ...]] = []
+        lcut = self._jieba.lcut
+        start = 0
+        while start < len(runs):
+            end, size = start, 0
+            while end < len(runs) and size < _GROUP_CHARS:
+                size += len(runs[end]) + 1
+                end += 1
+            tokens = tuple(lcut(_SEPARATOR.join(runs[start:end]), HMM=False))  # slices of a tuple are tuples
+            pos = 0
+            for _ in range(start, end - 1):
+                cut = tokens.index(_SEPARATOR, pos)
+                out.append(tokens[pos:cut])
+                pos = cut + 1
+            out.append(tokens[pos:])
+            start = end
+        return out
 
     def tokens(self, text: str) -> tuple[str, ...]:
         """Tokens of an already normalized text; they concatenate back to the text."""
