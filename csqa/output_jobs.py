@@ -1,13 +1,24 @@
-"""The output stage's two heavy jobs, each in a process of its own: the report and the results store.
+"""The output stage's three heavy jobs, each in a process of its own: the report, report.xlsx and the results store.
 
 Why separate processes: after scoring, the main process holds the run's conversations and
-writes the CSVs; the report (aggregates over every finding, the drill-down, report.xlsx)
+writes the CSVs; the report (aggregates over every finding, the drill-down), report.xlsx
 and the DuckDB store write each need a few hundred MB more at 200k conversations. Run in
 the main process, those add up on top of everything it already holds — its peak memory then
 grows with the input. In processes that do not descend from the main one (a child forked
 from it starts with all the parent's pages resident) each job reads only what it needs from the run's spools on
-disk, so no process's peak grows with the run, and the three jobs (CSVs, report, store) use
-both cores at once.
+disk, so no process's peak grows with the run, and the four jobs (CSVs, report, xlsx, store)
+keep both cores busy.
+
+Why report.xlsx is a job of its own: writing the workbook (most of it the two big sheets,
+违规明细 and 会话评分, row-capped by `ReportOptions.xlsx_max_*`) took as long as building
+the report, and one after the other they were the output stage's critical path while a
+core idled. The XLSX job adds the sheets in workbook order, fills the big two from the
+spools itself (`csqa.report.builder.detail_sheets`), then waits for the five small sheets
+the REPORT job computes along with report.html (`build(..., with_detail_sheets=False)`):
+the report job hands them over as a pickle in the run's work folder, written atomically
+(`hand_over`). If the report job fails, it leaves an abort mark there instead, and so does
+the main process when anything else fails (`abort_handover`), so the xlsx job never waits
+for sheets that will not come; if a process dies outright, the pool stops the others.
 
 The processes are forked from a small fork server started before ingest (`OutputPool.start`):
 it imports pandas, DuckDB, Jinja2 and xlsxwriter once, on the core ingest leaves idle, so the
@@ -20,6 +31,8 @@ message, and `OutputPool.result` raises `CsqaError` (a user-facing message) or
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import pickle
 import time
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -42,9 +55,20 @@ class ReportJob:
     summary: dict
     options: object  # csqa.report.builder.ReportOptions
     html_path: Path
-    xlsx_path: Path
+    handover: Path  # where the small report.xlsx sheets go for the xlsx job (`hand_over`)
     finding_columns: list[str] = field(default_factory=list)  # what the figures aggregate
     categorical: tuple[str, ...] = ()
+
+
+@dataclass
+class XlsxJob:
+    """What the xlsx process needs: the spools (pickled as paths) and where the small sheets come from."""
+
+    conversations: object  # FrameSpool of the conversations table (one part)
+    findings: object  # FrameSpool of findings (full rows)
+    options: object  # csqa.report.builder.ReportOptions
+    xlsx_path: Path
+    handover: Path  # written by the report job (`hand_over`), or its abort mark
 
 
 @dataclass
@@ -65,7 +89,8 @@ _PRELOAD = ["duckdb", "jinja2", "pyarrow.parquet", "xlsxwriter", "csqa.report.bu
 def _finished(t0: float) -> dict:
     from csqa.pipeline import peak_rss_mb
 
-    return {"seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
+    # (CPU seconds of this process alone: a process forked from the fork server starts at zero)
+    return {"seconds": time.perf_counter() - t0, "cpu_s": time.process_time(), "peak_rss_mb": peak_rss_mb()}
 
 
 def _guarded(job, *args) -> dict:
@@ -84,27 +109,102 @@ def _one_frame(spool) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
+# ---------------------------------------------------------------------------- the small sheets' handover
+def _abort_mark(handover: Path) -> Path:
+    return handover.with_name(handover.name + ".abort")
+
+
+def hand_over(handover: Path, sheets: dict) -> None:
+    """Give the xlsx job its small sheets: a pickle that appears complete or not at all."""
+    tmp = handover.with_name(handover.name + ".part")
+    with open(tmp, "wb") as fh:
+        pickle.dump(sheets, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, handover)
+
+
+def abort_handover(handover: Path) -> None:
+    """Tell the xlsx job that the small sheets will not come (their maker failed, or the run did)."""
+    try:
+        _abort_mark(handover).touch()
+    except OSError:  # the work folder is gone already: nothing waits on it
+        pass
+
+
+class HandoverAborted(Exception):
+    """The small sheets will not come; whoever aborted reports the reason."""
+
+
+def take_over(handover: Path, poll_s: float = 0.01) -> dict:
+    """The small sheets `hand_over` wrote, waiting for them; HandoverAborted after `abort_handover`."""
+    abort = _abort_mark(handover)
+    while True:
+        if handover.exists():
+            with open(handover, "rb") as fh:
+                return pickle.load(fh)
+        if abort.exists():
+            raise HandoverAborted(str(handover))
+        time.sleep(poll_s)
+
+
+# ---------------------------------------------------------------------------- the jobs
 def _report(job: ReportJob) -> dict:
     from csqa.report.builder import build
     from csqa.report.tables import check_statistics
-    from csqa.report.xlsx import write_xlsx
 
     t0 = time.perf_counter()
-    conversations = _one_frame(job.conversations)
-    figures = job.findings.read(job.finding_columns, categorical=job.categorical)
+    try:
+        conversations = _one_frame(job.conversations)
+        figures = job.findings.read(job.finding_columns, categorical=job.categorical)
+        spool = job.findings
+
+        def finding_details(ids):
+            return spool.select(ids) if ids is not None else _one_frame(spool)
+
+        html, _ = build(conversations, figures, job.agents, job.messages, job.summary, job.options,
+                        finding_details=finding_details, with_detail_sheets=False,
+                        small_sheets_ready=lambda sheets: hand_over(job.handover, sheets))  # the xlsx job waits for these
+    except BaseException:
+        abort_handover(job.handover)
+        raise
+    statistics = check_statistics(conversations, figures)  # `csqa score --statistics`
+    del figures, conversations
+    job.html_path.write_text(html, encoding="utf-8")
+    return _finished(t0) | {"statistics": statistics}
+
+
+def _finding_counts(spool) -> pd.Series:
+    """Findings per conversation_id, part by part (memory: one part and one count per conversation)."""
+    counts = [part["conversation_id"].value_counts(sort=False) for part in spool.frames(["conversation_id"])]
+    if not counts:
+        return pd.Series(dtype="int64")
+    return pd.concat(counts).groupby(level=0, sort=False).sum() if len(counts) > 1 else counts[0]
+
+
+def _xlsx(job: XlsxJob) -> dict:
+    from csqa.report.builder import DETAIL_SHEETS, SHEET_ORDER, detail_sheets
+    from csqa.report.xlsx import XlsxReport
+
+    t0 = time.perf_counter()
     spool = job.findings
 
     def finding_details(ids):
         return spool.select(ids) if ids is not None else _one_frame(spool)
 
-    statistics = check_statistics(conversations, figures)  # `csqa score --statistics`
-    html, sheets = build(conversations, figures, job.agents, job.messages, job.summary, job.options,
-                         finding_details=finding_details)
-    del figures, conversations
-    job.html_path.write_text(html, encoding="utf-8")
-    del html
-    write_xlsx(job.xlsx_path, sheets)
-    return _finished(t0) | {"statistics": statistics}
+    big = detail_sheets(_one_frame(job.conversations), len(spool), lambda: _finding_counts(spool),
+                        finding_details, job.options)
+    with XlsxReport(job.xlsx_path, list(SHEET_ORDER)) as book:
+        for name in DETAIL_SHEETS:
+            book.fill(name, big.pop(name))
+        waited = time.perf_counter()
+        try:
+            small = take_over(job.handover)
+        except HandoverAborted:  # the report job (or the run) failed and reports why
+            raise CsqaError("report.xlsx 未生成: 报告任务未完成 / report.xlsx not written: the report job did not finish") from None
+        waited = time.perf_counter() - waited
+        for name in SHEET_ORDER:
+            if name in small:
+                book.fill(name, small[name])
+    return _finished(t0) | {"waited": waited}
 
 
 def _store(job: StoreJob) -> dict:
@@ -124,8 +224,12 @@ def run_store_job(job: StoreJob) -> dict:
     return _guarded(_store, job)
 
 
+def run_xlsx_job(job: XlsxJob) -> dict:
+    return _guarded(_xlsx, job)
+
+
 class OutputPool:
-    """Two processes for the output stage's report and store jobs, forked from a fork server."""
+    """Three processes for the output stage's report, xlsx and store jobs, forked from a fork server."""
 
     def __init__(self):
         self._pool: ProcessPoolExecutor | None = None
@@ -140,7 +244,7 @@ class OutputPool:
                 forkserver.ensure_running()  # imports _PRELOAD now, while this process ingests
             else:  # Windows: fresh interpreters
                 ctx = mp.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=2, mp_context=ctx)
+            self._pool = ProcessPoolExecutor(max_workers=3, mp_context=ctx)
         return self
 
     def submit(self, fn, job) -> Future:
@@ -148,10 +252,13 @@ class OutputPool:
         return self._pool.submit(fn, job)
 
     @staticmethod
-    def result(future: Future, what: str) -> dict:
-        """The job's figures (seconds, peak_rss_mb), or its error raised here."""
+    def result(future: Future, what: str, timeout: float | None = None) -> dict:
+        """The job's figures (seconds, cpu_s, peak_rss_mb), or its error raised here
+        (TimeoutError: not finished within `timeout` seconds)."""
         try:
-            out = future.result()
+            out = future.result(timeout)
+        except TimeoutError:
+            raise
         except Exception as exc:  # the process itself died (killed, out of memory)
             raise CsqaError(f"{what} 的进程意外退出 / the {what} process died: {exc}") from exc
         if "error" in out:

@@ -20,7 +20,8 @@ from csqa.ingest.model import empty_rejects
 from csqa.outputs import write_outputs
 from csqa.pipeline import Timer
 from csqa.engines.spool import FrameSpool, MessageSpool
-from csqa.output_jobs import OutputPool, ReportJob, StoreJob, run_report_job, run_store_job
+from csqa.output_jobs import (OutputPool, ReportJob, StoreJob, XlsxJob, abort_handover, run_report_job, run_store_job,
+                              run_xlsx_job)
 from csqa.report.builder import ReportOptions
 from csqa.report.builder import build as build_report
 from csqa.report.tables import agents_table
@@ -163,9 +164,13 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
     first. manifest: run.json so far (inputs, rows_*, rulebook, model, options…); counts, mask
     flag, run_id and store are added here.
 
-    Three jobs run at once: this process writes the CSVs while two processes of a fork server
-    (`csqa.output_jobs`, `pool`) build report.html + report.xlsx and write the results store
-    (OUTDIR/results.duckdb, or `store` kept across runs). OUTDIR is written atomically, run.json last.
+    Four jobs run at once: this process writes the CSVs while three processes of a fork server
+    (`csqa.output_jobs`, `pool`) build report.html (and report.xlsx's five small sheets), write
+    report.xlsx (its two big sheets from the spools, then the small ones handed over by the
+    report job) and write the results store (OUTDIR/results.duckdb, or `store` kept across
+    runs). The xlsx job, the longest, is submitted first, as soon as the conversations are on
+    disk. OUTDIR is written atomically, run.json last; run.json's timings_s has each job's own
+    seconds (report, xlsx, store) and peak_rss_mb each process's peak.
     """
     timer = timer or Timer()
     t0 = time.perf_counter() if t0 is None else t0
@@ -176,10 +181,15 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
     own_pool = pool is None
     pool = OutputPool().start() if own_pool else pool
     work = Path(tempfile.mkdtemp(prefix=".csqa-out-", dir=outdir))  # the jobs' inputs and files, removed at the end
+    handover = work / "small_sheets.pickle"  # report job → xlsx job
+    finished = False
     try:
         findings, messages = _as_spools(findings, messages, mask, work)
         conversation_spool = FrameSpool("conversations", list(conversations.columns), workdir=work)
         conversation_spool.add(conversations)
+        report_options = ReportOptions(mask=mask, already_masked=mask)
+        xlsx = pool.submit(run_xlsx_job, XlsxJob(conversation_spool, findings, report_options, work / "report.xlsx",
+                                                 handover))
         # per-agent figures need only three low-cardinality columns of every finding
         agents = agents_table(conversations, findings.read(["agent_id", "check", "severity"],
                                                            categorical=("agent_id", "check", "severity")))
@@ -210,8 +220,8 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
             "source": f"本次运行 {manifest['run_id']}",
         }
         report = pool.submit(run_report_job, ReportJob(
-            conversation_spool, findings, messages, agents, summary, ReportOptions(mask=mask, already_masked=mask),
-            work / "report.html", work / "report.xlsx", REPORT_FINDING_COLUMNS, REPORT_CATEGORICAL))
+            conversation_spool, findings, messages, agents, summary, report_options,
+            work / "report.html", handover, REPORT_FINDING_COLUMNS, REPORT_CATEGORICAL))
         fresh_store = store_path.resolve() == default_store.resolve() and not store
         # a fresh store of this run is built beside OUTDIR's files and moved into place with them;
         # --store PATH (possibly OUTDIR/results.duckdb itself) gets this run added
@@ -223,6 +233,7 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
             if name not in figures:
                 out = figures[name] = OutputPool.result(future, name)
                 timer.add(name, out["seconds"], rss=False)
+                timer.add(f"{name} (cpu, own process)", out["cpu_s"], rss=False)
                 timer.peak_rss[f"{name} (own process)"] = out["peak_rss_mb"]
             return figures[name]
 
@@ -234,6 +245,7 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
 
         def finished_manifest() -> dict:  # run.json is written last, after every other file
             job("report", report)
+            job("xlsx", xlsx)
             job("store", stored)
             timer.add("outputs", time.perf_counter() - t1)
             manifest["timings_s"] = {k: round(v, 3) for k, v in timer.stages.items()}
@@ -242,15 +254,18 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
             return manifest
 
         extra = {"report.html": move("report", report, work / "report.html"),
-                 "report.xlsx": move("report", report, work / "report.xlsx")}
+                 "report.xlsx": move("xlsx", xlsx, work / "report.xlsx")}
         if fresh_store:
             extra["results.duckdb"] = move("store", stored, store_target)
         tables = {"conversations": conversations, "findings": findings, "agents": agents, "rejects": rejects}
         write_outputs(outdir, tables, finished_manifest, None, None, extra_files=extra)
         checks = figures["report"]["statistics"]
+        finished = True
     finally:
+        if not finished:  # the xlsx job must not wait for small sheets that may never come
+            abort_handover(handover)
         # (after a failure too: the jobs finish before their folder goes)
-        wait([f for f in (locals().get("report"), locals().get("stored")) if f is not None])
+        wait([f for f in (locals().get("xlsx"), locals().get("report"), locals().get("stored")) if f is not None])
         if own_pool:
             pool.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -268,7 +283,7 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
 
 
 def _as_spools(findings, messages, mask: bool, workdir: Path):
-    """Findings and transcripts as spools on disk (what the report and store processes read)."""
+    """Findings and transcripts as spools on disk (what the report, xlsx and store processes read)."""
     if isinstance(findings, pd.DataFrame) != isinstance(messages, pd.DataFrame):
         raise TypeError("findings and messages: both DataFrames or both spools")
     if not isinstance(findings, pd.DataFrame):

@@ -1,4 +1,4 @@
-"""The output stage's report and store jobs run in spawned processes: their errors reach the user
+"""The output stage's report, xlsx and store jobs run in processes of their own: their errors reach the user
 as one clear line, nothing half-written is left behind, and the files are the same as those the
 in-process functions write."""
 from __future__ import annotations
@@ -53,4 +53,6 @@ def test_the_run_records_each_job_and_the_store_holds_the_run(run_cli, tmp_path)
     assert n_store == len(conversations) == manifest["conversations"]
     assert n_findings == manifest["findings"] and run_id == manifest["run_id"]
     assert (out / "report.html").stat().st_size > 10_000 and (out / "report.xlsx").stat().st_size > 5_000
-    assert manifest["peak_rss_mb"]["report (own process)"] > 0 and manifest["peak_rss_mb"]["store (own process)"] > 0
+    for job in ("report", "xlsx", "store"):
+        assert manifest["peak_rss_mb"][f"{job} (own process)"] > 0
+        assert 0 < manifest["timings_s"][job] <= manifest["timings_s"]["outputs"] + 0.01

@@ -136,6 +136,11 @@ def _quantile(values: pd.Series | np.ndarray, q: float):
 
 # ---------------------------------------------------------------------------- preparing frames
 def _prepare(conversations: pd.DataFrame, findings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    conv = _prepare_conversations(conversations)
+    return conv, _prepare_findings(findings, _agent_of(conv))
+
+
+def _prepare_conversations(conversations: pd.DataFrame) -> pd.DataFrame:
     conv = conversations.copy().reset_index(drop=True)
     conv["conversation_id"] = conv["conversation_id"].astype(str)
     conv["agent_id"] = conv["agent_id"].fillna("").astype(str)
@@ -149,7 +154,7 @@ def _prepare(conversations: pd.DataFrame, findings: pd.DataFrame) -> tuple[pd.Da
         conv[col] = pd.to_numeric(conv[col], errors="coerce")
     conv["_t"] = pd.to_datetime(conv["started_at"].replace("", None), errors="coerce")
     conv["_day"] = conv["_t"].dt.strftime("%Y-%m-%d")
-    return conv, _prepare_findings(findings, _agent_of(conv))
+    return conv
 
 
 def _agent_of(conv: pd.DataFrame) -> dict[str, str]:
@@ -531,7 +536,20 @@ def _drilldown(conv: pd.DataFrame, fnd: pd.DataFrame, msgs: pd.DataFrame, ids: l
 
 
 # ---------------------------------------------------------------------------- sheets
+# report.xlsx's sheets in workbook order; the two big ones can be built apart (`detail_sheets`)
+SHEET_ORDER = ("总览", "客服排名", "检查项命中", "违规明细", "会话评分", "投诉分析", "客服×检查项")
+DETAIL_SHEETS = ("违规明细", "会话评分")
+
+
 def _sheets(conv, fnd, ranking, rules, agent_rules, mix, kpis, summary) -> dict[str, pd.DataFrame]:
+    """All sheets in `SHEET_ORDER`; conv / fnd None: without the two big ones."""
+    small = _small_sheets(ranking, rules, agent_rules, mix, kpis)
+    big = {} if conv is None else {"违规明细": _detail_sheet(fnd), "会话评分": _conversation_sheet(conv)}
+    return {name: (big if name in DETAIL_SHEETS else small)[name] for name in SHEET_ORDER
+            if name in small or name in big}
+
+
+def _small_sheets(ranking, rules, agent_rules, mix, kpis) -> dict[str, pd.DataFrame]:
     overview = pd.DataFrame(kpis, columns=["item", "value", "n", "note", "_fmt"])
     rank = ranking.copy()
     rank["small_sample"] = rank["small_sample"].map({True: "是", False: "否"})
@@ -540,18 +558,6 @@ def _sheets(conv, fnd, ranking, rules, agent_rules, mix, kpis, summary) -> dict[
                  "serious_complaints", "median_first_response_s", "median_response_s", "top_failed_check", "focus"]]
     checks = rules.rename(columns={"conversations": "hit_conversations"})[
         ["rule_id", "rule_name", "check_zh", "hit_conversations", "n", "rate", "findings", "points_lost"]]
-    fcols = [c for c in ["conversation_id", "agent_id", "rule_id", "rule_name", "check", "severity", "points",
-                         "message_index", "timestamp", "span_start", "span_end", "matched_text", "evidence",
-                         "explanation"] if c in fnd.columns]
-    detail = fnd[fcols].copy()
-    detail["check"] = detail["check"].map(check_zh)
-    detail["severity"] = detail["severity"].map(lambda s: SEVERITY_ZH.get(s, s))
-    convs = conv.drop(columns=[c for c in ("_t", "_day", "not_applicable") if c in conv.columns]).copy()
-    for col in ("passed", "critical"):
-        convs[col] = convs[col].map({True: "是", False: "否"})
-    convs["complaint"] = convs["complaint"].map(lambda v: "" if v is pd.NA else ("是" if v else "否"))
-    convs["complaint_category"] = convs["complaint_category"].map(lambda c: category_zh(c) if c else "")
-    convs["complaint_severity"] = convs["complaint_severity"].map(lambda s: SEVERITY_NAMES_ZH.get(s, s))
     complaints = pd.DataFrame(
         [{"category": r["name"], "category_conversations": r["k"], "n": r["n"], "share": round(r["rate"], 4),
           "normal_complaints": r["normal"], "serious_complaints": r["serious"]} for r in mix["rows"]],
@@ -564,8 +570,29 @@ def _sheets(conv, fnd, ranking, rules, agent_rules, mix, kpis, summary) -> dict[
         ar = ar.rename(columns={"conversations": "hit_conversations"})[
             ["agent_id", "rule_id", "rule_name", "check", "hit_conversations", "n", "rate", "team_rate"]]
         ar = ar.sort_values(["agent_id", "rate"], ascending=[True, False])
-    return {"总览": overview, "客服排名": rank, "检查项命中": checks, "违规明细": detail, "会话评分": convs,
-            "投诉分析": complaints, "客服×检查项": ar}
+    return {"总览": overview, "客服排名": rank, "检查项命中": checks, "投诉分析": complaints, "客服×检查项": ar}
+
+
+def _detail_sheet(fnd: pd.DataFrame) -> pd.DataFrame:
+    """违规明细: the findings rows (prepared, masked as shown) with Chinese check and severity names."""
+    fcols = [c for c in ["conversation_id", "agent_id", "rule_id", "rule_name", "check", "severity", "points",
+                         "message_index", "timestamp", "span_start", "span_end", "matched_text", "evidence",
+                         "explanation"] if c in fnd.columns]
+    detail = fnd[fcols].copy()
+    detail["check"] = detail["check"].map(check_zh)
+    detail["severity"] = detail["severity"].map(lambda s: SEVERITY_ZH.get(s, s))
+    return detail
+
+
+def _conversation_sheet(conv: pd.DataFrame) -> pd.DataFrame:
+    """会话评分: the conversations rows (prepared) with yes/no and Chinese complaint names."""
+    convs = conv.drop(columns=[c for c in ("_t", "_day", "not_applicable") if c in conv.columns]).copy()
+    for col in ("passed", "critical"):
+        convs[col] = convs[col].map({True: "是", False: "否"})
+    convs["complaint"] = convs["complaint"].map(lambda v: "" if v is pd.NA else ("是" if v else "否"))
+    convs["complaint_category"] = convs["complaint_category"].map(lambda c: category_zh(c) if c else "")
+    convs["complaint_severity"] = convs["complaint_severity"].map(lambda s: SEVERITY_NAMES_ZH.get(s, s))
+    return convs
 
 
 # ---------------------------------------------------------------------------- the report
@@ -592,6 +619,8 @@ _SORT_AND_OPEN_JS = (
 def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFrame | None,
           messages: pd.DataFrame | None, summary: dict, options: ReportOptions | None = None,
           finding_details: Callable[[list[str]], pd.DataFrame] | None = None,
+          with_detail_sheets: bool = True,
+          small_sheets_ready: Callable[[dict[str, pd.DataFrame]], None] | None = None,
           ) -> tuple[str, dict[str, pd.DataFrame]]:
     """report.html (self-contained, Chinese) and the report.xlsx sheets from result DataFrames.
 
@@ -603,6 +632,12 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     aggregate (conversation_id, agent_id, rule_id, rule_name, check, severity, points,
     message_index); the function then returns the full rows of the conversations asked for
     (the drill-down, red lines and the 违规明细 sheet), e.g. read from a spool on disk.
+
+    with_detail_sheets=False: the sheets leave out 违规明细 and 会话评分 (and their rows are
+    not read); `detail_sheets` builds those two elsewhere, with the same cells.
+    small_sheets_ready(sheets): called with the five small sheets as soon as they are known,
+    before the drill-down and the html are made (the output stage hands them to the process
+    writing report.xlsx).
     """
     options = options or ReportOptions(mask=bool(summary.get("masked", True)))
     pass_mark = float(summary.get("pass_mark", options.pass_mark))
@@ -626,15 +661,6 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     drill = _drill_ids(conv, ranking, options) if n else []
     anchors = {cid: f"conv-{i}" for i, cid in enumerate(drill)}
     agent_anchor = {a: f"agent-{i}" for i, a in enumerate(ranking["agent_id"])}
-    if not isinstance(messages, pd.DataFrame):  # a spool of transcripts on disk: read only what is shown
-        messages = messages.select(drill)
-    # full rows (evidence, explanation, highlights) only for the conversations shown in full
-    critical_ids = conv.loc[conv["critical"], "conversation_id"].tolist()
-    shown = list(dict.fromkeys(drill + critical_ids))
-    # report.xlsx's 违规明细 rows too: both sets of full rows are read from the spool in one pass
-    detail_rows, conv_rows, notes = _xlsx_selection(conv, fnd, options)
-    details, detail = _details_pair(fnd, shown, detail_rows, finding_details, conv)
-    msgs, details = prepare_transcripts(messages, details, options.mask and not options.already_masked, only=drill)
 
     # -------------------------------------------------------------- team overview
     passed = int(conv["passed"].sum())
@@ -695,6 +721,24 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     if summary.get("source"):
         kpis.append(("数据来源", summary["source"], None, "", "text"))
 
+    detail_rows, conv_rows, notes = _xlsx_selection(conv, len(fnd), lambda: _finding_counts(fnd), options)
+    kpis += notes
+    if small_sheets_ready is not None:  # (before the drill-down and the html: someone is waiting for these)
+        small_sheets_ready(_sheets(None, None, ranking, rules, agent_rules, mix, kpis, summary))
+
+    if not isinstance(messages, pd.DataFrame):  # a spool of transcripts on disk: read only what is shown
+        messages = messages.select(drill)
+    # full rows (evidence, explanation, highlights) only for the conversations shown in full
+    critical_ids = conv.loc[conv["critical"], "conversation_id"].tolist()
+    shown = list(dict.fromkeys(drill + critical_ids))
+    # report.xlsx's 违规明细 rows too: both sets of full rows are read from the spool in one pass
+    if with_detail_sheets:
+        details, detail = _details_pair(fnd, shown, detail_rows, finding_details, conv)
+    else:
+        details, detail = _details(fnd, shown, finding_details, conv), None
+    msgs, details = prepare_transcripts(messages, details, options.mask and not options.already_masked, only=drill)
+
+    # -------------------------------------------------------------- charts and the drill-down
     top_rules = rules.head(options.top_checks)
     check_chart = charts.hbars(
         [Bar(f"{r.rule_name}", float(r.rate), rate_text(r.conversations, r.n), RED if r.rate >= 0.5 else (AMBER if r.rate >= 0.2 else BLUE),
@@ -832,11 +876,36 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
         drilldown=drilldown, n_drill=len(drilldown), red=red, js=_SORT_AND_OPEN_JS,
         period=(f"{first_day:%Y-%m-%d} 至 {last_day:%Y-%m-%d}" if first_day is not None else "无时间数据"),
     )
+    if not with_detail_sheets:
+        return html, _sheets(None, None, ranking, rules, agent_rules, mix, kpis, summary)
     if options.mask and not options.already_masked:
         detail = mask_findings_text(detail)
-    kpis += notes
     sheets = _sheets(conv if conv_rows is None else conv_rows, detail, ranking, rules, agent_rules, mix, kpis, summary)
     return html, sheets
+
+
+def detail_sheets(conversations: pd.DataFrame, n_findings: int, finding_counts: Callable[[], pd.Series],
+                  finding_details: Callable[[list[str] | None], pd.DataFrame],
+                  options: ReportOptions | None = None) -> dict[str, pd.DataFrame]:
+    """report.xlsx's two big sheets, 违规明细 and 会话评分, as `build` makes them, from the
+    conversations and the findings' count alone (+ the full rows of the findings shown).
+
+    Why apart: the output stage writes these (most of report.xlsx's cells) in a process of its
+    own while `build(..., with_detail_sheets=False)` runs in another. n_findings: the run's
+    findings; finding_counts(): findings per conversation_id (asked only past the sheet's cap);
+    finding_details(ids): the full findings rows of those conversations, all with None.
+    """
+    options = options or ReportOptions()
+    conv = _prepare_conversations(conversations)
+    detail_rows, conv_rows, _ = _xlsx_selection(conv, n_findings, finding_counts, options)
+    detail = _details(None, detail_rows, finding_details, conv)
+    if options.mask and not options.already_masked:
+        detail = mask_findings_text(detail)
+    return {"违规明细": _detail_sheet(detail), "会话评分": _conversation_sheet(conv if conv_rows is None else conv_rows)}
+
+
+def _finding_counts(fnd: pd.DataFrame) -> pd.Series:
+    return fnd.groupby("conversation_id", sort=False, observed=True).size()
 
 
 def _details(fnd: pd.DataFrame, ids: list[str] | None, finding_details, conv: pd.DataFrame) -> pd.DataFrame:
@@ -866,21 +935,23 @@ def _details_pair(fnd: pd.DataFrame, ids: list[str], more_ids: list[str] | None,
     return subset(ids), subset(more_ids)
 
 
-def _xlsx_selection(conv: pd.DataFrame, fnd: pd.DataFrame, options: ReportOptions):
+def _xlsx_selection(conv: pd.DataFrame, n_findings: int, finding_counts: Callable[[], pd.Series],
+                    options: ReportOptions):
     """Which rows report.xlsx keeps when a run is larger than its caps: the worst conversations first.
 
-    Returns (finding conversation ids or None for all, conversations frame or None for all,
-    notes for the 总览 sheet)."""
+    n_findings: the run's findings; finding_counts(): findings per conversation_id (asked only
+    past the cap). Returns (finding conversation ids or None for all, conversations frame or
+    None for all, notes for the 总览 sheet)."""
     notes = []
     detail_ids = None
     conv_rows = None
     worst = conv.sort_values(["score", "conversation_id"], kind="stable")
-    if len(fnd) > options.xlsx_max_findings:
-        per_conv = fnd.groupby("conversation_id", sort=False, observed=True).size()
+    if n_findings > options.xlsx_max_findings:
+        per_conv = finding_counts()
         counts = per_conv.reindex(worst["conversation_id"]).fillna(0).astype("int64")
         keep = counts[counts.cumsum() <= options.xlsx_max_findings]
         detail_ids = keep.index[keep > 0].tolist()
-        notes.append(("违规明细 (本表)", int(keep.sum()), int(len(fnd)), f"表内仅列得分最低的 {len(detail_ids)} 个会话的问题；"
+        notes.append(("违规明细 (本表)", int(keep.sum()), int(n_findings), f"表内仅列得分最低的 {len(detail_ids)} 个会话的问题；"
                       "全部问题见 findings.csv 或结果库", "int"))
     if len(conv) > options.xlsx_max_conversations:
         conv_rows = worst.head(options.xlsx_max_conversations)

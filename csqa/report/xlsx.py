@@ -7,6 +7,7 @@ and here alike).
 """
 from __future__ import annotations
 
+import functools
 import unicodedata
 from datetime import datetime
 from pathlib import Path
@@ -155,27 +156,37 @@ def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
     The 总览 sheet may carry a `_fmt` column: per row, how to show `value`
     (int, 0.0, pct, text); it is not written.
     """
-    import gc
-
-    # ~a million small objects (cells, their XML) are made and hardly any is part of a cycle: automatic
-    # garbage collections while writing would only re-scan them and the caller's heap
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        _write_xlsx(path, sheets)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    with XlsxReport(path, list(sheets)) as book:
+        for name, df in sheets.items():
+            book.fill(name, df)
 
 
-def _write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
-    import xlsxwriter
+class XlsxReport:
+    """report.xlsx with its sheets added in order up front and filled in any order later.
 
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
-                                        "strings_to_numbers": False, "nan_inf_to_errors": False})
-    try:
-        head = wb.add_format({"bold": True, "bg_color": "#DCE6F1", "border": 1, "text_wrap": True, "valign": "top"})
-        fmts = {
+    Why: the output stage writes the two big sheets (违规明细, 会话评分) in a process of its own
+    while another process is still computing the small ones (`csqa.output_jobs`); xlsxwriter
+    keeps every cell until `close` (no constant_memory), so a sheet can be filled after the
+    ones behind it, and the workbook's sheet order is the order of `names`. The cells are the
+    same whatever order the sheets are filled in (only the shared-string numbering follows it).
+
+    Automatic garbage collection is off while the workbook is open: ~a million small objects
+    (cells, their XML) are made and hardly any is part of a cycle, so collections would only
+    re-scan them and the caller's heap.
+    """
+
+    def __init__(self, path: Path, names: list[str]):
+        import gc
+
+        import xlsxwriter
+
+        self.wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
+                                                 "strings_to_numbers": False, "nan_inf_to_errors": False})
+        self._gc_was_enabled = gc.isenabled()
+        gc.disable()
+        wb = self.wb
+        self.head = wb.add_format({"bold": True, "bg_color": "#DCE6F1", "border": 1, "text_wrap": True, "valign": "top"})
+        self.fmts = {
             "pct": wb.add_format({"num_format": "0.0%"}),
             "0.0": wb.add_format({"num_format": "0.0"}),
             "0.00": wb.add_format({"num_format": "0.00"}),
@@ -184,35 +195,161 @@ def _write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
             "text": wb.add_format({"num_format": "@"}),
             None: None,
         }
-        for name, df in sheets.items():
-            ws = wb.add_worksheet(name[:31])
-            row_fmt = df["_fmt"].tolist() if "_fmt" in df.columns else None
-            cols = [c for c in df.columns if c != "_fmt"]
-            names = SHEET_HEADERS.get(name, {})
-            headers = [names.get(c, HEADERS_ZH.get(c, c)) for c in cols]
-            widths = [display_width(h) + 4 for h in headers]
-            for j, h in enumerate(headers):
-                ws.write_string(0, j, h, head)
-            write_string, write_number = ws.write_string, ws.write_number
-            for j, col in enumerate(cols):
-                # widths follow what the first 300 rows show
-                for i, v in enumerate(df[col].iloc[:300].tolist(), start=1):
-                    cell = _shown_and_kind(col, v, row_fmt[i - 1] if row_fmt is not None else None)
-                    if cell is not None:
-                        widths[j] = max(widths[j], min(display_width(cell[3]), 70) + 2)
-                for i, kind, value, f in _column_cells(col, df[col], row_fmt):
-                    if kind == "str":
-                        write_string(i, j, value)
-                    elif kind == "num":
-                        write_number(i, j, value, fmts.get(f))
-                    elif isinstance(value, float):  # an Excel serial already
-                        write_number(i, j, value, fmts["dt"])
+        self.sheets = {name: wb.add_worksheet(name[:31], worksheet_class=_bulk_worksheet_class()) for name in names}
+
+    def fill(self, name: str, df: pd.DataFrame) -> None:
+        """Write one sheet's header and cells (once per sheet)."""
+        ws = self.sheets[name]
+        row_fmt = df["_fmt"].tolist() if "_fmt" in df.columns else None
+        cols = [c for c in df.columns if c != "_fmt"]
+        names = SHEET_HEADERS.get(name, {})
+        headers = [names.get(c, HEADERS_ZH.get(c, c)) for c in cols]
+        widths = [display_width(h) + 4 for h in headers]
+        for j, h in enumerate(headers):
+            ws.write_string(0, j, h, self.head)
+        for j, col in enumerate(cols):
+            # widths follow what the first 300 rows show
+            for i, v in enumerate(df[col].iloc[:300].tolist(), start=1):
+                cell = _shown_and_kind(col, v, row_fmt[i - 1] if row_fmt is not None else None)
+                if cell is not None:
+                    widths[j] = max(widths[j], min(display_width(cell[3]), 70) + 2)
+            ws.put_column(j, _column_cells(col, df[col], row_fmt), self.fmts)
+        for j, w in enumerate(widths):
+            ws.set_column(j, j, min(w, 72))
+        ws.freeze_panes(1, 0)
+        if cols:
+            ws.autofilter(0, 0, max(len(df), 1), len(cols) - 1)
+
+    def close(self) -> None:
+        """Write the workbook (xlsxwriter writes everything here)."""
+        try:
+            self.wb.close()
+        finally:
+            self._restore_gc()
+
+    def discard(self) -> None:
+        """Give up without writing the file (xlsxwriter writes nothing before `close`)."""
+        self.sheets.clear()
+        self._restore_gc()
+
+    def _restore_gc(self) -> None:
+        import gc
+
+        if self._gc_was_enabled:
+            gc.enable()
+            self._gc_was_enabled = False
+
+    def __enter__(self) -> "XlsxReport":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # (a half-filled workbook is no use to anyone)
+            self.discard()
+
+
+@functools.cache
+def _bulk_worksheet_class():
+    from xlsxwriter.utility import xl_col_to_name
+    from xlsxwriter.worksheet import CellNumberTuple, CellStringTuple, Worksheet
+
+    class BulkWorksheet(Worksheet):
+        """A worksheet that stores a column of cells and writes its rows' XML in bulk.
+
+        Same cells and same bytes as `write_string` / `write_number` and xlsxwriter's own
+        `_write_rows` (tests/test_report_fast.py compares the parts byte for byte); what goes
+        is the per-cell overhead of those calls (argument checks, dimension updates, one
+        small XML write per cell), about two thirds of report.xlsx's time. Anything this
+        fast path does not cover (row formats, comments, Excel 2010 rows, long strings,
+        non-finite numbers) goes through xlsxwriter's own methods.
+        """
+
+        def put_column(self, col: int, cells, fmts: dict) -> None:
+            """Cells [(row, kind, value, format key)] of one column, as `_column_cells` gives them."""
+            if self.constant_memory or not cells or cells[-1][0] >= self.xls_rowmax or col >= self.xls_colmax:
+                self._put_one_by_one(col, cells, fmts)
+                return
+            table, shared = self.table, self.str_table._get_shared_string_index
+            long_text = self.xls_strmax // 2
+            dt = fmts["dt"]
+            for i, kind, value, f in cells:
+                if kind == "str":
+                    if len(value) > long_text:
+                        self._write_string(i, col, value)  # (truncation at 32k UTF-16 units)
                     else:
-                        ws.write_datetime(i, j, value, fmts["dt"])
-            for j, w in enumerate(widths):
-                ws.set_column(j, j, min(w, 72))
-            ws.freeze_panes(1, 0)
-            if cols:
-                ws.autofilter(0, 0, max(len(df), 1), len(cols) - 1)
-    finally:
-        wb.close()
+                        table[i][col] = CellStringTuple(shared(value), None)
+                elif kind == "num" or isinstance(value, float):
+                    if value - value != 0:  # inf: xlsxwriter's own handling (an error without nan_inf_to_errors)
+                        self._write_number(i, col, value, fmts.get(f) if kind == "num" else dt)
+                    else:
+                        table[i][col] = CellNumberTuple(value, fmts.get(f) if kind == "num" else dt)
+                else:
+                    self.write_datetime(i, col, value, dt)
+            # rows come in order: the first and last cell give the dimensions every cell would
+            self._check_dimensions(cells[0][0], col)
+            self._check_dimensions(cells[-1][0], col)
+
+        def _put_one_by_one(self, col: int, cells, fmts: dict) -> None:
+            for i, kind, value, f in cells:
+                if kind == "str":
+                    self.write_string(i, col, value)
+                elif kind == "num":
+                    self.write_number(i, col, value, fmts.get(f))
+                elif isinstance(value, float):  # an Excel serial already
+                    self.write_number(i, col, value, fmts["dt"])
+                else:
+                    self.write_datetime(i, col, value, fmts["dt"])
+
+        def _write_rows(self) -> None:
+            plain = (not self.row_info and not self.comments and self.excel_version != 2010
+                     and self.default_row_height == self.original_row_height)
+            if not plain:
+                super()._write_rows()
+                return
+            table = self.table
+            rows = sorted(r for r, cells in table.items() if cells and self.dim_rowmin <= r <= self.dim_rowmax)
+            spans: dict[int, tuple[int, int]] = {}  # per block of 16 rows: first and last column used
+            for r in rows:
+                cols = table[r].keys()
+                lo, hi = min(cols), max(cols)
+                b = r // 16
+                if b in spans:
+                    old = spans[b]
+                    spans[b] = (min(old[0], lo), max(old[1], hi))
+                else:
+                    spans[b] = (lo, hi)
+            self.row_spans = {b: f"{lo + 1}:{hi + 1}" for b, (lo, hi) in spans.items()}
+            names = {}
+            xf = {}
+            write = self.fh.write
+            for r in rows:
+                cells = table[r]
+                row_no = str(r + 1)
+                parts = [f'<row r="{row_no}" spans="{self.row_spans[r // 16]}">']
+                for c in sorted(cells):
+                    cell = cells[c]
+                    kind = cell.__class__.__name__
+                    name = names.get(c)
+                    if name is None:
+                        name = names[c] = xl_col_to_name(c)
+                    fmt = cell.format
+                    if fmt:
+                        s = xf.get(id(fmt))
+                        if s is None:
+                            s = xf[id(fmt)] = f' s="{fmt._get_xf_index()}"'
+                    else:
+                        s = ""
+                    if kind == "String":
+                        parts.append(f'<c r="{name}{row_no}"{s} t="s"><v>{cell.string}</v></c>')
+                    elif kind in ("Number", "Datetime"):
+                        parts.append(f'<c r="{name}{row_no}"{s}><v>{cell.number:.16G}</v></c>')
+                    else:  # any other kind of cell: xlsxwriter writes it
+                        write("".join(parts))
+                        parts = []
+                        self._write_cell(r, c, cell)
+                parts.append("</row>")
+                write("".join(parts))
+
+    return BulkWorksheet
+
