@@ -160,9 +160,17 @@ def _report(job: ReportJob) -> dict:
         def finding_details(ids):
             return spool.select(ids) if ids is not None else _one_frame(spool)
 
-        html, _ = build(conversations, figures, job.agents, job.messages, job.summary, job.options,
-                        finding_details=finding_details, with_detail_sheets=False,
-                        small_sheets_ready=lambda sheets: hand_over(job.handover, sheets))  # the xlsx job waits for these
+        handed = []
+
+        def ready(sheets):  # the xlsx job waits for these: handed over as soon as they are known
+            hand_over(job.handover, sheets)
+            handed.append(True)
+
+        html, sheets = build(conversations, figures, job.agents, job.messages, job.summary, job.options,
+                             finding_details=finding_details, with_detail_sheets=False, small_sheets_ready=ready)
+        if not handed:  # (build always calls back; should it ever not, the xlsx job must not wait forever)
+            hand_over(job.handover, sheets)
+        del sheets
     except BaseException:
         abort_handover(job.handover)
         raise

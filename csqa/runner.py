@@ -170,7 +170,8 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
     report job) and write the results store (OUTDIR/results.duckdb, or `store` kept across
     runs). The xlsx job, the longest, is submitted first, as soon as the conversations are on
     disk. OUTDIR is written atomically, run.json last; run.json's timings_s has each job's own
-    seconds (report, xlsx, store) and peak_rss_mb each process's peak.
+    seconds and CPU seconds (report, xlsx, store; "xlsx (waiting)": how long the xlsx job waited
+    for the small sheets) and peak_rss_mb each process's peak.
     """
     timer = timer or Timer()
     t0 = time.perf_counter() if t0 is None else t0
@@ -234,6 +235,8 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
                 out = figures[name] = OutputPool.result(future, name)
                 timer.add(name, out["seconds"], rss=False)
                 timer.add(f"{name} (cpu, own process)", out["cpu_s"], rss=False)
+                if "waited" in out:  # the xlsx job, for the report job's small sheets
+                    timer.add(f"{name} (waiting)", out["waited"], rss=False)
                 timer.peak_rss[f"{name} (own process)"] = out["peak_rss_mb"]
             return figures[name]
 
