@@ -2,6 +2,11 @@
 
 Exit codes: 0 success · 1 unexpected internal error · 2 bad input, rulebook or option
 (one clear line on stderr; `--debug` shows the traceback).
+
+Imports are kept light here and made where a command runs: `csqa score` forks its ingest child
+(`csqa.ingest.background`) first thing, while the process holds only the standard library and
+click — before pandas, jieba, DuckDB or Arrow are imported (they start thread pools, and a fork
+must not copy a process with threads running).
 """
 from __future__ import annotations
 
@@ -18,14 +23,44 @@ from csqa import __version__
 from csqa.errors import ConfigError, CsqaError
 
 
-def _quiet_jieba() -> None:
-    import jieba
+def _warnings_and_worse(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
 
-    jieba.setLogLevel(logging.WARNING)
+
+def _quiet_jieba() -> None:
+    """jieba logs its dictionary loading on stderr at DEBUG; keep only its warnings and errors.
+
+    A filter on its logger, because jieba sets the logger's level to DEBUG when it is imported —
+    and importing jieba here (0.2 s) would be wasted: with rjieba installed it is never used.
+    """
+    logging.getLogger("jieba").addFilter(_warnings_and_worse)
+
+
+# commands of optional packages, imported only when named (or listed by --help)
+_LAZY_COMMANDS = {"train": "csqa.complaints.cli", "classify": "csqa.complaints.cli", "evaluate": "csqa.complaints.cli"}
 
 
 class CsqaGroup(click.Group):
     """Turns csqa errors into one line and a non-zero exit, never a traceback (unless --debug)."""
+
+    def list_commands(self, ctx):
+        extra = [name for name in _LAZY_COMMANDS if name not in self.commands and self._lazy(name) is not None]
+        return sorted([*super().list_commands(ctx), *extra])
+
+    def get_command(self, ctx, cmd_name):
+        return super().get_command(ctx, cmd_name) or self._lazy(cmd_name)
+
+    @staticmethod
+    def _lazy(name: str):
+        module = _LAZY_COMMANDS.get(name)
+        if module is None:
+            return None
+        try:
+            from importlib import import_module
+
+            return getattr(import_module(module), name)
+        except ImportError:  # the complaint package is optional until its model lands
+            return None
 
     def invoke(self, ctx):
         debug = "--debug" in sys.argv
@@ -95,26 +130,38 @@ def _codes(values: tuple[str, ...]) -> list[str]:
 def score(inputs, outdir, encoding, column_map, role_map, rulebook, select, ignore, model, no_model, no_mask,
           store, engine, workers, segmenter, statistics, fmt, quiet, debug):
     """为导出的聊天记录打分: csqa score INPUT… -o OUTDIR"""
-    from csqa.runner import run_score
+    columns, roles = _pairs(column_map, "--map"), _pairs(role_map, "--role-map")
+    background = None
+    try:
+        if engine == "local":
+            # the inputs are read in a child forked now, while this process imports and sets up
+            from csqa.ingest.background import BackgroundIngest
 
-    summary = run_score(
-        inputs=list(inputs),
-        outdir=Path(outdir),
-        encoding=encoding,
-        column_map=_pairs(column_map, "--map"),
-        role_map=_pairs(role_map, "--role-map"),
-        rulebook=rulebook,
-        select=_codes(select),
-        ignore=_codes(ignore),
-        model=model,
-        use_model=not no_model,
-        mask=not no_mask,
-        quiet=quiet,
-        store=store,
-        engine=engine,
-        workers=workers,
-        segmenter=segmenter,
-    )
+            background = BackgroundIngest.start(list(inputs), encoding, columns, roles)
+        from csqa.runner import run_score
+
+        summary = run_score(
+            inputs=list(inputs),
+            outdir=Path(outdir),
+            encoding=encoding,
+            column_map=columns,
+            role_map=roles,
+            rulebook=rulebook,
+            select=_codes(select),
+            ignore=_codes(ignore),
+            model=model,
+            use_model=not no_model,
+            mask=not no_mask,
+            quiet=quiet,
+            store=store,
+            engine=engine,
+            workers=workers,
+            segmenter=segmenter,
+            background=background,
+        )
+    finally:
+        if background is not None:
+            background.close()
     if fmt == "json":
         click.echo(json.dumps(summary["manifest"], ensure_ascii=False, indent=2, default=str))
     elif not quiet:
@@ -212,18 +259,6 @@ def rules_lint(rulebook):
         click.echo(p)
     click.echo(f"{len(problems)} 个问题" if problems else "规则库没有发现问题")
     sys.exit(1 if problems else 0)
-
-
-def _register_complaint_commands() -> None:
-    try:
-        from csqa.complaints.cli import classify, evaluate, train
-    except ImportError:  # the complaint package is optional until its model lands
-        return
-    for command in (train, classify, evaluate):
-        cli.add_command(command)
-
-
-_register_complaint_commands()
 
 
 def main() -> None:

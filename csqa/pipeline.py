@@ -9,17 +9,17 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
-import pandas as pd
+# The stages are imported where they run: `Timer` and `peak_rss_mb` are wanted by processes that
+# never score (the ingest child, the output jobs) and must stay cheap to import.
+if TYPE_CHECKING:
+    import pandas as pd
 
-from csqa.checks.engine import CompiledRulebook
-from csqa.conversations import build_conversations
-from csqa.model import CUSTOMER, ComplaintSignal, Conversation, ConversationResult
-from csqa.rulebook.loader import LoadedRulebook, load_rulebook
-from csqa.scoring import score_conversation
-from csqa.text.normalize import normalize_text
-from csqa.text.segment import Segmenter, default_segmenter
+    from csqa.checks.engine import CompiledRulebook
+    from csqa.model import Conversation, ConversationResult
+    from csqa.rulebook.loader import LoadedRulebook
+    from csqa.text.segment import Segmenter
 
 
 @dataclass
@@ -68,6 +68,9 @@ class Timer:
 
 
 def prepare_rulebook(options: ScoreOptions, segmenter: Segmenter) -> tuple[LoadedRulebook, CompiledRulebook]:
+    from csqa.checks.engine import CompiledRulebook
+    from csqa.rulebook.loader import load_rulebook
+
     loaded = load_rulebook(options.rulebook)
     book = CompiledRulebook(loaded.rulebook, select=options.select or None, ignore=options.ignore or None)
     segmenter.add_words(w for w in book.vocabulary() if len(w) >= 2)
@@ -79,6 +82,8 @@ def load_complaint_model(options: ScoreOptions):
     if not options.use_model:
         return None
     from csqa.complaints import load_classifier
+    from csqa.text.normalize import normalize_text
+    from csqa.text.segment import default_segmenter
 
     classifier = load_classifier(options.model)
     # the classifier's word features use the process-wide segmenter: load its dictionary now,
@@ -90,6 +95,8 @@ def load_complaint_model(options: ScoreOptions):
 
 def classify_complaints(convs: list[Conversation], classifier) -> None:
     """Attach the classifier's verdict to every customer message (batched)."""
+    from csqa.model import CUSTOMER, ComplaintSignal
+
     if classifier is None:
         return
     msgs = [m for c in convs for m in c.messages if m.role == CUSTOMER]
@@ -118,6 +125,8 @@ def classify_complaints(convs: list[Conversation], classifier) -> None:
 def score_all(
     convs: Iterable[Conversation], book: CompiledRulebook, mask: Callable[[str], str] | None
 ) -> list[ConversationResult]:
+    from csqa.scoring import score_conversation
+
     return [score_conversation(c, book, mask) for c in convs]
 
 
@@ -139,6 +148,10 @@ def score_frame(
     progress: Callable[[int], None] | None = None,
 ) -> list[ConversationResult]:
     """Score every conversation of an ingested messages frame (the local engine's unit of work)."""
+    from csqa.conversations import build_conversations
+    from csqa.scoring import score_conversation
+    from csqa.text.segment import default_segmenter
+
     segmenter = segmenter or default_segmenter()
     timer = timer or Timer()
     t0 = time.perf_counter()

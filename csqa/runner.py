@@ -43,53 +43,84 @@ def _progress(total: int, quiet: bool):
 
 def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=None, rulebook=None, select=(),
               ignore=(), model=None, use_model=True, mask=True, quiet=False, engine="local", store=None,
-              workers: int | None = None, segmenter: str = "auto", batch_conversations: int = 2000) -> dict:
-    """Ingest (streamed in chunks) → engine (local worker pool or Spark) → the output stage."""
+              workers: int | None = None, segmenter: str = "auto", batch_conversations: int = 2000,
+              background=None) -> dict:
+    """Ingest (streamed in chunks) → engine (local worker pool or Spark) → the output stage.
+
+    background: a `csqa.ingest.background.BackgroundIngest` started on the same inputs and options
+    at the very start of the command (the CLI does, for the local engine): the inputs are then read
+    in that child while this process builds the scorer and forks the workers, and staged from its
+    Parquet parts. It is closed here (the caller may close it again). Without it, this process
+    ingests after the setup, as the Spark engine always does.
+    """
     from csqa.engines import ScorerSetup, concat_outputs
 
     timer = Timer()
     started = datetime.now().astimezone()
     t0 = time.perf_counter()
+    if background is not None and engine != "local":
+        background.close()
+        background = None
+    if background is not None:
+        # the run started at the fork; until here this process was importing (the child was reading)
+        timer.add("start-up", t0 - background.started)
+        t0 = background.started
+    t_setup = time.perf_counter()
     setup = ScorerSetup(rulebook=rulebook, select=tuple(select), ignore=tuple(ignore), model=model,
                         use_model=use_model, mask=mask, segmenter=segmenter)
     ingest_options = IngestOptions(encoding=encoding, column_map=column_map or {}, role_map=role_map or {})
-    if engine == "spark":
-        from csqa.engines.spark import SparkEngine, restore_order
+    sink = None
+    try:
+        if engine == "spark":
+            from csqa.engines.spark import SparkEngine, restore_order
 
-        scorer = Scorer(setup)  # validates the rulebook and model on the driver, for run.json
-        runner = SparkEngine(setup)
-        sink = runner
-    elif engine == "local":
-        from csqa.engines.local import LocalEngine
-        from csqa.engines.staging import MessageStage
-        from csqa.report.tables import FINDING_COLUMNS
+            scorer = Scorer(setup)  # validates the rulebook and model on the driver, for run.json
+            runner = SparkEngine(setup)
+            sink = runner
+        elif engine == "local":
+            from csqa.engines.local import LocalEngine
+            from csqa.engines.staging import MessageStage
+            from csqa.report.tables import FINDING_COLUMNS
 
-        scorer = Scorer(setup)
-        runner = LocalEngine(scorer, workers)  # forks now: the workers inherit the prepared scorer
-        sink = MessageStage()
-        spool = MessageSpool()
-        finding_spool = FrameSpool("findings", FINDING_COLUMNS + ["hl_start", "hl_end", "finding_index"])
-    else:
-        raise ConfigError(f"未知的引擎 {engine!r}；可选 local 或 spark")
+            scorer = Scorer(setup)
+            runner = LocalEngine(scorer, workers)  # forks now: the workers inherit the prepared scorer
+            sink = MessageStage() if background is None else None
+            spool = MessageSpool()
+            finding_spool = FrameSpool("findings", FINDING_COLUMNS + ["hl_start", "hl_end", "finding_index"])
+        else:
+            raise ConfigError(f"未知的引擎 {engine!r}；可选 local 或 spark")
+    except BaseException:
+        if background is not None:
+            background.close()
+        raise
     # the report and store processes start importing now (after the workers forked: no fork from here on)
     pool = OutputPool().start()
-    timer.add("setup", time.perf_counter() - t0)
+    timer.add("setup", time.perf_counter() - t_setup)
     try:
         t1 = time.perf_counter()
         rejects, input_infos, rows_scored = [], [], 0
         first_seq: dict[str, int] = {}
-        for messages, rejected, info in iter_input_chunks(inputs, ingest_options):
-            if len(messages):
-                sink.add(messages)
-                rows_scored += len(messages)
-                if engine == "spark":
-                    for cid, seq in messages.groupby("conversation_id", sort=False)["seq"].min().items():
-                        first_seq.setdefault(cid, seq)
-            if len(rejected):
-                rejects.append(rejected)
-            if info is not None:
-                input_infos.append(info)
-        timer.add("ingest", time.perf_counter() - t1)
+        if background is not None:
+            done = background.wait()
+            timer.add("waiting for ingest", time.perf_counter() - t1)
+            timer.add("ingest", done.seconds, rss=False)  # the child's own time, overlapping the setup
+            timer.add("ingest (cpu, own process)", done.cpu_seconds, rss=False)
+            timer.peak_rss["ingest (own process)"] = done.peak_rss_mb
+            rejects, input_infos, rows_scored = done.rejects, done.inputs, done.rows_scored
+            sink = MessageStage.over_parts(done.parts)
+        else:
+            for messages, rejected, info in iter_input_chunks(inputs, ingest_options):
+                if len(messages):
+                    sink.add(messages)
+                    rows_scored += len(messages)
+                    if engine == "spark":
+                        for cid, seq in messages.groupby("conversation_id", sort=False)["seq"].min().items():
+                            first_seq.setdefault(cid, seq)
+                if len(rejected):
+                    rejects.append(rejected)
+                if info is not None:
+                    input_infos.append(info)
+            timer.add("ingest", time.perf_counter() - t1)
         t2 = time.perf_counter()
         if engine == "spark":
             order = pd.Series(first_seq).sort_values(kind="stable").index
@@ -118,8 +149,10 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
         raise
     finally:
         runner.close()
-        if engine == "local":
+        if engine == "local" and sink is not None:
             sink.close()
+        if background is not None:
+            background.close()  # the parts are read: removed now, not at exit
     for stage, seconds in result.timings.items():
         timer.add(f"score.{stage} (cpu, all workers)", seconds, rss=False)
     if result.peak_rss_mb:

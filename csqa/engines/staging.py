@@ -6,6 +6,10 @@ then input order) — however the export interleaves them. DuckDB spills to disk
 limit (128 MB; at 200k conversations 512 MB cost 370 MB more peak RSS and was no faster), so
 memory stays bounded from 20k to millions of conversations.
 
+`csqa score` usually stages in its ingest child instead (`csqa.ingest.background`): the child
+writes each chunk as a Parquet part (`write_part` there) and the stage queries the parts with the same
+ordered query (`MessageStage.over_parts`) — same batches, same order, the sort spilling alike.
+
 The table is a temporary one: DuckDB keeps it in its buffer pool and spills it to the temp
 directory like any other data past the memory limit, without the write-ahead log and the
 checkpoints (fsyncs) of a stored table — the stage lives only as long as the run. Batches
@@ -35,6 +39,8 @@ ORDER BY f.first_seq, m.timestamp NULLS FIRST, m.seq
 
 
 class MessageStage:
+    """Ingested messages, served back as batches of whole conversations in input order."""
+
     def __init__(self, memory_limit: str = "128MB", workdir: str | Path | None = None):
         import duckdb
 
@@ -43,10 +49,31 @@ class MessageStage:
         self.con.execute(f"SET memory_limit='{memory_limit}'")
         self.con.execute(f"SET temp_directory='{self._dir / 'spill'}'")
         self.con.execute("SET preserve_insertion_order=false")
+        self.con.execute("SET enable_progress_bar=false")  # DuckDB would draw one on stdout past 2 s
         self.rows = 0
         self._created = False
+        self._frozen = False  # over_parts: reads Parquet parts, takes no more rows
+
+    @classmethod
+    def over_parts(cls, parts: Path, memory_limit: str = "128MB", workdir: str | Path | None = None) -> "MessageStage":
+        """A stage reading the Parquet parts in `parts` (`csqa.ingest.background.write_part`; names sort in input order).
+
+        The parts stay where they are (their owner removes them); nothing is added afterwards.
+        """
+        stage = cls(memory_limit, workdir)
+        from csqa.ingest.background import PART_GLOB
+
+        files = sorted(Path(parts).glob(PART_GLOB))
+        if files:
+            listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+            stage.con.execute(f"CREATE TEMP VIEW messages AS SELECT * FROM read_parquet([{listed}])")
+            stage._created = True
+            stage._frozen = True
+        return stage
 
     def add(self, messages: pd.DataFrame) -> None:
+        if self._frozen:
+            raise RuntimeError("this stage reads Parquet parts; nothing can be added")
         if messages.empty:
             return
         frame = messages[MESSAGE_COLUMNS]

@@ -11,33 +11,39 @@ csqa.errors.InputError (one line naming the file and what to do); bad options Co
 """
 from __future__ import annotations
 
-from .columns import FIELD_ALIASES, FIELD_LABELS, REQUIRED_FIELDS
-from .model import MESSAGE_COLUMNS, REJECT_COLUMNS, IngestOptions, IngestResult
-from .pipeline import (
-    EXPLICIT_EXTENSIONS,
-    FOLDER_EXTENSIONS,
-    ROLE_HINT,
-    expand_paths,
-    iter_input_chunks,
-    read_inputs,
-)
-from .roles import build_role_table
-from .timestamps import parse_timestamps
+from importlib import import_module
 
-__all__ = [
-    "EXPLICIT_EXTENSIONS",
-    "FIELD_ALIASES",
-    "FIELD_LABELS",
-    "FOLDER_EXTENSIONS",
-    "IngestOptions",
-    "IngestResult",
-    "MESSAGE_COLUMNS",
-    "REJECT_COLUMNS",
-    "REQUIRED_FIELDS",
-    "ROLE_HINT",
-    "build_role_table",
-    "expand_paths",
-    "iter_input_chunks",
-    "parse_timestamps",
-    "read_inputs",
-]
+# The names load with their submodules on first use (PEP 562): `csqa.ingest.background` must be
+# importable without pandas (it runs before the heavy imports, see its docstring).
+_EXPORTS = {
+    "FIELD_ALIASES": "columns",
+    "FIELD_LABELS": "columns",
+    "REQUIRED_FIELDS": "columns",
+    "MESSAGE_COLUMNS": "model",
+    "REJECT_COLUMNS": "model",
+    "IngestOptions": "model",
+    "IngestResult": "model",
+    "EXPLICIT_EXTENSIONS": "pipeline",
+    "FOLDER_EXTENSIONS": "pipeline",
+    "ROLE_HINT": "pipeline",
+    "expand_paths": "pipeline",
+    "iter_input_chunks": "pipeline",
+    "read_inputs": "pipeline",
+    "build_role_table": "roles",
+    "parse_timestamps": "timestamps",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])
