@@ -149,8 +149,11 @@ def _rule_fields(rule) -> tuple:
     return found[1]
 
 
-def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) -> ConversationResult:
-    """The heart of csqa: one conversation in, its findings and score out. Pure."""
+def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None, evidence: bool = True) -> ConversationResult:
+    """The heart of csqa: one conversation in, its findings and score out. Pure.
+
+    `evidence=False` leaves the evidence of findings on a message empty, for a caller that
+    rebuilds it anyway (the workers' masked transcripts, `csqa.report.transcript`)."""
     ev = book.evaluate(conv)
     ledger, score, critical = score_hits(book, conv, ev)
     findings = []
@@ -168,7 +171,6 @@ def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) ->
         if hit.span is not None:
             span_start, span_end = msg.norm.original_span(*hit.span)
             matched = msg.text[span_start:span_end]
-        evidence = _evidence(msg.text, (span_start, span_end) if span_start is not None else None, mask)
         findings.append(
             Finding(
                 *rule_fields,
@@ -180,7 +182,7 @@ def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) ->
                 span_start,
                 span_end,
                 _masked(mask, matched) if (mask and matched and may_hold_pii(matched)) else matched,
-                evidence,
+                _evidence(msg.text, (span_start, span_end) if span_start is not None else None, mask) if evidence else "",
             )
         )
     resp = ev.responses
