@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from operator import attrgetter
 from weakref import WeakKeyDictionary
 
 from csqa.checks.engine import CompiledRulebook, Evaluation, Hit, may_hold_pii
@@ -42,7 +43,7 @@ def score_hits(book: CompiledRulebook, conv: Conversation, ev: Evaluation) -> tu
 
     The points depend only on which rules hit, in which order, and on the applicable
     dimensions: conversations that share those share the ledger, worked out once."""
-    key = (tuple(h.rule.code for h in ev.hits), frozenset(r.dimension for r in ev.applicable))
+    key = (tuple(map(_RULE_CODE, ev.hits)), frozenset(map(_DIMENSION, ev.applicable)))  # (C-level loops)
     ledgers = _LEDGERS.get(book)
     if ledgers is None:
         ledgers = _LEDGERS[book] = {}
@@ -59,6 +60,9 @@ def score_hits(book: CompiledRulebook, conv: Conversation, ev: Evaluation) -> tu
 
 
 _LEDGERS: WeakKeyDictionary = WeakKeyDictionary()  # rulebook → {(hit rules, dimensions): ledger}
+_RULE_CODE = attrgetter("rule.code")  # of a hit
+_CODE = attrgetter("code")  # of a rule
+_DIMENSION = attrgetter("dimension")  # of a rule
 
 
 def _score_hits(book: CompiledRulebook, ev: Evaluation) -> tuple[list[tuple[Hit, Decimal]], Decimal, bool]:
@@ -202,7 +206,7 @@ def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None, ev
         complaint_index=ev.complaint_index,
         first_response_s=resp[0].seconds if resp else None,
         mean_response_s=round(sum(r.seconds for r in resp) / len(resp), 1) if resp else None,
-        not_applicable=[r.code for r in ev.not_applicable],
+        not_applicable=list(map(_CODE, ev.not_applicable)),
     )
     _complaint_fields(conv, result)
     return result
