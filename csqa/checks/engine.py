@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from csqa.checks import negation
 from csqa.checks.phrases import NO_HITS, PhraseIndex, match_groups, phrase_groups
@@ -62,13 +61,12 @@ class MessageView:
             self.infos: list[_TextInfo] | None = None  # per message: what is known of its text
         else:
             self.hits, self.present, self.agents, self.customers, self.scans, self.scanned, self.infos = prepared
+        # every evaluation reports them (`Evaluation.responses`): worked out here rather than
+        # behind a cached_property, whose lookup costs more than a short conversation's walk
+        self.responses: list[Response] = responses(conv) if conv.has_time else []
 
     def phrase_hits(self, msg: Message) -> dict:
         return self.hits[msg.index]
-
-    @cached_property
-    def responses(self) -> list:
-        return responses(self.conv) if self.conv.has_time else []
 
     def customer_texts_before(self, index: int) -> list[str]:
         return [m.clean for m in self.customers if m.index < index]
@@ -510,35 +508,24 @@ class CompiledRulebook:
 
         One look-up per message in the per-text cache (`_TextInfo`): the phrase hits of a text
         are those of `PhraseIndex.find`, its scans those of every scanner run on it."""
-        texts = self._texts
+        # (one comprehension per list rather than one loop appending to five: a batch has
+        # ~10^5 messages and this runs once per message)
+        msgs = conv.messages
+        get, text_info = self._texts.get, self._text_info
+        infos = [info if (info := get(m.clean)) is not None and info.tokens == m.tokens
+                 else text_info(m.clean, m.tokens) for m in msgs]
+        hits = [info.hits for info in infos]
+        present: set[str] = set().union(*hits)  # (the keys of each message's hits)
+        agents = [m for m in msgs if m.role == AGENT]
+        customers = [m for m in msgs if m.role == CUSTOMER]
         scan_roles = self._scan_roles if self._scanners else ()
-        infos, hits, scans, agents, customers = [], [], [], [], []
-        present: set[str] = set()
-        scanned: set[int] = set()
-        for m in conv.messages:
-            text = m.norm.text
-            info = texts.get(text)
-            if info is None or info.tokens != m.tokens:
-                info = self._text_info(text, m.tokens)
-            infos.append(info)
-            found = info.hits
-            hits.append(found)
-            if found:
-                present.update(found)
-            role = m.role
-            if role == AGENT:
-                agents.append(m)
-            elif role == CUSTOMER:
-                customers.append(m)
-            if role in scan_roles:
-                ids = info.scans
-                if ids is None:
-                    ids = info.scans = self._scan(text)
-                scans.append(ids)
-                if ids:
-                    scanned.update(ids)
-            else:
-                scans.append(_NOTHING)
+        if scan_roles:
+            scan = self._scan_info
+            scans = [(ids if (ids := info.scans) is not None else scan(info, m.clean)) if m.role in scan_roles
+                     else _NOTHING for m, info in zip(msgs, infos)]
+            scanned: set[int] = set().union(*scans)
+        else:
+            scans, scanned = [_NOTHING] * len(msgs), set()
         return MessageView(conv, prepared=(hits, present, agents, customers, scans, scanned, infos))
 
     def _text_info(self, text: str, tokens) -> _TextInfo:
@@ -546,6 +533,11 @@ class CompiledRulebook:
             self._texts.clear()
         info = self._texts[text] = _TextInfo(tokens, self.phrase_index._find(text, tokens) or NO_HITS)
         return info
+
+    def _scan_info(self, info: _TextInfo, text: str) -> frozenset[int]:
+        """`_scan(text)`, kept in the text's `_TextInfo`."""
+        ids = info.scans = self._scan(text)
+        return ids
 
     def _scan(self, text: str) -> frozenset[int]:
         """Which scanners find something in `text` (once per distinct text, kept in its `_TextInfo`)."""
@@ -606,7 +598,13 @@ class CompiledRulebook:
         hits = []
         first_limit, later_limit = rule.timing.first_response_s, rule.timing.response_s
         texts = self._timing_texts
-        for r in view.responses:
+        found = view.responses
+        # only the first response has `first` set: a rule limiting one kind skips the others
+        if later_limit is None:
+            found = found[:1]
+        elif first_limit is None:
+            found = found[1:]
+        for r in found:
             first = r.first
             limit = first_limit if first else later_limit
             if limit is None or r.seconds <= limit:

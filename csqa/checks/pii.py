@@ -462,15 +462,42 @@ def _need_node(op, av, icase: bool) -> tuple[int, list]:
     return 0, []  # assertions, back references, ANY, NOT_LITERAL, non-digit sets ...
 
 
+def _digits_needed(items, icase: bool) -> int:
+    """The fewest \\d characters any match of the item sequence consumes, wherever they sit.
+
+    A weaker cousin of the run gate that catches what it cannot: the bank-card pattern
+    "\\d{4}([ -])\\d{4}(\\1\\d{4}){2}" needs a run of only 4 digits but 16 digits in all, and
+    most chat texts that have a 4-digit run (an order's tail, a year) hold far fewer.
+    Conservative: an item not understood (assertions, back references, sets that are not
+    all digits, conditionals) counts 0."""
+    total = 0
+    for op, av in items:
+        if _digit_atom(op, av, icase):
+            total += 1
+        elif op in _REPEATS:
+            lo, _hi, sub = av
+            total += lo * _digits_needed(sub, icase)
+        elif op is _sre_c.SUBPATTERN:
+            _group, add_flags, _del_flags, sub = av
+            total += _digits_needed(sub, icase or bool(add_flags & _IGNORECASE))
+        elif _ATOMIC is not None and op is _ATOMIC:
+            total += _digits_needed(av, icase)
+        elif op is _sre_c.BRANCH:
+            total += min((_digits_needed(alt, icase) for alt in av[1]), default=0)
+    return total
+
+
 @dataclass(frozen=True)
 class _Gate:
     """A necessary condition for a regex to match somewhere in a text."""
 
     digits: int = 0                                          # longest run of \d the text must have
     checks: tuple[Callable[[str], object], ...] = ()         # each must find something in the text
+    total: int = 0                                           # \d characters the text must have in all
 
-    def ok(self, norm: str, run: int) -> bool:
-        if self.digits > run:
+    def ok(self, norm: str, run: int, total: int | None = None) -> bool:
+        """`run`: the text's longest run of \\d, `total`: its count of \\d (None: not known)."""
+        if self.digits > run or (total is not None and self.total > total):
             return False
         for check in self.checks:
             if check(norm) is None:
@@ -486,14 +513,16 @@ def _gate(rx: "re.Pattern[str]") -> _Gate:
         parsed = _sre_p.parse(rx.pattern, rx.flags)
         state = getattr(parsed, "state", None)
         flags = rx.flags | (getattr(state, "flags", 0) or 0)
-        run, conds = _need_seq(list(parsed), bool(flags & _IGNORECASE))
+        icase = bool(flags & _IGNORECASE)
+        run, conds = _need_seq(list(parsed), icase)
+        total = max(run, _digits_needed(list(parsed), icase))  # (a run of `run` digits is `run` digits)
     except Exception:  # pragma: no cover - an unexpected parse tree: no gate, always scan
         return _Gate()
     checks = tuple(
         re.compile("|".join(re.escape(x) for x in sorted(c, key=lambda x: (-len(x), x)))).search
         for c in _best([c for c in conds if c and all(c)])[:2]
     )
-    return _Gate(run, checks)
+    return _Gate(run, checks, total)
 
 
 @dataclass(frozen=True)
@@ -503,6 +532,7 @@ class _PatternPlan:
     checks: tuple[Callable[[str], object], ...]
     has_value: bool
     has_admin: bool
+    total: int = 0  # \d characters a match holds at least (`_digits_needed`)
 
 
 @dataclass(frozen=True)
@@ -511,6 +541,7 @@ class _Plan:
     patterns: tuple[_PatternPlan, ...]
     min_digits: int                 # the smallest digit run any of its patterns needs
     requires_gate: Optional[_Gate]  # gate of the 'requires' regex (no hit: nothing to scan)
+    min_total: int = 0              # the fewest \d characters any of its patterns needs
 
 
 def _plan(rec: Recognizer) -> _Plan:
@@ -521,12 +552,14 @@ def _plan(rec: Recognizer) -> _Plan:
     pats = []
     for p in rec.patterns:
         g = _gate(p.regex)
-        pats.append(_PatternPlan(p, g.digits, g.checks, "value" in p.regex.groupindex, "admin" in p.regex.groupindex))
+        pats.append(_PatternPlan(p, g.digits, g.checks, "value" in p.regex.groupindex, "admin" in p.regex.groupindex,
+                                 g.total))
     plan = _Plan(
         rec=rec,
         patterns=tuple(pats),
         min_digits=min((p.digits for p in pats), default=0),
         requires_gate=_gate(rec.requires) if rec.requires is not None else None,
+        min_total=min((p.total for p in pats), default=0),
     )
     try:
         object.__setattr__(rec, "_csqa_plan", plan)
@@ -553,6 +586,14 @@ def _max_digit_run(norm: str) -> int:
     """Length of the longest run of \\d characters (what the gates' ``digits`` compare with)."""
     runs = _DIGIT_RUNS.findall(norm)
     return max(map(len, runs)) if runs else 0
+
+
+def _digit_counts(norm: str) -> tuple[int, int]:
+    """(longest run of \\d characters, number of \\d characters): what the gates compare with."""
+    runs = _DIGIT_RUNS.findall(norm)
+    if not runs:
+        return 0, 0
+    return max(map(len, runs)), len("".join(runs))
 
 
 _FULLWIDTH_CHARS = {chr(k): chr(v) for k, v in _FULLWIDTH.items()}
@@ -632,24 +673,24 @@ def _resolve(raw: Iterable[_Candidate], wanted: Optional[set[str]], min_score: f
 def _candidates(text: str, plans: tuple[_Plan, ...], wanted: Optional[set[str]]) -> list[_Candidate]:
     """Every candidate of the wanted recognizers, in recognizer / pattern / match order, any score."""
     norm = _normalize(text)
-    run = _max_digit_run(norm)
+    run, total = _digit_counts(norm)
     cands: list[_Candidate] = []
     for plan in plans:
-        if plan.min_digits > run:
+        if plan.min_digits > run or plan.min_total > total:
             continue
         rec = plan.rec
         if wanted is not None and rec.id not in wanted:
             continue
         regions = None
         if plan.requires_gate is not None:  # the 'requires' hits first: no hit, nothing to scan
-            if not plan.requires_gate.ok(norm, run):
+            if not plan.requires_gate.ok(norm, run, total):
                 continue
             regions = _regions(norm, rec)
             if not regions:
                 continue
         live = None
         for pp in plan.patterns:  # gates: skip patterns that cannot match this text
-            if pp.digits > run:
+            if pp.digits > run or pp.total > total:
                 continue
             for check in pp.checks:
                 if check(norm) is None:

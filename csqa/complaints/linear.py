@@ -338,11 +338,11 @@ class _WordAnalyzer:
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         from csqa.text.segment import default_segmenter
 
-        tokens_of = default_segmenter().tokens
+        # tokens_many: the same tokens (and cache) as tokens() per text, with the texts not yet
+        # cached cut by a few rjieba calls instead of one call each
         flat: list[str] = []
         lengths: list[int] = []
-        for t in texts:
-            toks = tokens_of(t)
+        for toks in default_segmenter().tokens_many(list(texts)):
             flat.extend(toks)
             lengths.append(len(toks))
         distinct = set(flat)

@@ -62,7 +62,10 @@ class Scorer:
         t1 = time.perf_counter()
         classify_complaints(convs, self.classifier)
         t2 = time.perf_counter()
-        results = [score_conversation(c, self.book, self.mask) for c in convs]
+        # with masking, chunk_transcripts rebuilds the evidence of every finding on a message
+        # from the masked transcript (prepare_transcripts does the same): not worked out here
+        evidence = not self.setup.mask
+        results = [score_conversation(c, self.book, self.mask, evidence) for c in convs]
         t3 = time.perf_counter()
         # transcripts masked here, in the workers, with an offset map that moves each finding's
         # highlight onto the masked text (hl_start / hl_end). chunk_transcripts gives

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from operator import attrgetter
 from weakref import WeakKeyDictionary
 
 from csqa.checks.engine import CompiledRulebook, Evaluation, Hit, may_hold_pii
@@ -42,7 +43,7 @@ def score_hits(book: CompiledRulebook, conv: Conversation, ev: Evaluation) -> tu
 
     The points depend only on which rules hit, in which order, and on the applicable
     dimensions: conversations that share those share the ledger, worked out once."""
-    key = (tuple(h.rule.code for h in ev.hits), frozenset(r.dimension for r in ev.applicable))
+    key = (tuple(map(_RULE_CODE, ev.hits)), frozenset(map(_DIMENSION, ev.applicable)))  # (C-level loops)
     ledgers = _LEDGERS.get(book)
     if ledgers is None:
         ledgers = _LEDGERS[book] = {}
@@ -59,6 +60,9 @@ def score_hits(book: CompiledRulebook, conv: Conversation, ev: Evaluation) -> tu
 
 
 _LEDGERS: WeakKeyDictionary = WeakKeyDictionary()  # rulebook → {(hit rules, dimensions): ledger}
+_RULE_CODE = attrgetter("rule.code")  # of a hit
+_CODE = attrgetter("code")  # of a rule
+_DIMENSION = attrgetter("dimension")  # of a rule
 
 
 def _score_hits(book: CompiledRulebook, ev: Evaluation) -> tuple[list[tuple[Hit, Decimal]], Decimal, bool]:
@@ -149,8 +153,11 @@ def _rule_fields(rule) -> tuple:
     return found[1]
 
 
-def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) -> ConversationResult:
-    """The heart of csqa: one conversation in, its findings and score out. Pure."""
+def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None, evidence: bool = True) -> ConversationResult:
+    """The heart of csqa: one conversation in, its findings and score out. Pure.
+
+    `evidence=False` leaves the evidence of findings on a message empty, for a caller that
+    rebuilds it anyway (the workers' masked transcripts, `csqa.report.transcript`)."""
     ev = book.evaluate(conv)
     ledger, score, critical = score_hits(book, conv, ev)
     findings = []
@@ -168,7 +175,6 @@ def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) ->
         if hit.span is not None:
             span_start, span_end = msg.norm.original_span(*hit.span)
             matched = msg.text[span_start:span_end]
-        evidence = _evidence(msg.text, (span_start, span_end) if span_start is not None else None, mask)
         findings.append(
             Finding(
                 *rule_fields,
@@ -180,7 +186,7 @@ def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) ->
                 span_start,
                 span_end,
                 _masked(mask, matched) if (mask and matched and may_hold_pii(matched)) else matched,
-                evidence,
+                _evidence(msg.text, (span_start, span_end) if span_start is not None else None, mask) if evidence else "",
             )
         )
     resp = ev.responses
@@ -200,7 +206,7 @@ def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None) ->
         complaint_index=ev.complaint_index,
         first_response_s=resp[0].seconds if resp else None,
         mean_response_s=round(sum(r.seconds for r in resp) / len(resp), 1) if resp else None,
-        not_applicable=[r.code for r in ev.not_applicable],
+        not_applicable=list(map(_CODE, ev.not_applicable)),
     )
     _complaint_fields(conv, result)
     return result
