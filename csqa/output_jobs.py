@@ -20,9 +20,10 @@ the report job hands them over as a pickle in the run's work folder, written ato
 the main process when anything else fails (`abort_handover`), so the xlsx job never waits
 for sheets that will not come; if a process dies outright, the pool stops the others.
 
-The processes are forked from a small fork server started before ingest (`OutputPool.start`):
-it imports pandas, DuckDB, Jinja2 and xlsxwriter once, on the core ingest leaves idle, so the
-jobs start at once when scoring ends — and start small (the server holds no run data).
+The processes are forked from a small fork server started right after the scoring workers
+fork (`OutputPool.start`): it imports pandas, DuckDB, Jinja2 and xlsxwriter once, while the
+main process waits for the ingest child, so the jobs start at once when scoring ends — and
+start small (the server holds no run data).
 
 A job never raises across the process boundary: it returns its result or the error's
 message, and `OutputPool.result` raises `CsqaError` (a user-facing message) or

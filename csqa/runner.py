@@ -19,7 +19,7 @@ from csqa.ingest import IngestOptions, iter_input_chunks
 from csqa.ingest.model import empty_rejects
 from csqa.outputs import write_outputs
 from csqa.pipeline import Timer
-from csqa.engines.spool import FrameSpool, MessageSpool
+from csqa.engines.spool import FrameSpool, MessageSpool, with_finding_index
 from csqa.output_jobs import (OutputPool, ReportJob, StoreJob, XlsxJob, abort_handover, run_report_job, run_store_job,
                               run_xlsx_job)
 from csqa.report.builder import ReportOptions
@@ -129,13 +129,20 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
             n_convs = sink.conversation_count()
             outputs = []
             with _progress(n_convs, quiet) as bar:
-                for out in runner.map(sink.batches(batch_conversations)):
+                def part_paths(i: int):
+                    return spool.part_path(i), finding_spool.part_path(i)
+
+                for out in runner.map(sink.batches(batch_conversations), parts=part_paths):
                     # transcripts and findings go to disk, not into memory; conversations stay (one row each)
-                    spool.add(out.messages)
-                    finding_spool.add(out.findings.assign(  # ledger order, for the store
-                        finding_index=out.findings.groupby("conversation_id", sort=False).cumcount().astype("int32")))
-                    # (new empty frames: an empty slice would keep the whole chunk's Arrow buffers alive)
-                    out.messages, out.findings = _empty_like(out.messages), _empty_like(out.findings)
+                    if out.written is not None:  # the worker wrote them
+                        spool.adopt(out.written["messages"])
+                        finding_spool.adopt(out.written["findings"])
+                        out.written = None
+                    else:
+                        spool.add(out.messages)
+                        finding_spool.add(with_finding_index(out.findings))  # ledger order, for the store
+                        # (new empty frames: an empty slice would keep the whole chunk's Arrow buffers alive)
+                        out.messages, out.findings = _empty_like(out.messages), _empty_like(out.findings)
                     outputs.append(out)
                     bar.update(len(out.conversations))
             result = concat_outputs(outputs)

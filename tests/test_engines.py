@@ -277,3 +277,47 @@ def test_an_interrupted_store_write_leaves_no_rows_behind(reference, tmp_path):
         assert con.execute("SELECT count(*) FROM conversations").fetchone()[0] == len(conv)
     finally:
         con.close()
+
+
+def test_parts_written_by_workers_read_back_as_the_parts_the_main_process_writes(reference, tmp_path):
+    """Workers write each batch's transcripts and findings themselves (`write_parts`, then
+    `FrameSpool.adopt` in batch order); the spools must read back exactly what `add` gives,
+    including a batch without findings and the findings' ledger index."""
+    import dataclasses
+
+    from csqa.engines.local import write_parts
+    from csqa.engines.spool import FrameSpool, MessageSpool, with_finding_index
+    from csqa.report.tables import FINDING_COLUMNS
+
+    ids = list(reference.conversations["conversation_id"])
+    clean = set(ids) - set(reference.findings["conversation_id"])
+    assert clean, "the sample needs a conversation without findings"
+    groups = [ids[: len(ids) // 2], [next(iter(clean))], ids[len(ids) // 2:]]
+
+    def batch(group):
+        return dataclasses.replace(
+            reference,
+            conversations=reference.conversations[reference.conversations["conversation_id"].isin(group)],
+            findings=reference.findings[reference.findings["conversation_id"].isin(group)].reset_index(drop=True),
+            messages=reference.messages[reference.messages["conversation_id"].isin(group)].reset_index(drop=True))
+
+    cols = FINDING_COLUMNS + ["hl_start", "hl_end", "finding_index"]
+    with MessageSpool(tmp_path) as m_add, FrameSpool("f", cols, tmp_path) as f_add, \
+            MessageSpool(tmp_path) as m_adopt, FrameSpool("f", cols, tmp_path) as f_adopt:
+        for i, group in enumerate(groups):
+            plain = batch(group)
+            m_add.add(plain.messages)
+            f_add.add(with_finding_index(plain.findings))
+            out = write_parts(batch(group), m_adopt.part_path(i), f_adopt.part_path(i))
+            assert out.messages.empty and out.findings.empty
+            assert list(out.findings.columns) == list(plain.findings.columns)
+            m_adopt.adopt(out.written["messages"])
+            f_adopt.adopt(out.written["findings"])
+        assert len(f_adopt.parts) == 2 and f_adopt.rows == len(reference.findings) == f_add.rows
+        for a, b in ((m_add, m_adopt), (f_add, f_adopt)):
+            pd.testing.assert_frame_equal(pd.concat(list(a.frames()), ignore_index=True),
+                                          pd.concat(list(b.frames()), ignore_index=True))
+            pd.testing.assert_frame_equal(a.empty_frame(), b.empty_frame())
+        ledger = pd.concat(list(f_adopt.frames()), ignore_index=True)
+        assert (ledger.groupby("conversation_id", sort=False)["finding_index"]
+                .apply(lambda s: list(s) == list(range(len(s))))).all()

@@ -34,6 +34,9 @@ class ChunkOutput:
     messages: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0  # of the process that scored it
+    # set when the worker wrote messages and findings to spool parts itself (then both frames are empty):
+    # {"messages": csqa.engines.spool.WrittenPart, "findings": WrittenPart}
+    written: dict | None = None
 
 
 class Scorer:
@@ -56,17 +59,17 @@ class Scorer:
         """Score every conversation of an ingested-messages frame (all of each conversation's rows)."""
         from csqa.conversations import build_conversations
 
-        timer = Timer()
-        t0 = time.perf_counter()
+        timer = Timer()  # CPU seconds of this process per stage (run.json: "score.* (cpu, all workers)")
+        t0 = time.process_time()
         convs = list(build_conversations(messages, self.segmenter))
-        t1 = time.perf_counter()
+        t1 = time.process_time()
         classify_complaints(convs, self.classifier)
-        t2 = time.perf_counter()
+        t2 = time.process_time()
         # with masking, chunk_transcripts rebuilds the evidence of every finding on a message
         # from the masked transcript (prepare_transcripts does the same): not worked out here
         evidence = not self.setup.mask
         results = [score_conversation(c, self.book, self.mask, evidence) for c in convs]
-        t3 = time.perf_counter()
+        t3 = time.process_time()
         # transcripts masked here, in the workers, with an offset map that moves each finding's
         # highlight onto the masked text (hl_start / hl_end). chunk_transcripts gives
         # prepare_transcripts(messages_table(messages), findings_table(results), mask), read off
@@ -76,7 +79,7 @@ class Scorer:
         timer.add("normalize_segment", t1 - t0, rss=False)
         timer.add("classify", t2 - t1, rss=False)
         timer.add("checks_score", t3 - t2, rss=False)
-        timer.add("tables", time.perf_counter() - t3, rss=False)
+        timer.add("tables", time.process_time() - t3, rss=False)
         out.timings = timer.stages
         out.peak_rss_mb = peak_rss_mb()
         return out

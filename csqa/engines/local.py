@@ -3,15 +3,20 @@
 The parent prepares one `Scorer` (rulebook compiled once — one phrase automaton for all
 rules —, dictionary loaded, classifier loaded) and forks the workers, which inherit it.
 Batches of whole conversations go out, compact tables come back; at most two batches per
-worker are in flight, so memory does not grow with the input.
+worker are in flight, so memory does not grow with the input. Given `parts` (where batch i's
+transcripts and findings go), each worker writes its batch's two big tables to Parquet parts
+itself and sends back only the conversations: the rows are not pickled, piped and unpickled,
+and the main process does not spend the scoring stage writing Parquet on a core the workers need.
 """
 from __future__ import annotations
 
 import gc
 import multiprocessing as mp
 import os
+import time
 from collections import deque
-from typing import Iterable, Iterator
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import pandas as pd
 
@@ -20,17 +25,31 @@ from csqa.engines.base import ChunkOutput, Scorer
 _SCORER: Scorer | None = None  # inherited by forked workers
 
 
-def _score_in_worker(frame: pd.DataFrame) -> ChunkOutput:
+def _score_in_worker(frame: pd.DataFrame, parts: tuple[Path, Path] | None = None) -> ChunkOutput:
     assert _SCORER is not None, "worker started without a scorer"
     # A batch makes ~10^5 short-lived objects (messages, hits, findings) that form no cycles worth
     # chasing mid-batch; the cyclic collector kept re-scanning them (about 10 % of a worker's time).
     # It runs once per batch instead.
     gc.disable()
     try:
-        return _SCORER.score_frame(frame)
+        out = _SCORER.score_frame(frame)
+        return write_parts(out, *parts) if parts is not None else out
     finally:
         gc.enable()
         gc.collect(1)
+
+
+def write_parts(out: ChunkOutput, messages_path: Path, findings_path: Path) -> ChunkOutput:
+    """Write a scored batch's transcripts and findings (with their ledger index) as spool parts;
+    the output keeps empty frames of the same dtypes and `written` says where the rows went."""
+    from csqa.engines.spool import with_finding_index, write_part
+
+    t0 = time.process_time()
+    out.written = {"messages": write_part(out.messages, messages_path),
+                   "findings": write_part(with_finding_index(out.findings), findings_path)}
+    out.messages, out.findings = out.written["messages"].empty, out.written["findings"].empty.drop(columns="finding_index")
+    out.timings["write_parts"] = out.timings.get("write_parts", 0.0) + time.process_time() - t0
+    return out
 
 
 def default_workers() -> int:
@@ -57,15 +76,17 @@ class LocalEngine:
         else:
             self.workers = 1
 
-    def map(self, batches: Iterable[pd.DataFrame]) -> Iterator[ChunkOutput]:
-        """Results in the order of the batches."""
+    def map(self, batches: Iterable[pd.DataFrame],
+            parts: Callable[[int], tuple[Path, Path]] | None = None) -> Iterator[ChunkOutput]:
+        """Results in the order of the batches. `parts(i)`: the (transcripts, findings) part paths of
+        batch i, for a pool's workers to write (see `write_parts`); without a pool the frames come back."""
         if self._pool is None:
             for frame in batches:
                 yield self.scorer.score_frame(frame)
             return
         in_flight: deque = deque()
-        for frame in batches:
-            in_flight.append(self._pool.apply_async(_score_in_worker, (frame,)))
+        for i, frame in enumerate(batches):
+            in_flight.append(self._pool.apply_async(_score_in_worker, (frame, parts(i) if parts else None)))
             if len(in_flight) >= 2 * self.workers:
                 yield in_flight.popleft().get()
         while in_flight:

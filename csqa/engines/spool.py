@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -35,10 +36,22 @@ class FrameSpool:
             self._empty = frame.iloc[0:0].copy()  # dtypes for an empty result
         if frame.empty:
             return
-        path = self.dir / f"part-{len(self.parts):05d}.parquet"
+        path = self.dir / f"part-{len(self.parts):06d}.parquet"
         frame.to_parquet(path, index=False)
         self.parts.append(path)
         self.rows += len(frame)
+
+    def part_path(self, index: int) -> Path:
+        """Where the part of batch `index` goes when a worker writes it (`write_part`, then `adopt`)."""
+        return self.dir / f"batch-{index:07d}.parquet"
+
+    def adopt(self, written: "WrittenPart") -> None:
+        """Append a part another process wrote (in batch order, like `add`)."""
+        if self._empty is None:
+            self._empty = written.empty
+        if written.path is not None:
+            self.parts.append(written.path)
+            self.rows += written.rows
 
     def __len__(self) -> int:
         return self.rows
@@ -93,6 +106,31 @@ class FrameSpool:
 
     def __exit__(self, *exc):
         self.close()
+
+
+@dataclass
+class WrittenPart:
+    """A part written by the worker that scored the batch: its path (None when the batch had no
+    rows), its row count and an empty frame with its dtypes (what `FrameSpool.adopt` needs)."""
+
+    path: Path | None
+    rows: int
+    empty: pd.DataFrame
+
+
+def write_part(frame: pd.DataFrame, path: Path) -> WrittenPart:
+    """Write one batch's rows where `FrameSpool.part_path` says; the same bytes `add` would write."""
+    empty = frame.iloc[0:0].copy()
+    if frame.empty:
+        return WrittenPart(None, 0, empty)
+    frame.to_parquet(path, index=False)
+    return WrittenPart(Path(path), len(frame), empty)
+
+
+def with_finding_index(findings: pd.DataFrame) -> pd.DataFrame:
+    """Findings with their place in their conversation's ledger (0, 1, …), as the store keeps them.
+    A batch holds whole conversations, so a batch's numbering is the run's."""
+    return findings.assign(finding_index=findings.groupby("conversation_id", sort=False).cumcount().astype("int32"))
 
 
 class MessageSpool(FrameSpool):
