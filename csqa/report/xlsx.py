@@ -258,7 +258,7 @@ def _bulk_worksheet_class():
         """A worksheet that stores a column of cells and writes its rows' XML in bulk.
 
         Same cells and same bytes as `write_string` / `write_number` and xlsxwriter's own
-        `_write_rows` (tests/test_report_fast.py compares the parts byte for byte); what goes
+        `_write_rows` (tests/test_xlsx_job.py compares the parts byte for byte; pyproject.toml caps xlsxwriter at the versions that test passed on); what goes
         is the per-cell overhead of those calls (argument checks, dimension updates, one
         small XML write per cell), about two thirds of report.xlsx's time. Anything this
         fast path does not cover (row formats, comments, Excel 2010 rows, long strings,
