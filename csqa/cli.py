@@ -1,7 +1,8 @@
 """csqa command line: score, rules, and the complaint model's train / classify / evaluate.
 
 Exit codes: 0 success · 1 unexpected internal error · 2 bad input, rulebook or option
-(one clear line on stderr; `--debug` shows the traceback).
+(one clear line on stderr; `--debug` shows the traceback) · 141 the reader of the output
+closed the pipe (`csqa rules list | head`): quietly, as a Unix tool would.
 
 Imports are kept light here and made where a command runs: `csqa score` forks its ingest child
 (`csqa.ingest.background`) first thing, while the process holds only the standard library and
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from datetime import datetime
@@ -65,7 +67,15 @@ class CsqaGroup(click.Group):
     def invoke(self, ctx):
         debug = "--debug" in sys.argv
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # (inside the try: a closed pipe shows up here, not at exit)
+            return result
+        except BrokenPipeError:
+            # the reader of our output went away (`csqa rules list | head`): not an error of csqa's.
+            # Quiet, with the status a Unix tool killed by SIGPIPE gives; stdout goes to /dev/null
+            # so the interpreter's own flush at exit cannot fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except CsqaError as exc:
             if debug:
                 raise

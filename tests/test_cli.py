@@ -328,3 +328,16 @@ def test_real_jd_chats_as_gb18030_export(tmp_path, run_cli, shared_data):
     assert len(conv) == 966
     assert set(conv["agent_id"]) == {"jd"}
     assert conv["first_response_s"].eq("").all()  # no timestamps → timing N/A
+
+
+def test_a_closed_output_pipe_ends_quietly_with_the_sigpipe_status():
+    """`csqa rules list | head -1`: the reader goes away; csqa says nothing on stderr and exits 141."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "csqa.cli", "rules", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before csqa writes (as after `head -1` has its line): deterministic
+    err = proc.stderr.read().decode("utf-8")
+    assert proc.wait(timeout=60) == 141, err
+    assert err == ""
