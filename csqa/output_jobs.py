@@ -110,6 +110,13 @@ def _one_frame(spool) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
+def _details_reader(spool):
+    """Full finding rows of some conversations (all of them for None), read from the spool on demand."""
+    def finding_details(ids):
+        return spool.select(ids) if ids is not None else _one_frame(spool)
+    return finding_details
+
+
 # ---------------------------------------------------------------------------- the small sheets' handover
 def _abort_mark(handover: Path) -> Path:
     return handover.with_name(handover.name + ".abort")
@@ -156,11 +163,7 @@ def _report(job: ReportJob) -> dict:
     try:
         conversations = _one_frame(job.conversations)
         figures = job.findings.read(job.finding_columns, categorical=job.categorical)
-        spool = job.findings
-
-        def finding_details(ids):
-            return spool.select(ids) if ids is not None else _one_frame(spool)
-
+        finding_details = _details_reader(job.findings)
         handed = []
 
         def ready(sheets):  # the xlsx job waits for these: handed over as soon as they are known
@@ -195,12 +198,8 @@ def _xlsx(job: XlsxJob) -> dict:
 
     t0 = time.perf_counter()
     spool = job.findings
-
-    def finding_details(ids):
-        return spool.select(ids) if ids is not None else _one_frame(spool)
-
     big = detail_sheets(_one_frame(job.conversations), len(spool), lambda: _finding_counts(spool),
-                        finding_details, job.options)
+                        _details_reader(spool), job.options)
     with XlsxReport(job.xlsx_path, list(SHEET_ORDER)) as book:
         for name in DETAIL_SHEETS:
             book.fill(name, big.pop(name))
@@ -250,7 +249,7 @@ class OutputPool:
                 ctx.set_forkserver_preload(_PRELOAD)
                 from multiprocessing import forkserver
 
-                forkserver.ensure_running()  # imports _PRELOAD now, while this process ingests
+                forkserver.ensure_running()  # imports _PRELOAD now, while this process waits for the ingest child
             else:  # Windows: fresh interpreters
                 ctx = mp.get_context("spawn")
             self._pool = ProcessPoolExecutor(max_workers=3, mp_context=ctx)

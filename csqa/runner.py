@@ -19,7 +19,7 @@ from csqa.ingest import IngestOptions, iter_input_chunks
 from csqa.ingest.model import empty_rejects
 from csqa.outputs import write_outputs
 from csqa.pipeline import Timer
-from csqa.engines.spool import FrameSpool, MessageSpool, with_finding_index
+from csqa.engines.spool import FrameSpool, MessageSpool, empty_like, with_finding_index
 from csqa.output_jobs import (OutputPool, ReportJob, StoreJob, XlsxJob, abort_handover, run_report_job, run_store_job,
                               run_xlsx_job)
 from csqa.report.builder import ReportOptions
@@ -141,8 +141,7 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
                     else:
                         spool.add(out.messages)
                         finding_spool.add(with_finding_index(out.findings))  # ledger order, for the store
-                        # (new empty frames: an empty slice would keep the whole chunk's Arrow buffers alive)
-                        out.messages, out.findings = _empty_like(out.messages), _empty_like(out.findings)
+                        out.messages, out.findings = empty_like(out.messages), empty_like(out.findings)
                     outputs.append(out)
                     bar.update(len(out.conversations))
             result = concat_outputs(outputs)
@@ -339,9 +338,6 @@ def _as_spools(findings, messages, mask: bool, workdir: Path):
     message_spool.add(messages)
     return finding_spool, message_spool
 
-
-def _empty_like(frame: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=frame[c].dtype) for c in frame.columns})
 
 
 def _write_store(path: Path, manifest: dict, conversations, findings, agents, messages) -> None:

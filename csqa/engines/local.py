@@ -42,11 +42,11 @@ def _score_in_worker(frame: pd.DataFrame, parts: tuple[Path, Path] | None = None
 def write_parts(out: ChunkOutput, messages_path: Path, findings_path: Path) -> ChunkOutput:
     """Write a scored batch's transcripts and findings (with their ledger index) as spool parts;
     the output keeps empty frames of the same dtypes and `written` says where the rows went."""
-    from csqa.engines.spool import with_finding_index, write_part
+    from csqa.engines.spool import with_finding_index, write_batch_part
 
     t0 = time.process_time()
-    out.written = {"messages": write_part(out.messages, messages_path),
-                   "findings": write_part(with_finding_index(out.findings), findings_path)}
+    out.written = {"messages": write_batch_part(out.messages, messages_path),
+                   "findings": write_batch_part(with_finding_index(out.findings), findings_path)}
     out.messages, out.findings = out.written["messages"].empty, out.written["findings"].empty.drop(columns="finding_index")
     out.timings["write_parts"] = out.timings.get("write_parts", 0.0) + time.process_time() - t0
     return out

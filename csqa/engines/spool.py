@@ -33,7 +33,7 @@ class FrameSpool:
 
     def add(self, frame: pd.DataFrame) -> None:
         if self._empty is None:
-            self._empty = frame.iloc[0:0].copy()  # dtypes for an empty result
+            self._empty = empty_like(frame)  # dtypes for an empty result
         if frame.empty:
             return
         path = self.dir / f"part-{len(self.parts):06d}.parquet"
@@ -42,7 +42,7 @@ class FrameSpool:
         self.rows += len(frame)
 
     def part_path(self, index: int) -> Path:
-        """Where the part of batch `index` goes when a worker writes it (`write_part`, then `adopt`)."""
+        """Where the part of batch `index` goes when a worker writes it (`write_batch_part`, then `adopt`)."""
         return self.dir / f"batch-{index:07d}.parquet"
 
     def adopt(self, written: "WrittenPart") -> None:
@@ -118,9 +118,15 @@ class WrittenPart:
     empty: pd.DataFrame
 
 
-def write_part(frame: pd.DataFrame, path: Path) -> WrittenPart:
+def empty_like(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame without rows with `frame`'s columns and dtypes — new columns: an empty slice
+    would keep the whole chunk's Arrow buffers alive."""
+    return pd.DataFrame({c: pd.Series(dtype=frame[c].dtype) for c in frame.columns})
+
+
+def write_batch_part(frame: pd.DataFrame, path: Path) -> WrittenPart:
     """Write one batch's rows where `FrameSpool.part_path` says; the same bytes `add` would write."""
-    empty = frame.iloc[0:0].copy()
+    empty = empty_like(frame)
     if frame.empty:
         return WrittenPart(None, 0, empty)
     frame.to_parquet(path, index=False)
