@@ -19,7 +19,7 @@ from csqa.ingest import IngestOptions, iter_input_chunks
 from csqa.ingest.model import empty_rejects
 from csqa.outputs import write_outputs
 from csqa.pipeline import Timer
-from csqa.engines.spool import FrameSpool, MessageSpool, empty_like, with_finding_index
+from csqa.engines.spool import FrameSpool, MessageSpool, with_finding_index, write_batch_part
 from csqa.output_jobs import (OutputPool, ReportJob, StoreJob, XlsxJob, abort_handover, run_report_job, run_store_job,
                               run_xlsx_job)
 from csqa.report.builder import ReportOptions
@@ -70,26 +70,32 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
                         use_model=use_model, mask=mask, segmenter=segmenter)
     ingest_options = IngestOptions(encoding=encoding, column_map=column_map or {}, role_map=role_map or {})
     sink = None
+    if engine not in ("local", "spark"):
+        if background is not None:
+            background.close()
+        raise ConfigError(f"未知的引擎 {engine!r}；可选 local 或 spark")
+    from csqa.report.tables import FINDING_COLUMNS
+
+    # both engines' transcripts and findings go to disk batch by batch (bucket by bucket)
+    spool = MessageSpool()
+    finding_spool = FrameSpool("findings", FINDING_COLUMNS + ["hl_start", "hl_end", "finding_index"])
     try:
         if engine == "spark":
-            from csqa.engines.spark import SparkEngine, restore_order
+            from csqa.engines.spark import SparkEngine
 
             scorer = Scorer(setup)  # validates the rulebook and model on the driver, for run.json
             runner = SparkEngine(setup)
             sink = runner
-        elif engine == "local":
+        else:
             from csqa.engines.local import LocalEngine
             from csqa.engines.staging import MessageStage
-            from csqa.report.tables import FINDING_COLUMNS
 
             scorer = Scorer(setup)
             runner = LocalEngine(scorer, workers)  # forks now: the workers inherit the prepared scorer
             sink = MessageStage() if background is None else None
-            spool = MessageSpool()
-            finding_spool = FrameSpool("findings", FINDING_COLUMNS + ["hl_start", "hl_end", "finding_index"])
-        else:
-            raise ConfigError(f"未知的引擎 {engine!r}；可选 local 或 spark")
     except BaseException:
+        spool.close()
+        finding_spool.close()
         if background is not None:
             background.close()
         raise
@@ -99,7 +105,6 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
     try:
         t1 = time.perf_counter()
         rejects, input_infos, rows_scored = [], [], 0
-        first_seq: dict[str, int] = {}
         if background is not None:
             done = background.wait()
             timer.add("waiting for ingest", time.perf_counter() - t1)
@@ -113,45 +118,45 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
                 if len(messages):
                     sink.add(messages)
                     rows_scored += len(messages)
-                    if engine == "spark":
-                        for cid, seq in messages.groupby("conversation_id", sort=False)["seq"].min().items():
-                            first_seq.setdefault(cid, seq)
                 if len(rejected):
                     rejects.append(rejected)
                 if info is not None:
                     input_infos.append(info)
             timer.add("ingest", time.perf_counter() - t1)
         t2 = time.perf_counter()
+
+        def part_paths(i: int):
+            return spool.part_path(i), finding_spool.part_path(i)
+
         if engine == "spark":
-            order = pd.Series(first_seq).sort_values(kind="stable").index
-            result = restore_order(runner.run(), order)
+            scored, n_convs = runner.run(), None  # (bucket, output) as Spark finishes them
         else:
             n_convs = sink.conversation_count()
-            outputs = []
-            with _progress(n_convs, quiet) as bar:
-                def part_paths(i: int):
-                    return spool.part_path(i), finding_spool.part_path(i)
-
-                for out in runner.map(sink.batches(batch_conversations), parts=part_paths):
-                    # transcripts and findings go to disk, not into memory; conversations stay (one row each)
-                    if out.written is not None:  # the worker wrote them
-                        spool.adopt(out.written["messages"])
-                        finding_spool.adopt(out.written["findings"])
-                        out.written = None
-                    else:
-                        spool.add(out.messages)
-                        finding_spool.add(with_finding_index(out.findings))  # ledger order, for the store
-                        out.messages, out.findings = empty_like(out.messages), empty_like(out.findings)
-                    outputs.append(out)
-                    bar.update(len(out.conversations))
-            result = concat_outputs(outputs)
-            result.messages, result.findings = spool, finding_spool
+            scored = enumerate(runner.map(sink.batches(batch_conversations), parts=part_paths))
+        outputs: list[tuple[int, object]] = []
+        with _progress(n_convs, quiet) as bar:
+            for index, out in scored:
+                # transcripts and findings go to disk, numbered by batch, not into memory; conversations
+                # stay (one row each)
+                if out.written is None:  # scored in this process, or on a Spark executor
+                    out.written = {"messages": write_batch_part(out.messages, spool.part_path(index)),
+                                   "findings": write_batch_part(with_finding_index(out.findings),  # ledger order
+                                                                finding_spool.part_path(index))}
+                    out.messages, out.findings = out.written["messages"].empty, out.written["findings"].empty
+                spool.adopt(out.written["messages"])
+                finding_spool.adopt(out.written["findings"])
+                out.written = None
+                outputs.append((index, out))
+                bar.update(len(out.conversations))
+        spool.order_parts()  # Spark's buckets arrive in any order
+        finding_spool.order_parts()
+        result = concat_outputs([out for _, out in sorted(outputs, key=lambda pair: pair[0])])
+        result.messages, result.findings = spool, finding_spool
         timer.add("score", time.perf_counter() - t2)
     except BaseException:
         pool.close(cancel=True)
-        if engine == "local":
-            spool.close()
-            finding_spool.close()
+        spool.close()
+        finding_spool.close()
         raise
     finally:
         runner.close()
@@ -185,9 +190,8 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
                          mask=mask, store=store, timer=timer, t0=t0, started=started, pool=pool)
     finally:
         pool.close(cancel=True)
-        if engine == "local":
-            spool.close()
-            finding_spool.close()
+        spool.close()
+        finding_spool.close()
 
 
 def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, findings, messages, rejects: pd.DataFrame,

@@ -82,23 +82,44 @@ def test_local_engine_matches_in_process_scoring(scorer, messages, reference, wo
     assert engine.workers == workers
 
 
-def test_spark_engine_matches_local(messages, reference):
+def _spark_or_skip():
     pytest.importorskip("pyspark")
     import shutil
 
     if shutil.which("java") is None:
         pytest.skip("Spark needs Java")
-    from csqa.engines.spark import SparkEngine, restore_order
 
-    engine = SparkEngine(ScorerSetup(use_model=True), buckets=3)
+
+@pytest.mark.parametrize("staging", ["temp", "uri"])
+def test_spark_engine_matches_local(messages, reference, tmp_path, staging):
+    """Buckets by where a conversation starts: a conversation crossing a bucket boundary stays whole,
+    the buckets come back in any order, and in bucket order they are the reference, row for row.
+    The staging folder may be a URI (CSQA_SPARK_STAGING on a cluster: hdfs://…; here file://)."""
+    _spark_or_skip()
+    from csqa.engines.spark import SparkEngine, in_bucket_order
+
+    base = None if staging == "temp" else (tmp_path / "stage").resolve().as_uri()
+    engine = SparkEngine(ScorerSetup(use_model=True), rows_per_bucket=150, staging=base)
     try:
         for start in range(0, len(messages), 1000):
             engine.add(messages.iloc[start : start + 1000])
-        order = messages.groupby("conversation_id", sort=False)["seq"].min().sort_values().index
-        out = restore_order(engine.run(), order)
+        if base is not None:
+            assert len(list((tmp_path / "stage").glob("csqa-spark-*/part-*.parquet"))) == -(-len(messages) // 1000)
+        pairs = list(engine.run())
     finally:
         engine.close()
-    _assert_same(out, reference)
+    buckets = [b for b, _ in pairs]
+    assert len(buckets) == len(set(buckets)) >= 3
+    assert max(buckets) < engine.buckets
+    # some conversation starts before a boundary and ends after it: still in one bucket only
+    first = messages.groupby("conversation_id")["seq"].agg(["min", "max"])
+    assert ((first["min"] // 150) != (first["max"] // 150)).any()
+    for bucket, out in pairs:
+        starts = first.loc[out.conversations["conversation_id"], "min"]
+        assert (starts // 150 == bucket).all()
+    _assert_same(in_bucket_order(pairs), reference)
+    if base is not None:
+        assert not list((tmp_path / "stage").glob("csqa-spark-*")), "the staging folder is removed at close"
 
 
 def _run(tmp_path, name, *args):
@@ -121,12 +142,9 @@ def _tables(out):
 
 def test_cli_engines_write_the_same_rows(tmp_path):
     """`--engine spark` (local mode) and `--workers 1` give the same CSV rows as the default local pool."""
-    pytest.importorskip("pyspark")
     import json
-    import shutil
 
-    if shutil.which("java") is None:
-        pytest.skip("Spark needs Java")
+    _spark_or_skip()
     pool = _run(tmp_path, "pool")
     single = _run(tmp_path, "single", "--workers", "1")
     spark = _run(tmp_path, "spark", "--engine", "spark")

@@ -3,16 +3,22 @@
 `pip install 'csqa[spark]'`, then `csqa score INPUT… -o OUT --engine spark`.
 
 How it runs: the inputs are read with csqa's own streaming readers (the same rejects as the
-local engine) and staged as Parquet; Spark reads the staging folder, hashes each conversation
-into a bucket (all of a conversation's rows land in one bucket) and runs `Scorer.score_frame`
-on each bucket with `applyInPandas`. Each bucket returns its tables serialized; the driver
-collects them bucket by bucket (`toLocalIterator`) and restores the input order, so the rows
-are identical to `--engine local`.
+local engine) and staged as Parquet parts. Spark reads the staging folder and gives every
+conversation a bucket by where it starts in the input (`first_seq // rows_per_bucket`), so a
+bucket is a contiguous stretch of the run's conversation order and holds about
+`rows_per_bucket` messages however large the input: an executor scores one bucket at a time
+with `applyInPandas` (bounded memory), and the bucket count grows with the data. Each bucket
+comes back serialized; the driver writes its transcripts and findings to spool parts numbered
+by bucket as they arrive (in any order), keeps only the conversation rows, and puts the parts
+in bucket order at the end: the rows are identical to `--engine local`, and the driver holds
+one shuffle partition of results at a time, never the whole run.
 
-On a cluster (YARN / Kubernetes / standalone), submit the CLI with spark-submit so the
-executors get the csqa package, e.g.:
+On a cluster (YARN / Kubernetes / standalone) the executors must read the staged parts: set
+CSQA_SPARK_STAGING to a folder they all see — a shared mount or a URI pyarrow can write
+(e.g. hdfs://namenode/tmp/csqa) — and submit the CLI with spark-submit so they get the csqa
+package, e.g.:
 
-    spark-submit --master yarn --deploy-mode client \\
+    CSQA_SPARK_STAGING=hdfs:///tmp/csqa spark-submit --master yarn --deploy-mode client \\
         --conf spark.executorEnv.PYTHONHASHSEED=0 \\
         --py-files csqa.zip  $(which csqa) score hdfs_export_dir/ -o out/ --engine spark
 
@@ -22,7 +28,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -85,63 +90,98 @@ def spark_session(master: str | None = None, partitions: int | None = None):
 class SparkEngine:
     name = "spark"
 
-    def __init__(self, setup: ScorerSetup, buckets: int = 8, master: str | None = None):
+    def __init__(self, setup: ScorerSetup, rows_per_bucket: int = 50_000, master: str | None = None,
+                 staging: str | None = None):
         self.setup = setup
-        self.buckets = buckets
-        self.spark = spark_session(master, buckets)
+        self.rows_per_bucket = max(1, int(rows_per_bucket))
+        self.spark = spark_session(master)
         self.workers = int(self.spark.sparkContext.defaultParallelism)
-        self._stage = Path(tempfile.mkdtemp(prefix="csqa-spark-"))
+        self._fs, self._stage, self._stage_uri = _staging_folder(staging or os.environ.get("CSQA_SPARK_STAGING"))
         self._parts = 0
+        self.rows = 0
 
     # -- staging ------------------------------------------------------------------
     def add(self, messages: pd.DataFrame) -> None:
         """Stage one ingested chunk as a Parquet part (bounded driver memory)."""
         if messages.empty:
             return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(messages[MESSAGE_COLUMNS], preserve_index=False)
         # Spark reads microsecond timestamps (not pandas' nanoseconds)
-        messages[MESSAGE_COLUMNS].to_parquet(
-            self._stage / f"part-{self._parts:05d}.parquet", index=False, coerce_timestamps="us",
-            allow_truncated_timestamps=True,
-        )
+        pq.write_table(table, f"{self._stage}/part-{self._parts:05d}.parquet", filesystem=self._fs,
+                       coerce_timestamps="us", allow_truncated_timestamps=True)
         self._parts += 1
+        self.rows += len(messages)
+
+    @property
+    def buckets(self) -> int:
+        """How many buckets the staged rows make (the last bucket index + 1, at most)."""
+        return max(1, -(-self.rows // self.rows_per_bucket))
 
     # -- scoring ------------------------------------------------------------------
-    def run(self) -> Iterator[ChunkOutput]:
-        """Score the staged messages; yields one ChunkOutput per bucket, then the caller re-orders."""
+    def run(self) -> Iterator[tuple[int, ChunkOutput]]:
+        """Score the staged messages: (bucket, output) per non-empty bucket, in whatever order Spark
+        finishes them. Bucket k holds the conversations whose first message is row k·rows_per_bucket
+        … (k+1)·rows_per_bucket − 1 of the input, in input order: concatenated by bucket, the outputs
+        are in the local engine's order."""
         if self._parts == 0:
             return
         from pyspark.sql import functions as F
 
         setup = self.setup
-        buckets = self.buckets
+        rows_per_bucket = self.rows_per_bucket
 
         def score_bucket(pdf: pd.DataFrame) -> pd.DataFrame:
-            pdf = pdf.drop(columns=["bucket"])
+            bucket = int(pdf["bucket"].iloc[0])
+            # rows in input order: conversations then come out in order of their first message
+            pdf = pdf.drop(columns=["bucket", "first_seq"]).sort_values("seq", kind="stable").reset_index(drop=True)
             pdf["timestamp"] = pd.to_datetime(pdf["timestamp"])
             out = _scorer_for(setup).score_frame(pdf)
-            first_seq = int(pdf["seq"].min())
-            return pd.DataFrame({"first_seq": [first_seq], "payload": [pickle.dumps(out, protocol=5)]})
+            return pd.DataFrame({"bucket": [bucket], "payload": [pickle.dumps(out, protocol=5)]})
 
-        frame = self.spark.read.parquet(str(self._stage))
-        frame = frame.withColumn("bucket", F.pmod(F.xxhash64("conversation_id"), F.lit(buckets)))
-        scored = frame.groupBy("bucket").applyInPandas(score_bucket, schema="first_seq long, payload binary")
+        # one shuffle partition per bucket (adaptive execution may merge small ones): the driver
+        # fetches one partition at a time, so it holds about one bucket's results
+        self.spark.conf.set("spark.sql.shuffle.partitions", str(self.buckets))
+        frame = self.spark.read.parquet(self._stage_uri)
+        starts = frame.groupBy("conversation_id").agg(F.min("seq").alias("first_seq"))
+        frame = frame.join(starts, "conversation_id")
+        frame = frame.withColumn("bucket", F.floor(F.col("first_seq") / F.lit(rows_per_bucket)).cast("long"))
+        scored = frame.groupBy("bucket").applyInPandas(score_bucket, schema="bucket long, payload binary")
         for row in scored.toLocalIterator():
-            yield pickle.loads(row["payload"])
+            yield int(row["bucket"]), pickle.loads(row["payload"])
 
     def close(self) -> None:
-        shutil.rmtree(self._stage, ignore_errors=True)
+        try:
+            self._fs.delete_dir(self._stage)
+        except (OSError, FileNotFoundError):
+            pass
 
 
-def restore_order(outputs: Iterable[ChunkOutput], conversation_order: pd.Series) -> ChunkOutput:
-    """Concatenate bucket outputs and put conversations (and their findings, messages) in input order."""
+def _staging_folder(base: str | None):
+    """(pyarrow filesystem, folder path on it, folder URI for Spark): a new folder under `base`
+    (a local path or a URI such as hdfs://…), or under the local temp folder."""
+    import uuid
+
+    from pyarrow import fs as pafs
+
+    if base and "://" in base:
+        scheme, rest = base.split("://", 1)
+        filesystem, root = pafs.FileSystem.from_uri(base)
+        name = f"csqa-spark-{uuid.uuid4().hex}"
+        folder = f"{root.rstrip('/')}/{name}"
+        filesystem.create_dir(folder)
+        return filesystem, folder, f"{scheme}://{rest.rstrip('/')}/{name}"
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="csqa-spark-", dir=base or None)
+    return pafs.LocalFileSystem(), folder, str(Path(folder).resolve())
+
+
+def in_bucket_order(outputs: Iterable[tuple[int, ChunkOutput]]) -> ChunkOutput:
+    """Concatenate (bucket, output) pairs in bucket order (all in memory: for tests and small runs;
+    `csqa score` spools them instead)."""
     from csqa.engines.base import concat_outputs
 
-    out = concat_outputs(list(outputs))
-    rank = {cid: i for i, cid in enumerate(conversation_order)}
-    conv = out.conversations.assign(_r=out.conversations["conversation_id"].map(rank))
-    conv = conv.sort_values("_r", kind="stable").drop(columns="_r").reset_index(drop=True)
-    fnd = out.findings.assign(_r=out.findings["conversation_id"].map(rank))
-    fnd = fnd.sort_values("_r", kind="stable").drop(columns="_r").reset_index(drop=True)
-    msg = out.messages.assign(_r=out.messages["conversation_id"].map(rank))
-    msg = msg.sort_values(["_r", "message_index"], kind="stable").drop(columns="_r").reset_index(drop=True)
-    return ChunkOutput(conv, fnd, msg, out.timings)
+    return concat_outputs([out for _, out in sorted(outputs, key=lambda pair: pair[0])])

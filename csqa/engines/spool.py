@@ -53,6 +53,11 @@ class FrameSpool:
             self.parts.append(written.path)
             self.rows += written.rows
 
+    def order_parts(self) -> None:
+        """Put adopted parts in batch order (`part_path` numbers them) when they arrived out of it,
+        as the Spark engine's buckets do."""
+        self.parts.sort(key=lambda path: path.name)
+
     def __len__(self) -> int:
         return self.rows
 
