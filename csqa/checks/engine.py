@@ -512,7 +512,9 @@ class CompiledRulebook:
         # ~10^5 messages and this runs once per message)
         msgs = conv.messages
         get, text_info = self._texts.get, self._text_info
-        infos = [info if (info := get(m.clean)) is not None and info.tokens == m.tokens
+        # (a text's tokens come from the segmenter's cache: mostly the very tuple kept in its
+        # _TextInfo, and `is` spares comparing them token by token)
+        infos = [info if (info := get(m.clean)) is not None and (info.tokens is m.tokens or info.tokens == m.tokens)
                  else text_info(m.clean, m.tokens) for m in msgs]
         hits = [info.hits for info in infos]
         present: set[str] = set().union(*hits)  # (the keys of each message's hits)

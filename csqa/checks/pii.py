@@ -612,7 +612,10 @@ def _normalize(text: str) -> str:
 # Candidates of the packaged recognizers by text, before the kinds / min_score filter and
 # overlap resolution (which are cheap and redone per call).  The same texts come back: an
 # agent's templates, a message scanned by the PII rule and then masked in the transcript,
-# the fixed explanations masked for every finding.  Bounded, in two generations: when the
+# the fixed explanations masked for every finding.  The key is the text's full-width-folded
+# form (`_normalize`), of which the candidates are a function: the PII rule scans a message's
+# normalized text and the transcript masks its text as written, and for nearly every message
+# (all but those with traditional characters or markup) both fold to the same key.  Bounded, in two generations: when the
 # young one is full it becomes the old one (the previous old one is dropped), and a text found
 # in the old one moves back to the young one.  Every step is O(1) amortized (evicting the
 # oldest entry of one dict, ``next(iter(d))``, walks the dict's deleted slots: slow).
@@ -644,12 +647,13 @@ def _scan(text: str, kinds: Optional[Iterable[str]], min_score: float,
     if not _MAY_HOLD_VALUE.search(text):
         return []  # nothing any packaged recognizer could match (checked on 55k real messages)
     plans = _plans(None)  # (clears the cache when the registry was reloaded)
-    raw = _SCAN_CACHE.get(text)
+    norm = _normalize(text)
+    raw = _SCAN_CACHE.get(norm)
     if raw is None:
-        raw = _SCAN_CACHE_OLD.get(text)
+        raw = _SCAN_CACHE_OLD.get(norm)
         if raw is None:
-            raw = tuple(_candidates(text, plans, None))
-        _remember(text, raw)
+            raw = tuple(_norm_candidates(norm, plans, None))
+        _remember(norm, raw)
     if not raw:
         return []
     return _resolve(raw, wanted, min_score)
@@ -672,7 +676,13 @@ def _resolve(raw: Iterable[_Candidate], wanted: Optional[set[str]], min_score: f
 
 def _candidates(text: str, plans: tuple[_Plan, ...], wanted: Optional[set[str]]) -> list[_Candidate]:
     """Every candidate of the wanted recognizers, in recognizer / pattern / match order, any score."""
-    norm = _normalize(text)
+    return _norm_candidates(_normalize(text), plans, wanted)
+
+
+def _norm_candidates(norm: str, plans: tuple[_Plan, ...], wanted: Optional[set[str]]) -> list[_Candidate]:
+    """`_candidates` of a text whose full-width-folded form (`_normalize`) is `norm`: the
+    candidates are worked out on that form alone (offsets are the same, it folds character
+    by character)."""
     run, total = _digit_counts(norm)
     cands: list[_Candidate] = []
     for plan in plans:

@@ -103,9 +103,12 @@ def _scan_once(text: str) -> list:
     if not _pii._MAY_HOLD_VALUE.search(text):
         return []
     plans = _pii._plans(None)  # first: it empties the cache if the registry was reloaded
-    raw = _pii._SCAN_CACHE.get(text)
+    norm = _pii._normalize(text)  # the cache's key: an agent message's normalized text, scanned
+    raw = _pii._SCAN_CACHE.get(norm)  # by the PII rule, mostly folds to the same
     if raw is None:
-        raw = _pii._candidates(text, plans, None)
+        raw = _pii._SCAN_CACHE_OLD.get(norm)
+        if raw is None:
+            raw = _pii._norm_candidates(norm, plans, None)
     return _pii._resolve(raw, None, 0.5)
 
 
