@@ -103,7 +103,7 @@ def encode_rows(frame: pd.DataFrame) -> pa.Buffer | bytes | None:
     try:
         rows = pc.binary_join_element_wise(*cells, _lit(","))
         rows = pc.binary_join_element_wise(rows, _lit(""), _lit(LINE_END))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # e.g. more than 2**63 bytes
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a kernel refused: pandas writes the part
         return None
     return _data_bytes(rows)
 
@@ -128,16 +128,12 @@ def _cells(series: pd.Series) -> pa.Array | None:
         return pc.cast(pa.array(series.to_numpy()), _TEXT)
     if isinstance(dtype, np.dtype) and dtype.kind == "b":
         return pc.if_else(pa.array(series.to_numpy()), _lit("True"), _lit("False"))
-    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and isinstance(
-            dtype, (pd.core.dtypes.dtypes.BaseMaskedDtype,)):
-        if dtype.kind in "iu":
-            arr = pc.cast(pa.array(series.array), _TEXT)
-        elif dtype.kind == "b":
-            arr = pc.if_else(pa.array(series.array), _lit("True"), _lit("False"))
-        else:  # nullable floats: pandas' own formatting path differs, leave to pandas
-            return None
-        return pc.fill_null(arr, _lit(""))
-    return None
+    values = series.array
+    if isinstance(values, pd.arrays.IntegerArray):  # nullable Int*/UInt*
+        return pc.fill_null(pc.cast(pa.array(values), _TEXT), _lit(""))
+    if isinstance(values, pd.arrays.BooleanArray):
+        return pc.fill_null(pc.if_else(pa.array(values), _lit("True"), _lit("False")), _lit(""))
+    return None  # nullable floats, datetimes, categoricals, Arrow-typed numbers, …: pandas writes them
 
 
 def _text_cells(series: pd.Series) -> pa.Array | None:
