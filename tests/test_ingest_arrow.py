@@ -216,3 +216,38 @@ def test_files_arrow_does_not_take(tmp_path, rows, monkeypatch):
     result = _read_both(broken, 50, monkeypatch)
     assert "warnings" in result.inputs[0]
     assert _arrow_records(broken)[0] == 0
+
+
+# ------------------------------------------------------------------ UTF-8 check through Arrow
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 64, 1 << 20])
+def test_utf8_scan_same_as_decoding(tmp_path, monkeypatch, block):
+    import csqa.ingest.encoding as encoding
+
+    text = "会话ID,内容\n" + "".join(f"c{i},客服您好😀é{i}\n" for i in range(40))
+    good = text.encode("utf-8")
+    cases = {
+        "good": good,
+        "bom": b"\xef\xbb\xbf" + good,
+        "surrogate": good[:50] + b"\xed\xa0\x80" + good[50:],
+        "overlong": good[:70] + b"\xc0\x80" + good[70:],
+        "past U+10FFFF": good[:90] + b"\xf4\x90\x80\x80" + good[90:],
+        "cut at the end": good + "中".encode("utf-8")[:2],
+        "stray continuation": good[:33] + b"\x80" + good[33:],
+        "nul": good[:40] + b"\x00" + good[40:],
+        "gb18030": text.encode("gb18030"),
+    }
+    monkeypatch.setattr(encoding, "BLOCK", block)
+    for name, data in cases.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_bytes(data)
+        for enc in ("utf-8", "utf-8-sig"):
+            for nul in (False, True):
+                fast = encoding._scan(path, enc, reject_nul=nul)
+                with monkeypatch.context() as m:
+                    m.setattr(encoding, "_scan_utf8", lambda *a: None)
+                    slow = encoding._scan(path, enc, reject_nul=nul)
+                assert fast == slow, (name, enc, nul)
+                if name in ("good", "bom") and not nul:
+                    assert encoding._scan_utf8(path, nul) is not None  # the fast check really ran

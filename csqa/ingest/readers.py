@@ -224,7 +224,7 @@ class DelimitedReader(Reader):
             return pacsv.open_csv(
                 self.path,
                 read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=_ARROW_BLOCK,
-                                               encoding=encoding, use_threads=True),
+                                               encoding=encoding, use_threads=False),
                 parse_options=pacsv.ParseOptions(delimiter=self.delimiter, quote_char='"' if quoted else False,
                                                  double_quote=True, escape_char=False, newlines_in_values=True,
                                                  ignore_empty_lines=False),
