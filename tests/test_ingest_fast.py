@@ -202,3 +202,37 @@ def test_stage_empty_and_abandoned():
             stage.add(chunk)
         first = next(iter(stage.batches(5, rows_per_fetch=64)))
         assert first["conversation_id"].nunique() == 5
+
+
+# ------------------------------------------------------------------ time formats
+
+
+def _ranked_by_parsing_all(values: pd.Series, formats):
+    """The format ranking by parsing the sample (the same sample rule) with every format, no shortcut."""
+    if len(values) > 200:
+        sample = pd.concat([values.iloc[:100], values.iloc[np.linspace(100, len(values) - 1, 100).astype(int)]])
+    else:
+        sample = values
+    scored = sorted((-int(pd.to_datetime(sample, format=f, errors="coerce").notna().sum()), i, f)
+                    for i, f in enumerate(formats))
+    return [f for h, _, f in scored if h < 0], [f for h, _, f in scored if h == 0]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["2026-11-02 09:00:01", "2026-11-02 09:01"] * 150,
+        ["2026-11-02t09:00:01", "2026-11-02T09:00", "2026-11-02T09:00:01.25"],
+        ["2026/11/2 9:00", "2026/11/02 09:00:01.5", "2026/11/02"],
+        ["2026年11月2日 09:00:01", "2026年11月2日09:00", "2026年11月2日", "2026.11.02 09:00:00", "2026.11.2"],
+        ["２０２６-１１-０２ ０９:００", "下午3:00", "2026-11-02  09:00:01", "20261102", "1762045201", "垃圾"],
+        ["2026-11-02 09:00:01"] * 250 + ["2026/11/02 09:00"] * 100 + ["2026年11月2日"] * 50,
+    ],
+)
+def test_format_ranking_skips_only_formats_that_cannot_parse(values):
+    from csqa.ingest.timestamps import _FORMATS, _split_formats
+
+    s = pd.Series(values, dtype="str")
+    assert _split_formats(s) == _ranked_by_parsing_all(s, _FORMATS)
+    rest = list(_FORMATS[5:])
+    assert _split_formats(s, rest) == _ranked_by_parsing_all(s, rest)

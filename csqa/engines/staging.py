@@ -8,7 +8,9 @@ memory stays bounded from 20k to millions of conversations.
 
 `csqa score` usually stages in its ingest child instead (`csqa.ingest.background`): the child
 writes each chunk as a Parquet part (`write_part` there) and the stage queries the parts with the same
-ordered query (`MessageStage.over_parts`) — same batches, same order, the sort spilling alike.
+ordered query (`MessageStage.over_parts`) — same batches, same order, the sort spilling alike. When
+the child saw that the export is already in that order (the usual export: one conversation after
+the other, in time order), the parts are served as written (`PartsInOrder`), without the sort.
 
 The table is a temporary one: DuckDB keeps it in its buffer pool and spills it to the temp
 directory like any other data past the memory limit, without the write-ahead log and the
@@ -59,11 +61,16 @@ class MessageStage:
         """A stage reading the Parquet parts in `parts` (`csqa.ingest.background.write_part`; names sort in input order).
 
         The parts stay where they are (their owner removes them); nothing is added afterwards.
+        When the ingest child saw that the export is already in the served order (its order.json,
+        `csqa.ingest.order`), the parts are served as written (`PartsInOrder`): no sort, no DuckDB.
         """
-        stage = cls(memory_limit, workdir)
         from csqa.ingest.background import PART_GLOB
 
         files = sorted(Path(parts).glob(PART_GLOB))
+        order = _written_order(Path(parts))
+        if files and order.get("in_order") and isinstance(order.get("conversations"), int):
+            return PartsInOrder(files, order["conversations"])
+        stage = cls(memory_limit, workdir)
         if files:
             listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
             stage.con.execute(f"CREATE TEMP VIEW messages AS SELECT * FROM read_parquet([{listed}])")
@@ -132,6 +139,83 @@ class MessageStage:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class PartsInOrder:
+    """The stage of an export already in order: the parts read one after the other, cut into batches.
+
+    Gives the frames the sorted query gives (`MessageStage.batches`) for such an export: the same
+    rows in the same order, the same column types (DuckDB hands strings back as Arrow `string`).
+    """
+
+    def __init__(self, files: list[Path], conversations: int):
+        self.files = list(files)
+        self.conversations = conversations
+
+    def conversation_count(self) -> int:
+        return self.conversations
+
+    def batches(self, conversations_per_batch: int = 2000, rows_per_fetch: int = 100_000) -> Iterator[pd.DataFrame]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        pending: pa.Table | None = None
+
+        def cut(done: bool):
+            nonlocal pending
+            while pending is not None and pending.num_rows:
+                ids = pending.column("conversation_id")
+                changes = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))
+                starts = np.flatnonzero(changes.to_numpy(zero_copy_only=False)) + 1
+                if len(starts) >= conversations_per_batch:
+                    at = int(starts[conversations_per_batch - 1])
+                elif done:
+                    at = pending.num_rows
+                else:
+                    return  # the last conversation may go on in the next part
+                yield _finish_plain(pending.slice(0, at))
+                pending = pending.slice(at)
+
+        for path in self.files:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=rows_per_fetch):
+                part = pa.Table.from_batches([batch])
+                pending = part if pending is None else pa.concat_tables([pending, part])
+                yield from cut(False)
+        yield from cut(True)
+
+    def close(self) -> None:
+        pass  # the parts belong to the ingest child's folder
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _written_order(parts: Path) -> dict:
+    """What the ingest child noted about the order of the export ({} when it noted nothing)."""
+    import json
+
+    from csqa.ingest.order import ORDER_FILE
+
+    try:
+        found = json.loads((parts / ORDER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _finish_plain(part) -> pd.DataFrame:
+    """`_finish` for a slice of the parts: strings as DuckDB returns them (Arrow string, not large_string)."""
+    import pyarrow as pa
+
+    schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type)
+                        for f in part.schema])
+    frame = part.combine_chunks().cast(schema).to_pandas()
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    return frame
 
 
 def _finish(part) -> pd.DataFrame:

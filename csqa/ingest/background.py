@@ -10,7 +10,9 @@ chunk's messages as a Parquet part in a temporary folder; the main process, once
 ready, waits for the child and stages the parts (`MessageStage.over_parts`), which serves the
 same batches in the same order as when the chunks were added to DuckDB directly.
 
-What comes back besides the parts is small: the rejected rows, the per-file input infos, the
+The child also notes whether the export is already in the order the stage serves (one
+conversation after the other, each in time order: `csqa.ingest.order`); then the stage reads the
+parts as written instead of sorting them. What comes back besides the parts is small: the rejected rows, the per-file input infos, the
 row count, the child's own time and peak memory — one pickle written when the child is done.
 An error in the child (InputError, ConfigError…) is raised again in the main process with the
 same message and class, so the CLI prints the same one line and exit code.
@@ -183,18 +185,23 @@ class _ParentGone(Exception):
 
 
 def _ingest(parts: Path, inputs, encoding, column_map, role_map, chunk_rows, parent: int, started: float) -> IngestDone:
+    import json
+
     from csqa.ingest import IngestOptions, iter_input_chunks
+    from csqa.ingest.order import ORDER_FILE, OrderCheck
     from csqa.pipeline import peak_rss_mb
 
     options = IngestOptions(encoding=encoding, column_map=column_map, role_map=role_map)
     if chunk_rows is not None:
         options.chunk_rows = chunk_rows
     done = IngestDone(parts)
+    order = OrderCheck()
     n = 0
     for messages, rejected, info in iter_input_chunks(inputs, options):
         if os.getppid() != parent:
             raise _ParentGone()  # the main process died (killed): nobody will read or remove this
         if len(messages):
+            order.add(messages["conversation_id"].to_numpy(dtype=object), messages["timestamp"].to_numpy())
             write_part(messages, parts / f"part-{n:06d}.parquet")
             n += 1
             done.rows_scored += len(messages)
@@ -202,6 +209,8 @@ def _ingest(parts: Path, inputs, encoding, column_map, role_map, chunk_rows, par
             done.rejects.append(rejected)
         if info is not None:
             done.inputs.append(info)
+    # beside the parts: lets the stage serve them as written when the export is already in order
+    (parts / ORDER_FILE).write_text(json.dumps(order.as_dict()), encoding="utf-8")
     done.seconds = time.perf_counter() - started
     done.cpu_seconds = time.process_time()  # a forked child's CPU clock starts at zero
     done.peak_rss_mb = peak_rss_mb()

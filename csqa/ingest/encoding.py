@@ -120,6 +120,10 @@ def detect_text_encoding(path: Path, forced: str | None = None, name: str | None
 
 def _scan(path: Path, encoding: str, reject_nul: bool = False) -> tuple[str, int | None]:
     """Decode the whole file strictly in blocks; return (sha256, byte offset of the first error or None)."""
+    if encoding in ("utf-8", "utf-8-sig"):
+        found = _scan_utf8(path, reject_nul)
+        if found is not None:
+            return found
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     offset = 0
@@ -142,6 +146,47 @@ def _scan(path: Path, encoding: str, reject_nul: bool = False) -> tuple[str, int
             except UnicodeDecodeError:
                 error = offset
     return digest.hexdigest(), error
+
+
+def _scan_utf8(path: Path, reject_nul: bool) -> tuple[str, None] | None:
+    """`_scan` for UTF-8 when the file is valid: Arrow's validator instead of decoding to str (4x less CPU).
+
+    None when anything is wrong (or pyarrow is missing): `_scan` then decodes as before, to find
+    the offset of the first error. Arrow and Python accept exactly the same UTF-8 (RFC 3629: no
+    surrogates, no overlong forms, nothing past U+10FFFF; tests/test_ingest_arrow.py).
+    """
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - installed with csqa
+        return None
+    digest = hashlib.sha256()
+    carry = b""
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(BLOCK), b""):
+            digest.update(block)
+            if reject_nul and b"\x00" in block:
+                return None
+            data = carry + block
+            cut = len(data)
+            # keep back a character cut by the block's end: from its lead byte on (at most 3 bytes)
+            for back in range(1, min(4, len(data)) + 1):
+                if data[-back] & 0xC0 != 0x80:
+                    cut = len(data) - back
+                    break
+            if not _valid_utf8(pa, data[:cut]):
+                return None
+            carry = data[cut:]
+    if carry and not _valid_utf8(pa, carry):
+        return None
+    return digest.hexdigest(), None
+
+
+def _valid_utf8(pa, data: bytes) -> bool:
+    try:
+        pa.array([data], type=pa.binary()).cast(pa.string())
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _mostly_utf8(path: Path) -> bool:

@@ -137,6 +137,7 @@ class DelimitedReader(Reader):
         self._record = 0  # 1-based number of the last record read
         self._header: list[str] | None = None
         self._pending_bad: list[tuple[int, str, str, str]] = []
+        self.arrow_records = 0  # data records the Arrow fast path read (the rest: the csv module)
 
     def extra_info(self) -> dict:
         info = {"delimiter": self.delimiter}
@@ -173,9 +174,137 @@ class DelimitedReader(Reader):
         return rec
 
     def chunks(self, mapping: ColumnMapping, chunk_rows: int) -> Iterator[RawChunk]:
+        """Chunks of at most `chunk_rows` rows (+ rejects); Arrow's CSV parser when the file lets it.
+
+        The fast path (`_arrow_chunks`) parses the data rows with pyarrow, gives the same chunks,
+        and hands over to the csv-module loop below at the first record Arrow cannot take as it
+        is (a row of another width, an unclosed quote that runs to the end…): the rest of the
+        file, and the rows of the chunk being filled, are read as before.
+        """
+        arrow = self._arrow_reader()
+        if arrow is None:
+            yield from self._python_chunks(mapping, chunk_rows, [], [])
+            return
+        left = yield from self._arrow_chunks(arrow, mapping, chunk_rows)
+        if left is not None:  # Arrow stopped: the csv module goes on where it did
+            consumed, rows, records = left
+            for _ in range(consumed):
+                try:
+                    next(self._reader)
+                except StopIteration:
+                    break
+                except csv.Error:
+                    pass  # counted like any record (Arrow took it; the two parsers agree on these)
+                self._record += 1
+            yield from self._python_chunks(mapping, chunk_rows, rows, records)
+
+    def _arrow_reader(self):
+        """A pyarrow streaming CSV reader over the data rows, or None when the fast path does not apply.
+
+        It applies when the header is the file's first line (nothing before it, no line break in
+        a header cell), nothing was rejected yet and the text decodes strictly. Every data record
+        becomes one Arrow row of the header's width, all strings, empty cells as '': the record
+        numbers are then the Arrow row numbers after the header (blank lines come as rows of
+        empty cells, skipped like the csv module's empty records).
+        """
+        if self._record != 1 or self._pending_bad or self._errors != "strict" or _ARROW_CSV_OFF:
+            return None
+        if any("\n" in h or "\r" in h for h in self._header):
+            return None
+        try:
+            import pyarrow as pa
+            import pyarrow.csv as pacsv
+        except ImportError:  # pragma: no cover - installed with csqa
+            return None
         width = len(self._header)
-        rows: list[int] = []
-        records: list[tuple[str, ...]] = []
+        names = [f"c{i}" for i in range(width)]
+        encoding = "utf8" if self.encoding in ("utf-8", "utf-8-sig") else self.encoding
+        quoted = self.quoting != csv.QUOTE_NONE
+        try:
+            return pacsv.open_csv(
+                self.path,
+                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=_ARROW_BLOCK,
+                                               encoding=encoding, use_threads=False),
+                parse_options=pacsv.ParseOptions(delimiter=self.delimiter, quote_char='"' if quoted else False,
+                                                 double_quote=True, escape_char=False, newlines_in_values=True,
+                                                 ignore_empty_lines=False),
+                convert_options=pacsv.ConvertOptions(column_types={n: pa.large_string() for n in names},
+                                                     strings_can_be_null=False, quoted_strings_can_be_null=False),
+            )
+        except (pa.ArrowException, OSError, ValueError, LookupError):
+            return None  # e.g. the first block is already irregular: the csv module reads it all
+
+    def _arrow_chunks(self, arrow, mapping: ColumnMapping, chunk_rows: int):
+        """Yield the fast path's chunks; return None when done, or what the csv module must go on with.
+
+        That is (records Arrow consumed, rows and records of the chunk being filled): the csv
+        module skips the consumed records and completes the chunk, so chunks, row numbers and
+        rejects are those of the csv-module loop alone.
+        """
+        import pyarrow as pa
+
+        number = self._record  # the header's record number
+        pending: list = []  # Arrow tables of kept rows, in order
+        pending_rows: list = []  # their row numbers (numpy arrays)
+        held = 0
+        consumed = 0
+        try:
+            while True:
+                try:
+                    batch = arrow.read_next_batch()
+                except StopIteration:
+                    break
+                except (pa.ArrowException, UnicodeError, ValueError):
+                    rows = [int(r) for part in pending_rows for r in part]
+                    records = [tuple(r) for t in pending for r in zip(*(c.to_pylist() for c in t.columns))]
+                    self.arrow_records = consumed
+                    return consumed, rows, records
+                n = batch.num_rows
+                numbers = np.arange(number + 1, number + 1 + n, dtype=np.int64)
+                keep = _not_blank_rows(batch)
+                table = pa.Table.from_batches([batch])
+                if keep is not None:
+                    table = table.filter(pa.array(keep))
+                    numbers = numbers[keep]
+                number += n
+                consumed += n
+                pending.append(table)
+                pending_rows.append(numbers)
+                held += table.num_rows
+                while held >= chunk_rows:
+                    whole = pa.concat_tables(pending)
+                    all_rows = np.concatenate(pending_rows)
+                    yield self._arrow_chunk(mapping, whole.slice(0, chunk_rows), all_rows[:chunk_rows])
+                    pending, pending_rows = [whole.slice(chunk_rows)], [all_rows[chunk_rows:]]
+                    held -= chunk_rows
+        finally:
+            try:
+                arrow.close()
+            except Exception:  # noqa: BLE001 - nothing to keep from a reader that failed
+                pass
+        self._record = number
+        self.arrow_records = consumed
+        if held:
+            yield self._arrow_chunk(mapping, pa.concat_tables(pending), np.concatenate(pending_rows))
+        return None
+
+    def _arrow_chunk(self, mapping, table, numbers) -> RawChunk:
+        table = table.combine_chunks()
+        fields = {}
+        for name, idx in mapping.index.items():
+            if idx is not None:
+                # the same str Series as the csv-module loop builds from its records
+                fields[name] = pd.Series(table.column(idx).combine_chunks(), dtype="str")
+        delim = self.delimiter
+
+        def raw_of(i: int) -> str:
+            return delim.join(col[i].as_py() for col in table.columns)
+
+        return RawChunk(rows=numbers.tolist(), fields=fields, raw_of=raw_of)
+
+    def _python_chunks(self, mapping: ColumnMapping, chunk_rows: int, rows: list[int], records: list) -> Iterator[RawChunk]:
+        """The csv-module loop, from the reader's current record on (rows/records: a chunk begun)."""
+        width = len(self._header)
         bad: list[tuple[int, str, str, str]] = self._pending_bad
         self._pending_bad = []
         reader = self._reader
@@ -239,6 +368,34 @@ class DelimitedReader(Reader):
 
     def close(self) -> None:
         self._fh.close()
+
+
+# Arrow reads this much text per block (a record must fit in one: a longer one hands over to the csv module)
+_ARROW_BLOCK = 4 << 20
+# the fast path can be switched off (tests compare both paths)
+_ARROW_CSV_OFF = False
+# a character that is not whitespace for str.strip(): a first cell holding one is not blank
+_NOT_SPACE = "[^\\t-\\r\\x{1c}-\\x{20}\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}]"
+
+
+def _not_blank_rows(batch):
+    """Boolean mask of the rows to keep (not all cells blank), or None when all are kept.
+
+    Only rows whose first cell has no non-space character are looked at one by one (the rest
+    are kept, as in the csv-module loop, without a Python call per row).
+    """
+    import pyarrow.compute as pc
+
+    first = batch.column(0)
+    suspect = np.flatnonzero(~pc.match_substring_regex(first, _NOT_SPACE).to_numpy(zero_copy_only=False))
+    if not len(suspect):
+        return None
+    keep = np.ones(batch.num_rows, dtype=bool)
+    columns = [batch.column(j) for j in range(batch.num_columns)]
+    for i in suspect.tolist():
+        if _blank_row(col[i].as_py() for col in columns):
+            keep[i] = False
+    return keep if not keep.all() else None
 
 
 def sniff_dialect(sample: str, suffix: str) -> tuple[str, int]:

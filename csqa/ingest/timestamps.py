@@ -222,12 +222,31 @@ def _split_formats(values: pd.Series, formats=_FORMATS) -> tuple[list[str], list
         sample = pd.concat([values.iloc[:100], values.iloc[np.linspace(100, len(values) - 1, 100).astype(int)]])
     else:
         sample = values
+    present = set("".join(v for v in sample.tolist() if isinstance(v, str)))
+    present |= {c.lower() for c in present}  # a literal T also matches t
     scored = []
     for i, fmt in enumerate(formats):
-        hits = int(pd.to_datetime(sample, format=fmt, errors="coerce").notna().sum())
+        if _literals(fmt) <= present:
+            hits = int(pd.to_datetime(sample, format=fmt, errors="coerce").notna().sum())
+        else:  # a separator the format needs is in no sampled value: it parses none (saves the parse)
+            hits = 0
         scored.append((-hits, i, fmt))
     scored.sort()
     return [f for h, _, f in scored if h < 0], [f for h, _, f in scored if h == 0]
+
+
+def _literals(fmt: str) -> frozenset:
+    """The characters a value must contain for `fmt` to parse it: the format's literal characters
+    but digits and spaces (spaces match any run of whitespace), letters lower-cased (they match
+    either case). `_split_formats` compares them with the characters of the sample folded alike."""
+    found = _LITERALS.get(fmt)
+    if found is None:
+        bare = re.sub(r"%.", "", fmt)
+        found = _LITERALS[fmt] = frozenset(c.lower() for c in bare if not c.isdigit() and not c.isspace())
+    return found
+
+
+_LITERALS: dict[str, frozenset] = {}
 
 
 def _from_digit_strings(s: pd.Series) -> np.ndarray:
