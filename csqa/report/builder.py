@@ -121,6 +121,17 @@ def category_zh(code) -> str:
     return CATEGORY_NAMES_ZH.get(code, str(code))
 
 
+def map_distinct(values: pd.Series, f) -> pd.Series:
+    """`values.map(f)` calling f once per distinct value, not once per row (a column of a few
+    names over 20k rows: the big report.xlsx sheets); the same values and dtype."""
+    if values.empty or isinstance(values.dtype, pd.CategoricalDtype):  # (the latter maps its categories only)
+        return values.map(f)
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    shown = np.empty(len(uniques), dtype=object)
+    shown[:] = [f(u) for u in uniques]
+    return pd.Series(shown[codes], index=values.index, name=values.name)
+
+
 def _floats(values) -> np.ndarray:
     """Numbers of a Series (anything not numeric as NaN), or a float array as it is."""
     if isinstance(values, np.ndarray) and values.dtype == float:
@@ -579,8 +590,8 @@ def _detail_sheet(fnd: pd.DataFrame) -> pd.DataFrame:
                          "message_index", "timestamp", "span_start", "span_end", "matched_text", "evidence",
                          "explanation"] if c in fnd.columns]
     detail = fnd[fcols].copy()
-    detail["check"] = detail["check"].map(check_zh)
-    detail["severity"] = detail["severity"].map(lambda s: SEVERITY_ZH.get(s, s))
+    detail["check"] = map_distinct(detail["check"], check_zh)
+    detail["severity"] = map_distinct(detail["severity"], lambda s: SEVERITY_ZH.get(s, s))
     return detail
 
 
@@ -589,9 +600,9 @@ def _conversation_sheet(conv: pd.DataFrame) -> pd.DataFrame:
     convs = conv.drop(columns=[c for c in ("_t", "_day", "not_applicable") if c in conv.columns]).copy()
     for col in ("passed", "critical"):
         convs[col] = convs[col].map({True: "是", False: "否"})
-    convs["complaint"] = convs["complaint"].map(lambda v: "" if v is pd.NA else ("是" if v else "否"))
-    convs["complaint_category"] = convs["complaint_category"].map(lambda c: category_zh(c) if c else "")
-    convs["complaint_severity"] = convs["complaint_severity"].map(lambda s: SEVERITY_NAMES_ZH.get(s, s))
+    convs["complaint"] = map_distinct(convs["complaint"], lambda v: "" if v is pd.NA else ("是" if v else "否"))
+    convs["complaint_category"] = map_distinct(convs["complaint_category"], lambda c: category_zh(c) if c else "")
+    convs["complaint_severity"] = map_distinct(convs["complaint_severity"], lambda s: SEVERITY_NAMES_ZH.get(s, s))
     return convs
 
 
