@@ -220,7 +220,7 @@ def _store(job: StoreJob) -> dict:
 
     t0 = time.perf_counter()
     with ResultStore(job.path) as rs:
-        rs.write_run(job.manifest, _one_frame(job.conversations), job.findings, job.agents, job.messages)
+        rs.write_run(job.manifest, job.conversations, job.findings, job.agents, job.messages)
     return _finished(t0)
 
 
