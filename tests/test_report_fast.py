@@ -371,3 +371,21 @@ def test_xlsx_long_text_sparse_and_mixed_rows_are_byte_identical(tmp_path):
 def test_map_distinct_is_map(values, f):
     """The big sheets' name columns: f once per distinct value gives what Series.map gives."""
     pd.testing.assert_series_equal(B.map_distinct(values, f), values.map(f))
+
+
+def test_spool_read_categories_are_those_of_all_rows(tmp_path):
+    """The report's figures read part by part as categories (parts with different, missing or no
+    values) equal the whole column made categorical at once: same codes, same sorted categories."""
+    from csqa.engines.spool import FrameSpool
+
+    parts = [pd.DataFrame({"rule_id": pd.Series(ids, dtype="str"), "points": [float(i) for i in range(len(ids))],
+                           "check": pd.Series(checks, dtype="str")})
+             for ids, checks in ((["B-2", "A-1", None], ["x", "x", "x"]), (["C-3"], [None]), (["A-1", "Z", "B-2", "C-3"], ["y", "x", "甲", "y"]))]
+    with FrameSpool("findings", ["rule_id", "points", "check"], workdir=tmp_path) as spool:
+        for part in parts:
+            spool.add(part)
+        got = spool.read(["check", "rule_id", "points"], categorical=("rule_id", "check"))
+    whole = pd.concat(parts, ignore_index=True)[["check", "rule_id", "points"]]
+    for c in ("rule_id", "check"):
+        whole[c] = whole[c].astype("category")
+    pd.testing.assert_frame_equal(got, whole)

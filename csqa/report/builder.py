@@ -24,6 +24,7 @@ transcripts, evidence and explanations is masked here again, whatever the inputs
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -119,6 +120,14 @@ def category_zh(code) -> str:
     if code is None or code is pd.NA or (isinstance(code, float) and np.isnan(code)) or code == "":
         return "未分类"
     return CATEGORY_NAMES_ZH.get(code, str(code))
+
+
+@functools.cache
+def report_template():
+    """report.html's compiled Jinja2 template, compiled once per process (~0.15 s of CPU). The output
+    jobs' fork server compiles it before it forks them (`csqa.output_jobs._PRELOAD`)."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    return env.get_template("report.html.j2")
 
 
 def map_distinct(values: pd.Series, f) -> pd.Series:
@@ -878,8 +887,7 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
                         "evidence": " / ".join(dict.fromkeys(e for e in evidence if e))})
         red.sort(key=lambda r: (r["day"], r["id"]))
 
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
-    html = env.get_template("report.html.j2").render(
+    html = report_template().render(
         summary=summary, options=options, pass_mark=pass_mark, n=n, kpi_cards=kpi_cards,
         score_hist=_score_histogram(conv["score"], pass_mark, "得分分布"), trends=trends,
         check_chart=check_chart, rules=rules.to_dict("records"), mix=mix, timing=timing,
