@@ -426,11 +426,15 @@ def _bulk_worksheet_class():
 
             write = self.fh.write
             row_spans = self.row_spans
+            plain_rows: list[str] = []  # rows of kept columns alone, written together
             for r in sorted(rows_of_table.union(strip_rows)):
                 head = f'<row r="{r + 1}" spans="{row_spans[r // 16]}">'
                 if r not in rows_of_table:
-                    write(f"{head}{joined[r]}</row>")
+                    plain_rows.append(f"{head}{joined[r]}</row>")
                     continue
+                if plain_rows:
+                    write("".join(plain_rows))
+                    plain_rows = []
                 # a row with cells of both kinds: in column order
                 kept = {c: xml_cols[j][r - 1] for j, c in enumerate(strip_cols) if r <= n and used[j, r]}
                 cells = table[r]
@@ -448,6 +452,7 @@ def _bulk_worksheet_class():
                         parts.append(xml)
                 parts.append("</row>")
                 write("".join(parts))
+            write("".join(plain_rows))
 
         @staticmethod
         def _cell_xml(r: int, c: int, cell) -> str | None:
