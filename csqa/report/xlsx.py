@@ -478,6 +478,5 @@ def _whole_numbers(values: list) -> bool:
 
 def _strip_cells(strip: Strip) -> list:
     """A Strip's cells one by one [(row, kind, value, format key)], for xlsxwriter's own methods."""
-    kind = "num" if strip.kind == "num" else strip.kind
-    return [(k, kind, v, strip.fmt) for k, v in enumerate(strip.values, start=1)
-            if v is not None and (kind == "str" or v == v)]
+    return [(k, strip.kind, v, strip.fmt) for k, v in enumerate(strip.values, start=1)
+            if v is not None and (strip.kind == "str" or v == v)]
