@@ -335,3 +335,57 @@ def test_xlsx_parts_are_byte_identical_to_the_cell_by_cell_writer(tmp_path):
     write_xlsx(tmp_path / "fast.xlsx", sheets)
     _write_xlsx_reference(tmp_path / "ref.xlsx", sheets)
     assert _zip_parts(tmp_path / "fast.xlsx") == _zip_parts(tmp_path / "ref.xlsx")
+
+
+def test_xlsx_long_text_sparse_and_mixed_rows_are_byte_identical(tmp_path):
+    """Cells the bulk column store hands to xlsxwriter (text past 16k characters, truncated past
+    32k) beside bulk ones in the same rows, rows left empty by every column, a column of whole
+    numbers next to one of fractions and -0.0, and a sheet that is empty: the same parts as the
+    cell-by-cell writer."""
+    from csqa.report.xlsx import write_xlsx
+
+    n = 60
+    long_texts = {3: "长" * 20_000, 17: "x" * 40_000, 18: "=" + "y" * 17_000}
+    sheets = {
+        "长文本": pd.DataFrame({
+            "evidence": pd.Series([long_texts.get(i, None if i % 5 == 0 else f"t{i}") for i in range(n)], dtype="str"),
+            "note": pd.Series([None if i % 5 == 0 else (i if i % 2 else "文") for i in range(n)], dtype=object),
+            "n_messages": pd.array([None if i % 5 == 0 else i * 1000 for i in range(n)], dtype="Int64"),
+            "points": [np.nan if i % 5 == 0 else (-0.0 if i == 7 else i / 3) for i in range(n)],
+        }),
+        "空": pd.DataFrame({"score": pd.Series([], dtype=float)}),
+    }
+    write_xlsx(tmp_path / "fast.xlsx", sheets)
+    _write_xlsx_reference(tmp_path / "ref.xlsx", sheets)
+    assert _zip_parts(tmp_path / "fast.xlsx") == _zip_parts(tmp_path / "ref.xlsx")
+
+
+@pytest.mark.parametrize("values, f", [
+    (pd.Series(["apology", None, "", "greeting", "apology"], dtype="str"), B.check_zh),
+    (pd.Series(["critical", "minor", None, "other"], dtype="str"), lambda s: B.SEVERITY_ZH.get(s, s)),
+    (pd.Series(pd.array([True, None, False, True], dtype="boolean")), lambda v: "" if v is pd.NA else ("是" if v else "否")),
+    (pd.Series(["refund", "", "refund", None], dtype="str"), lambda c: B.category_zh(c) if c else ""),
+    (pd.Series(["a", "b", "a"], dtype="category"), str.upper),
+    (pd.Series([], dtype="str"), B.check_zh),
+])
+def test_map_distinct_is_map(values, f):
+    """The big sheets' name columns: f once per distinct value gives what Series.map gives."""
+    pd.testing.assert_series_equal(B.map_distinct(values, f), values.map(f))
+
+
+def test_spool_read_categories_are_those_of_all_rows(tmp_path):
+    """The report's figures read part by part as categories (parts with different, missing or no
+    values) equal the whole column made categorical at once: same codes, same sorted categories."""
+    from csqa.engines.spool import FrameSpool
+
+    parts = [pd.DataFrame({"rule_id": pd.Series(ids, dtype="str"), "points": [float(i) for i in range(len(ids))],
+                           "check": pd.Series(checks, dtype="str")})
+             for ids, checks in ((["B-2", "A-1", None], ["x", "x", "x"]), (["C-3"], [None]), (["A-1", "Z", "B-2", "C-3"], ["y", "x", "甲", "y"]))]
+    with FrameSpool("findings", ["rule_id", "points", "check"], workdir=tmp_path) as spool:
+        for part in parts:
+            spool.add(part)
+        got = spool.read(["check", "rule_id", "points"], categorical=("rule_id", "check"))
+    whole = pd.concat(parts, ignore_index=True)[["check", "rule_id", "points"]]
+    for c in ("rule_id", "check"):
+        whole[c] = whole[c].astype("category")
+    pd.testing.assert_frame_equal(got, whole)

@@ -16,6 +16,7 @@ from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 import pyarrow.parquet as pq
+from pandas.api.types import union_categoricals
 
 from csqa.report.transcript import MESSAGE_COLUMNS
 
@@ -82,11 +83,16 @@ class FrameSpool:
             for c in cats & set(frame.columns):
                 frame[c] = frame[c].astype("category")
             pieces.append(frame)
-        out = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
-        for c in cats & set(out.columns):  # parts with different categories concatenate as text
-            if out[c].dtype != "category":
-                out[c] = out[c].astype("category")
-        return out
+        if len(pieces) == 1:
+            return pieces[0]
+        # parts' categories differ, and pd.concat would turn such columns back into text (all of it
+        # at once, then categories again): their codes are joined instead, categories sorted as
+        # astype("category") sorts them
+        cat_cols = [c for c in pieces[0].columns if c in cats]
+        out = pd.concat([p.drop(columns=cat_cols) for p in pieces], ignore_index=True)
+        for c in cat_cols:
+            out[c] = union_categoricals([p[c] for p in pieces], sort_categories=True)
+        return out[list(pieces[0].columns)]
 
     def select(self, conversation_ids: Iterable[str], columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Only these conversations' rows, in spool order."""

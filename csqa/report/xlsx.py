@@ -11,6 +11,7 @@ import functools
 import unicodedata
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -115,10 +116,22 @@ def _excel_serials(stamps: pd.Series) -> list:
     return np.where(pd.isna(stamps).to_numpy(), np.nan, serial).tolist()
 
 
-def _column_cells(col: str, series: pd.Series, row_fmt: list | None):
-    """[(row, kind, value, format key)] of one column, the same cells `_shown_and_kind` gives.
+class Strip(NamedTuple):
+    """One column's cells in bulk: values[k] is the cell of row k + 1 (None / NaN: empty).
 
-    Columns of one plain dtype take a bulk path (numbers: NaN is empty; text: "" and NaN
+    kind "str": text already through the formula guard; "num": floats shown with number
+    format key `fmt`; "dt": Excel serial date-times (format "dt")."""
+
+    kind: str
+    values: list
+    fmt: str | None = None
+
+
+def _column_cells(col: str, series: pd.Series, row_fmt: list | None):
+    """One column's cells, the same cells `_shown_and_kind` gives: a `Strip` when the column
+    has one plain dtype, else [(row, kind, value, format key)] cell by cell.
+
+    Columns of one plain dtype take the bulk path (numbers: NaN is empty; text: "" and NaN
     are empty, the rest goes through the formula guard; date-time text parsed in one go);
     anything else (object columns, date-times that do not parse as one format) goes cell by cell.
     """
@@ -127,12 +140,9 @@ def _column_cells(col: str, series: pd.Series, row_fmt: list | None):
         pass  # per-row formats: the generic path
     elif dtype.kind in "iuf" and not isinstance(dtype, pd.CategoricalDtype):
         # numpy ints/floats, nullable Int64/Float64: as floats, missing (<NA>) as NaN, NaN is empty
-        f = _number_format(col)
-        numbers = series.to_numpy(dtype=float, na_value=np.nan).tolist()
-        return [(i, "num", v, f) for i, v in enumerate(numbers, start=1) if v == v]
+        return Strip("num", series.to_numpy(dtype=float, na_value=np.nan).tolist(), _number_format(col))
     elif isinstance(dtype, pd.StringDtype) and col not in DATETIME_COLUMNS:
-        return [(i, "str", v, None) for i, v in enumerate(excel_safe_list(series.tolist()), start=1)
-                if isinstance(v, str) and v]
+        return Strip("str", [v if isinstance(v, str) and v else None for v in excel_safe_list(series.tolist())])
     elif isinstance(dtype, pd.StringDtype):
         stamps = pd.to_datetime(series, format="%Y-%m-%d %H:%M:%S", errors="coerce")
         parsed = stamps.notna()
@@ -140,8 +150,7 @@ def _column_cells(col: str, series: pd.Series, row_fmt: list | None):
         # every non-empty stamp in the one format we write, and past Excel's 1900 quirks (xlsxwriter
         # shifts 1900-01-01 and before 1900-03-01 differently)
         if bool((parsed == text).all()) and not bool((stamps < _FIRST_PLAIN_DAY).any()):
-            serials = _excel_serials(stamps)
-            return [(i, "dt", s, "dt") for i, s in enumerate(serials, start=1) if s == s]
+            return Strip("dt", _excel_serials(stamps), "dt")
     cells = []
     for i, v in enumerate(series.tolist(), start=1):
         cell = _shown_and_kind(col, v, row_fmt[i - 1] if row_fmt is not None else None)
@@ -220,11 +229,23 @@ class XlsxReport:
         if cols:
             ws.autofilter(0, 0, max(len(df), 1), len(cols) - 1)
 
+    # zlib level of the workbook's parts: at 20k conversations level 1 takes a quarter of the
+    # default level's CPU (0.1 s instead of 0.4 s for ~19 MB of sheet XML) for a file ~35 % larger
+    # (3.3 MB instead of 2.5 MB); the cells are the same
+    compress_level = 1
+
     def close(self) -> None:
         """Write the workbook (xlsxwriter writes everything here)."""
+        import xlsxwriter.workbook
+
+        # xlsxwriter opens its zip file with the default level and has no option for it: its
+        # ZipFile is swapped for one with our level while it writes (this process, this call only)
+        zip_file = xlsxwriter.workbook.ZipFile
+        xlsxwriter.workbook.ZipFile = functools.partial(zip_file, compresslevel=self.compress_level)
         try:
             self.wb.close()
         finally:
+            xlsxwriter.workbook.ZipFile = zip_file
             self._restore_gc()
 
     def discard(self) -> None:
@@ -255,42 +276,65 @@ def _bulk_worksheet_class():
     from xlsxwriter.worksheet import CellNumberTuple, CellStringTuple, Worksheet
 
     class BulkWorksheet(Worksheet):
-        """A worksheet that stores a column of cells and writes its rows' XML in bulk.
+        """A worksheet that keeps whole columns of cells and writes its rows' XML in bulk.
 
         Same cells and same bytes as `write_string` / `write_number` and xlsxwriter's own
-        `_write_rows` (tests/test_xlsx_job.py compares the parts byte for byte; pyproject.toml caps xlsxwriter at the versions that test passed on); what goes
-        is the per-cell overhead of those calls (argument checks, dimension updates, one
-        small XML write per cell), about two thirds of report.xlsx's time. Anything this
-        fast path does not cover (row formats, comments, Excel 2010 rows, long strings,
-        non-finite numbers) goes through xlsxwriter's own methods.
+        `_write_rows` (tests/test_xlsx_job.py and tests/test_report_fast.py compare the parts
+        byte for byte; pyproject.toml caps xlsxwriter at the versions those tests passed on).
+        What goes is the per-cell overhead: xlsxwriter's checks and one cell tuple per cell
+        when writing, one small XML write per cell when saving. A column of one kind (a
+        `Strip`) is kept as a list and turned into its cells' XML in one comprehension at
+        save time; the rows are then the columns' XML zipped together. Cells kept this way
+        are not in `self.table` (xlsxwriter's `autofit` would not see them). Anything this
+        fast path does not cover (row formats, comments, Excel 2010 rows, constant_memory,
+        long strings, non-finite numbers, cells given one by one) goes through xlsxwriter's own
+        methods and `self.table`.
         """
 
-        def put_column(self, col: int, cells, fmts: dict) -> None:
-            """Cells [(row, kind, value, format key)] of one column, as `_column_cells` gives them."""
-            if self.constant_memory or not cells or cells[-1][0] >= self.xls_rowmax or col >= self.xls_colmax:
-                self._put_one_by_one(col, cells, fmts)
-                return
-            table, shared = self.table, self.str_table._get_shared_string_index
-            long_text = self.xls_strmax // 2
-            dt = fmts["dt"]
-            for i, kind, value, f in cells:
-                if kind == "str":
-                    if len(value) > long_text:
-                        self._write_string(i, col, value)  # (truncation at 32k UTF-16 units)
-                    else:
-                        table[i][col] = CellStringTuple(shared(value), None)
-                elif kind == "num" or isinstance(value, float):
-                    if value - value != 0:  # inf: xlsxwriter's own handling (an error without nan_inf_to_errors)
-                        self._write_number(i, col, value, fmts.get(f) if kind == "num" else dt)
-                    else:
-                        table[i][col] = CellNumberTuple(value, fmts.get(f) if kind == "num" else dt)
-                else:
-                    self.write_datetime(i, col, value, dt)
-            # rows come in order: the first and last cell give the dimensions every cell would
-            self._check_dimensions(cells[0][0], col)
-            self._check_dimensions(cells[-1][0], col)
+        _strips: dict  # column → (kind, per-row values: shared-string index / float / None, format)
 
-        def _put_one_by_one(self, col: int, cells, fmts: dict) -> None:
+        def put_column(self, col: int, cells, fmts: dict) -> None:
+            """One column's cells as `_column_cells` gives them (a Strip, or [(row, kind, value, format key)])."""
+            if not isinstance(cells, Strip):
+                self._put_cells(col, cells, fmts)
+            elif self.constant_memory or len(cells.values) >= self.xls_rowmax or col >= self.xls_colmax:
+                self._put_cells(col, _strip_cells(cells), fmts)
+            else:
+                self._put_strip(col, cells, fmts)
+
+        def _put_strip(self, col: int, strip: "Strip", fmts: dict) -> None:
+            values = []
+            if strip.kind == "str":
+                shared, long_text = self.str_table._get_shared_string_index, self.xls_strmax // 2
+                for k, v in enumerate(strip.values, start=1):
+                    if v is None:
+                        values.append(None)
+                    elif len(v) > long_text:  # (truncation at 32k UTF-16 units): xlsxwriter's own
+                        self._write_string(k, col, v)
+                        values.append(None)
+                    else:
+                        values.append(shared(v))
+                fmt = None
+            else:
+                fmt = fmts["dt"] if strip.kind == "dt" else fmts.get(strip.fmt)
+                for k, v in enumerate(strip.values, start=1):
+                    if v != v:
+                        values.append(None)
+                    elif v - v != 0:  # inf: xlsxwriter's own handling (an error without nan_inf_to_errors)
+                        self._write_number(k, col, v, fmt)
+                        values.append(None)
+                    else:
+                        values.append(v)
+            rows = [k for k, v in enumerate(values, start=1) if v is not None]
+            if rows:
+                # rows come in order: the first and last cell give the dimensions every cell would
+                self._check_dimensions(rows[0], col)
+                self._check_dimensions(rows[-1], col)
+                if not hasattr(self, "_strips"):
+                    self._strips = {}
+                self._strips[col] = ("str" if strip.kind == "str" else "num", values, fmt)
+
+        def _put_cells(self, col: int, cells, fmts: dict) -> None:
             for i, kind, value, f in cells:
                 if kind == "str":
                     self.write_string(i, col, value)
@@ -301,18 +345,77 @@ def _bulk_worksheet_class():
                 else:
                     self.write_datetime(i, col, value, fmts["dt"])
 
+        def _strips_to_table(self) -> None:
+            """Put the kept columns' cells into `self.table`, as write_string / write_number would."""
+            for col, (kind, values, fmt) in getattr(self, "_strips", {}).items():
+                for k, v in enumerate(values, start=1):
+                    if v is not None:
+                        self.table[k][col] = CellStringTuple(v, None) if kind == "str" else CellNumberTuple(v, fmt)
+            self._strips = {}
+
         def _write_rows(self) -> None:
             plain = (not self.row_info and not self.comments and self.excel_version != 2010
                      and self.default_row_height == self.original_row_height)
             if not plain:
+                self._strips_to_table()
                 super()._write_rows()
                 return
+            strips = getattr(self, "_strips", {})
             table = self.table
-            rows = sorted(r for r, cells in table.items() if cells and self.dim_rowmin <= r <= self.dim_rowmax)
-            spans: dict[int, tuple[int, int]] = {}  # per block of 16 rows: first and last column used
-            for r in rows:
+            rows_of_table = {r for r, cells in table.items() if cells and self.dim_rowmin <= r <= self.dim_rowmax}
+            # the formats' style numbers, given in the order xlsxwriter gives them (first use, row by row)
+            first_use = [(r, c, cell.format) for r in rows_of_table for c, cell in table[r].items() if cell.format]
+            first_use += [(next(k for k, v in enumerate(values, start=1) if v is not None), c, fmt)
+                          for c, (_, values, fmt) in strips.items() if fmt]
+            for _, _, fmt in sorted(first_use, key=lambda t: (t[0], t[1])):
+                fmt._get_xf_index()
+
+            n = max((len(values) for _, values, _ in strips.values()), default=0)
+            strip_cols = sorted(strips)
+            xml_cols = []  # per kept column: its cells' XML, one string per row 1..n ("" where empty)
+            used = np.zeros((len(strip_cols), n + 1), dtype=bool)  # [column, row]
+            row_numbers = [str(k) for k in range(2, n + 2)]  # table row k - 1 is row k in the XML
+            for j, c in enumerate(strip_cols):
+                kind, values, fmt = strips[c]
+                name = xl_col_to_name(c)
+                if kind == "str":
+                    xml = [f'<c r="{name}{k}" t="s"><v>{v}</v></c>' if v is not None else ""
+                           for k, v in zip(row_numbers, values)]
+                else:
+                    s = f' s="{fmt._get_xf_index()}"' if fmt else ""
+                    if _whole_numbers(values):  # (what "%.16G" shows of them, made faster)
+                        xml = [f'<c r="{name}{k}"{s}><v>{int(v)}</v></c>' if v is not None else ""
+                               for k, v in zip(row_numbers, values)]
+                    else:
+                        xml = [f'<c r="{name}{k}"{s}><v>{v:.16G}</v></c>' if v is not None else ""
+                               for k, v in zip(row_numbers, values)]
+                xml.extend([""] * (n - len(xml)))
+                xml_cols.append(xml)
+                used[j, 1:len(values) + 1] = [v is not None for v in values]
+            joined = [""] + list(map("".join, zip(*xml_cols))) if xml_cols else [""]
+
+            # spans: per block of 16 rows, the first and last column used
+            spans: dict[int, tuple[int, int]] = {}
+            if strip_cols:
+                any_col = used.any(axis=0)
+                n_blocks = n // 16 + 1
+                padded = np.zeros((len(strip_cols), n_blocks * 16), dtype=bool)
+                padded[:, :n + 1] = used
+                in_block = padded.reshape(len(strip_cols), n_blocks, 16).any(axis=2)  # [column, block]
+                cols_arr = np.array(strip_cols)
+                last = len(strip_cols) - 1
+                for b in np.flatnonzero(in_block.any(axis=0)).tolist():
+                    col_used = in_block[:, b]
+                    spans[b] = (int(cols_arr[col_used.argmax()]), int(cols_arr[last - col_used[::-1].argmax()]))
+                strip_rows = np.flatnonzero(any_col).tolist()
+            else:
+                strip_rows = []
+            for r in rows_of_table:
                 cols = table[r].keys()
                 lo, hi = min(cols), max(cols)
+                if r < len(joined) and joined[r]:
+                    lo = min(lo, min(c for j, c in enumerate(strip_cols) if used[j, r]))
+                    hi = max(hi, max(c for j, c in enumerate(strip_cols) if used[j, r]))
                 b = r // 16
                 if b in spans:
                     old = spans[b]
@@ -320,36 +423,60 @@ def _bulk_worksheet_class():
                 else:
                     spans[b] = (lo, hi)
             self.row_spans = {b: f"{lo + 1}:{hi + 1}" for b, (lo, hi) in spans.items()}
-            names = {}
-            xf = {}
+
             write = self.fh.write
-            for r in rows:
+            row_spans = self.row_spans
+            plain_rows: list[str] = []  # rows of kept columns alone, written together
+            for r in sorted(rows_of_table.union(strip_rows)):
+                head = f'<row r="{r + 1}" spans="{row_spans[r // 16]}">'
+                if r not in rows_of_table:
+                    plain_rows.append(f"{head}{joined[r]}</row>")
+                    continue
+                if plain_rows:
+                    write("".join(plain_rows))
+                    plain_rows = []
+                # a row with cells of both kinds: in column order
+                kept = {c: xml_cols[j][r - 1] for j, c in enumerate(strip_cols) if r <= n and used[j, r]}
                 cells = table[r]
-                row_no = str(r + 1)
-                parts = [f'<row r="{row_no}" spans="{self.row_spans[r // 16]}">']
-                for c in sorted(cells):
-                    cell = cells[c]
-                    kind = cell.__class__.__name__
-                    name = names.get(c)
-                    if name is None:
-                        name = names[c] = xl_col_to_name(c)
-                    fmt = cell.format
-                    if fmt:
-                        s = xf.get(id(fmt))
-                        if s is None:
-                            s = xf[id(fmt)] = f' s="{fmt._get_xf_index()}"'
-                    else:
-                        s = ""
-                    if kind == "String":
-                        parts.append(f'<c r="{name}{row_no}"{s} t="s"><v>{cell.string}</v></c>')
-                    elif kind in ("Number", "Datetime"):
-                        parts.append(f'<c r="{name}{row_no}"{s}><v>{cell.number:.16G}</v></c>')
-                    else:  # any other kind of cell: xlsxwriter writes it
+                parts = [head]
+                for c in sorted(kept.keys() | cells.keys()):
+                    if c not in cells:
+                        parts.append(kept[c])
+                        continue
+                    xml = self._cell_xml(r, c, cells[c])
+                    if xml is None:  # any other kind of cell: xlsxwriter writes it
                         write("".join(parts))
                         parts = []
-                        self._write_cell(r, c, cell)
+                        self._write_cell(r, c, cells[c])
+                    else:
+                        parts.append(xml)
                 parts.append("</row>")
                 write("".join(parts))
+            write("".join(plain_rows))
+
+        @staticmethod
+        def _cell_xml(r: int, c: int, cell) -> str | None:
+            """A string or number cell's XML as xlsxwriter writes it (None for any other kind)."""
+            kind = cell.__class__.__name__
+            fmt = cell.format
+            s = f' s="{fmt._get_xf_index()}"' if fmt else ""
+            if kind == "String":
+                return f'<c r="{xl_col_to_name(c)}{r + 1}"{s} t="s"><v>{cell.string}</v></c>'
+            if kind in ("Number", "Datetime"):
+                return f'<c r="{xl_col_to_name(c)}{r + 1}"{s}><v>{cell.number:.16G}</v></c>'
+            return None
 
     return BulkWorksheet
 
+
+def _whole_numbers(values: list) -> bool:
+    """True when every number (None: empty) is a whole number that "%.16G" writes as its digits alone
+    (below 1e15 in size, no -0.0)."""
+    a = np.array([0.0 if v is None else v for v in values], dtype=float)
+    return bool(np.all((a == np.floor(a)) & (np.abs(a) < 1e15) & ~((a == 0) & np.signbit(a))))
+
+
+def _strip_cells(strip: Strip) -> list:
+    """A Strip's cells one by one [(row, kind, value, format key)], for xlsxwriter's own methods."""
+    return [(k, strip.kind, v, strip.fmt) for k, v in enumerate(strip.values, start=1)
+            if v is not None and (strip.kind == "str" or v == v)]
