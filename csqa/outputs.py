@@ -27,7 +27,7 @@ def _contract_columns() -> dict[str, list[str]]:
 def _csv(table, path: Path, columns: list[str] | None = None) -> None:
     """A DataFrame, or a spool of parts (`csqa.engines.spool.FrameSpool`) written part by part.
     The bytes are pandas' `to_csv(index=False)`, encoded by `csqa.csv_writer` (much less CPU)."""
-    parts = [table] if isinstance(table, pd.DataFrame) else table.frames(columns)
+    parts = _slices(table) if isinstance(table, pd.DataFrame) else table.frames(columns)
     empty = table if isinstance(table, pd.DataFrame) else table.empty_frame()
     # UTF-8 with BOM so Excel opens Chinese text correctly
     with open(path, "wb") as fh:
@@ -38,6 +38,21 @@ def _csv(table, path: Path, columns: list[str] | None = None) -> None:
             header = False
         if header:
             _csv_part(empty, fh, columns, True)
+
+
+# A large frame (conversations.csv at 200k conversations) is encoded this many rows at a time:
+# the encoder's text buffers then stay small however long the run.
+ROWS_PER_SLICE = 50_000
+
+
+def _slices(frame: pd.DataFrame):
+    """The frame in row slices, which encode to the same bytes as the whole frame — unless a
+    column is a datetime (pandas picks one format for a whole datetime column): then whole."""
+    if len(frame) <= ROWS_PER_SLICE or any(pd.api.types.is_datetime64_any_dtype(t) for t in frame.dtypes):
+        yield frame
+        return
+    for start in range(0, len(frame), ROWS_PER_SLICE):
+        yield frame.iloc[start:start + ROWS_PER_SLICE]
 
 
 def _csv_part(df: pd.DataFrame, fh, columns: list[str] | None, header: bool) -> None:

@@ -245,3 +245,22 @@ def test_line_end_is_pandas_default():
     """pandas writes os.linesep; the module says the same, so the bytes match on any platform."""
     assert pandas_bytes(pd.DataFrame({"a": [1], "b": [2]})).endswith(LINE_END.encode())
     assert sys.platform == "win32" or LINE_END == "\n"
+
+
+def test_a_large_frame_is_written_in_slices_with_the_same_bytes(tmp_path, monkeypatch):
+    """conversations.csv at 200k conversations goes out ROWS_PER_SLICE rows at a time (bounded
+    buffers) and reads as one pandas to_csv; a datetime column keeps the frame whole."""
+    monkeypatch.setattr(outputs, "ROWS_PER_SLICE", 7)
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({"conversation_id": [f"C{i:05d}" for i in range(30)], "score": rng.normal(60, 20, 30).round(2),
+                          "evidence": ["=1+1" if i % 9 == 0 else f"第{i}条, \"引号\"" for i in range(30)]})
+    slices = list(outputs._slices(frame))
+    assert [len(s) for s in slices] == [7, 7, 7, 7, 2]
+    outputs._csv(frame, tmp_path / "sliced.csv")
+    safe = frame.assign(evidence=excel_safe_series(frame["evidence"]))
+    assert (tmp_path / "sliced.csv").read_bytes() == b"\xef\xbb\xbf" + pandas_bytes(safe)
+    # pandas formats a datetime column as a whole (fractions for all, if one has them): never sliced
+    timed = frame.assign(at=pd.Timestamp("2026-11-23 10:00:00") + pd.to_timedelta(np.arange(30) * 1.5, unit="s"))
+    assert len(list(outputs._slices(timed))) == 1
+    outputs._csv(timed, tmp_path / "timed.csv")
+    assert (tmp_path / "timed.csv").read_bytes() == b"\xef\xbb\xbf" + pandas_bytes(timed.assign(evidence=safe["evidence"]))
