@@ -188,11 +188,55 @@ def _report(job: ReportJob) -> dict:
 
 
 def _finding_counts(spool) -> pd.Series:
-    """Findings per conversation_id, part by part (memory: one part and one count per conversation)."""
-    counts = [part["conversation_id"].value_counts(sort=False) for part in spool.frames(["conversation_id"])]
-    if not counts:
+    """Findings per conversation_id, counted by Arrow part by part (memory: one part's ids as Arrow
+    strings and one count per conversation; no Python string per finding)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    counted = []
+    for path in spool.parts:
+        ids = pq.read_table(path, columns=["conversation_id"]).column(0).cast(pa.large_string())
+        counted.append(pa.table({"id": ids}).group_by("id").aggregate([([], "count_all")]))
+    if not counted:
         return pd.Series(dtype="int64")
-    return pd.concat(counts).groupby(level=0, sort=False).sum() if len(counts) > 1 else counts[0]
+    table = pa.concat_tables(counted)
+    if len(counted) > 1:  # (a conversation's findings are in one part, but nothing here relies on it)
+        table = table.group_by("id").aggregate([("count_all", "sum")]).rename_columns(["id", "count_all"])
+    return pd.Series(table.column("count_all").to_numpy().astype("int64"),
+                     index=pd.Index(table.column("id").to_pylist(), dtype=object))
+
+
+def _text_ids(path) -> bool:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kind = pq.read_schema(path).field("conversation_id").type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _xlsx_conversations(spool, n_findings: int, finding_counts, options) -> pd.DataFrame:
+    """The conversations `detail_sheets` needs to give the sheets it gives for all of them.
+
+    Why: past the sheets' caps only the worst conversations are shown, and holding all of them
+    (and the copies `detail_sheets` makes) made the xlsx job's peak memory grow with the run.
+    The ids and scores alone decide the order (as `detail_sheets` sorts: score, then id); the
+    rows read in full, in run order, are the worst prefix that covers both caps, one row more
+    than the conversations' cap (so the sheet is still the capped one)."""
+    if len(spool) <= options.xlsx_max_conversations or len(spool.parts) != 1:
+        return _one_frame(spool)
+    keys = spool.read(["conversation_id", "score"])
+    ids = keys["conversation_id"].astype(str)
+    worst = pd.DataFrame({"score": pd.to_numeric(keys["score"], errors="coerce").astype(float),
+                          "conversation_id": ids}).sort_values(["score", "conversation_id"], kind="stable")
+    need = options.xlsx_max_conversations + 1
+    if n_findings > options.xlsx_max_findings:
+        counts = finding_counts().reindex(worst["conversation_id"]).fillna(0).astype("int64")
+        need = max(need, int((counts.cumsum() <= options.xlsx_max_findings).sum()) + 1)
+    if need >= len(worst) or ids.duplicated().any() or not _text_ids(spool.parts[0]):
+        return _one_frame(spool)  # (nothing to leave out, or ids a filter on text would not find)
+    wanted = worst["conversation_id"].iloc[:need].tolist()
+    del keys, ids, worst
+    return pd.read_parquet(spool.parts[0], filters=[("conversation_id", "in", wanted)])
 
 
 def _xlsx(job: XlsxJob) -> dict:
@@ -201,8 +245,19 @@ def _xlsx(job: XlsxJob) -> dict:
 
     t0 = time.perf_counter()
     spool = job.findings
-    big = detail_sheets(_one_frame(job.conversations), len(spool), lambda: _finding_counts(spool),
-                        _details_reader(spool), job.options)
+    counted = []
+
+    def finding_counts():  # (counted once: asked to choose the rows, then by detail_sheets)
+        if not counted:
+            counted.append(_finding_counts(spool))
+        return counted[0]
+
+    conversations = _xlsx_conversations(job.conversations, len(spool), finding_counts, job.options)
+    big = detail_sheets(conversations, len(spool), finding_counts, _details_reader(spool), job.options)
+    del conversations, counted[:]
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()  # (Arrow's pool keeps what the reads freed: give it back before the cells' XML is made)
     with XlsxReport(job.xlsx_path, list(SHEET_ORDER)) as book:
         for name in DETAIL_SHEETS:
             book.fill(name, big.pop(name))

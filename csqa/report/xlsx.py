@@ -431,6 +431,10 @@ def _bulk_worksheet_class():
                 head = f'<row r="{r + 1}" spans="{row_spans[r // 16]}">'
                 if r not in rows_of_table:
                     plain_rows.append(f"{head}{joined[r]}</row>")
+                    joined[r] = ""  # (written: its XML need not be kept)
+                    if len(plain_rows) == 4096:  # (written in blocks: never the whole sheet's XML in one string)
+                        write("".join(plain_rows))
+                        plain_rows = []
                     continue
                 if plain_rows:
                     write("".join(plain_rows))
