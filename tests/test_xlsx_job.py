@@ -209,3 +209,30 @@ def test_run_json_has_the_xlsx_job(stored, tmp_path):
         assert rss[f"{job} (own process)"] > 50
     assert res["manifest"]["conversations"] == len(stored.conversations)
     assert _workbook_contents(out / "report.xlsx").keys() == set(B.SHEET_ORDER)
+
+
+@pytest.mark.parametrize("caps", [{"xlsx_max_findings": 40, "xlsx_max_conversations": 25},
+                                  {"xlsx_max_findings": 10_000, "xlsx_max_conversations": 12},
+                                  {"xlsx_max_findings": 5, "xlsx_max_conversations": 30}])
+def test_xlsx_job_reads_only_the_worst_conversations_past_the_caps_and_gives_the_same_sheets(stored, tmp_path, caps):
+    """Past the caps the xlsx job reads ids and scores, then only the worst rows in full: the two
+    big sheets are those made from every conversation (ties in score broken by id, as there)."""
+    from csqa.output_jobs import _finding_counts, _xlsx_conversations
+
+    options = B.ReportOptions(mask=True, already_masked=True, **caps)
+    conv_spool, fnd_spool, _ = _spools(stored, tmp_path)
+
+    def details(ids):
+        return fnd_spool.select(ids) if ids is not None else _one_frame(fnd_spool)
+
+    def counts():
+        return _finding_counts(fnd_spool)
+
+    every = _one_frame(conv_spool)
+    chosen = _xlsx_conversations(conv_spool, len(fnd_spool), counts, options)
+    assert caps["xlsx_max_conversations"] < len(chosen) < len(every)  # fewer rows read, one past the cap at least
+    expected = B.detail_sheets(every, len(fnd_spool), counts, details, options)
+    got = B.detail_sheets(chosen, len(fnd_spool), counts, details, options)
+    assert list(got) == list(expected)
+    for name in expected:
+        pd.testing.assert_frame_equal(got[name].reset_index(drop=True), expected[name].reset_index(drop=True))
