@@ -312,3 +312,31 @@ def test_string_columns_are_what_pandas_infers():
     ints = [None, 3, 0, None, 7]
     got_i, want_i = pd.Series(tables.frame_column(ints, "Int64")), pd.Series(pd.array(ints, dtype="Int64"))
     assert got_i.equals(want_i) and got_i.dtype == want_i.dtype
+
+
+def test_agents_table_groups_categorical_findings_to_the_same_table(sample_run, tmp_path):
+    """The output stage passes findings with categorical columns (compact at 200k conversations):
+    grouped as categories, the per-agent table is the one plain text gives, agents without
+    findings included."""
+    from csqa.engines.spool import FrameSpool
+    from csqa.report.tables import agents_table
+    from csqa.store import ResultStore
+
+    with ResultStore(sample_run.outdir / "results.duckdb", read_only=True) as rs:
+        stored = rs.load()
+    conv, fnd = stored.conversations, stored.findings
+    cols = ["agent_id", "check", "severity"]
+    with FrameSpool("findings", list(fnd.columns), workdir=tmp_path) as spool:
+        half = len(fnd) // 2
+        spool.add(fnd.iloc[:half])
+        spool.add(fnd.iloc[half:])
+        compact = spool.read(cols, categorical=cols)
+    assert all(compact[c].dtype == "category" for c in cols)
+    plain = fnd[cols].astype(str)
+    expected = agents_table(conv, plain)
+    pd.testing.assert_frame_equal(agents_table(conv, compact), expected)
+    # an agent whose findings are all gone still has a row, with 0 findings and no top check
+    some = conv["agent_id"].iloc[0]
+    without = compact[compact["agent_id"] != some]
+    row = agents_table(conv, without).set_index("agent_id").loc[some]
+    assert row["findings"] == 0 and row["top_failed_check"] == ""

@@ -271,12 +271,17 @@ def agents_table(conversations: pd.DataFrame, findings: pd.DataFrame, min_n: int
     out["pass_rate_low95"] = [round(wilson_lower(k, n), 3) for k, n in zip(out["passed"], out["conversations"])]
     out["small_sample"] = out["conversations"] < min_n
     lost = findings[findings["severity"] != "bonus"] if not findings.empty else findings
-    if not lost.empty:  # findings may come with categorical columns (a large run's compact figures)
-        lost = lost.assign(agent_id=lost["agent_id"].astype(str), check=lost["check"].astype(str))
-    counts = lost.groupby("agent_id").size() if not lost.empty else pd.Series(dtype="int64")
+    # findings may come with categorical columns (a large run's compact figures: 1.3M rows at 200k
+    # conversations): grouped as they are, and only the small grouped result turned into text
+    if not lost.empty:
+        counts = lost.groupby("agent_id", observed=True).size()
+        counts.index = counts.index.astype(str)
+    else:
+        counts = pd.Series(dtype="int64")
     out["findings"] = counts.reindex(out.index).fillna(0).astype("int64")
     if not lost.empty:
-        top = lost.groupby(["agent_id", "check"]).size().reset_index(name="n").sort_values(
+        top = lost.groupby(["agent_id", "check"], observed=True).size().reset_index(name="n")
+        top = top.assign(agent_id=top["agent_id"].astype(str), check=top["check"].astype(str)).sort_values(
             ["agent_id", "n", "check"], ascending=[True, False, True]
         )
         first = top.drop_duplicates("agent_id").set_index("agent_id")
