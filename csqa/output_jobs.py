@@ -158,11 +158,28 @@ def take_over(handover: Path, poll_s: float = 0.01) -> dict:
 
 
 # ---------------------------------------------------------------------------- the jobs
+def _returning_arrow_pool() -> None:
+    """Arrow allocations of this process from jemalloc, which hands freed pages back to the system.
+
+    Why: the report job reads and regroups its columns step after step (read, prepare, aggregates,
+    drill-down); Arrow's default pool (mimalloc) keeps what each step freed, so the process's
+    peak RSS at 200k conversations was ~540 MB for ~100 MB of frames; with jemalloc it is ~470 MB
+    (at the same CPU; a decay of 0 ms saved no more and cost 20 % CPU). Without a jemalloc build,
+    the default pool stays."""
+    import pyarrow as pa
+
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except (NotImplementedError, AttributeError):  # pyarrow built without jemalloc
+        pass
+
+
 def _report(job: ReportJob) -> dict:
     from csqa.report.builder import build
     from csqa.report.tables import check_statistics
 
     t0 = time.perf_counter()
+    _returning_arrow_pool()
     try:
         conversations = _one_frame(job.conversations)
         figures = job.findings.read(job.finding_columns, categorical=job.categorical)
