@@ -272,9 +272,6 @@ def _xlsx(job: XlsxJob) -> dict:
     conversations = _xlsx_conversations(job.conversations, len(spool), finding_counts, job.options)
     big = detail_sheets(conversations, len(spool), finding_counts, _details_reader(spool), job.options)
     del conversations, counted[:]
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()  # (Arrow's pool keeps what the reads freed: give it back before the cells' XML is made)
     with XlsxReport(job.xlsx_path, list(SHEET_ORDER)) as book:
         for name in DETAIL_SHEETS:
             book.fill(name, big.pop(name))
