@@ -213,13 +213,16 @@ def _finish_plain(part) -> pd.DataFrame:
 
     schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type)
                         for f in part.schema])
-    frame = part.combine_chunks().cast(schema).to_pandas()
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
-    return frame
+    return _as_messages(part.cast(schema))
 
 
 def _finish(part) -> pd.DataFrame:
-    """The ingested-messages frame of a batch (str, datetime64[ns] and int64 columns)."""
-    frame = part.drop_columns(["first_seq"]).combine_chunks().to_pandas()
+    """The ingested-messages frame of a batch of the sorted query."""
+    return _as_messages(part.drop_columns(["first_seq"]))
+
+
+def _as_messages(table) -> pd.DataFrame:
+    """An Arrow table of messages as the ingested-messages frame (str, datetime64[ns] and int64 columns)."""
+    frame = table.combine_chunks().to_pandas()
     frame["timestamp"] = pd.to_datetime(frame["timestamp"])
     return frame
