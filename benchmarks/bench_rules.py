@@ -1,11 +1,22 @@
-"""How right are csqa's checks on real chats?
+"""How close are csqa's verdicts to careful human reviewers on real chats?
 
-1. Per-check precision / recall / F1 against the hand-labelled chat_a development set
-   (benchmarks/devset/, 200 JD sessions labelled by reading; chat_b stays held out).
-2. Spearman correlation of the csqa score with the STC-3 annotators' mean E
-   (effectiveness) score on the Weibo helpdesk dialogues — evaluation only, nothing is fitted.
+Data (never copied into the repo; ids and labels only in benchmarks/devset/):
+- chat_labels.csv: 400 chat_a sessions labelled by two reviewers working blind from
+  ../shared/guidelines/rules.md, disagreements adjudicated by a third (devset/merge_labels.py);
+- authored_agent_labels.csv: agent replies written for the forbidden-language checks (violations
+  and near-misses), labelled blind the same way;
+- STC-3 DCH-1: the 19 annotators' mean effectiveness (E) score per Weibo helpdesk dialogue.
+Every item is in the *tune* or the *test* part (devset/make_items.split_of, by a hash of its
+session or dialogue). Rules, weights and thresholds are tuned on `--part tune`; `--part test` is
+the untouched part the figures in the README and the rulebook docs come from. STC-3's scores are
+only ever measured, never fitted.
 
-Run: python benchmarks/bench_rules.py [--no-model] [--errors CHECK]
+Printed: per-check precision/recall/F1 (positive class = the agent did it), pass/fail balanced
+accuracy against the reviewers' "quality ≥ 3", Spearman(score, quality), forbidden-language
+precision/recall, and Spearman(score, STC-3 E). No timestamps in either data set, so only the
+text counts.
+
+Run: python benchmarks/bench_rules.py [--part tune|test] [--errors CHECK] [--no-model]
 """
 from __future__ import annotations
 
@@ -19,10 +30,15 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import realdata  # noqa: E402
 
-PRESENCE_CHECKS = ["greeting", "identity", "offers_help", "confirmation", "anything_else", "farewell"]
-CONDITIONAL_CHECKS = {"apology": "complaint", "process_told": "pending"}
+PRESENCE_CHECKS = ["greeting", "offers_help", "identity", "confirmation", "anything_else", "farewell"]
+CONDITIONAL_CHECKS = ["apology", "process_told"]
 TARGETS = {"greeting": 0.95, "offers_help": 0.90, "anything_else": 0.90, "farewell": 0.90, "identity": 0.85,
            "confirmation": 0.75, "apology": 0.75, "process_told": 0.75}
+FORBIDDEN_CHECKS = {"rude", "argue", "buck_passing", "bare_refusal", "over_promise", "slang", "negative_talk",
+                    "privacy_leak", "off_platform"}
+TARGET_BALANCED_ACCURACY = 0.75
+TARGET_SPEARMAN_QUALITY = 0.45
+TARGET_SPEARMAN_STC3 = 0.35
 
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -32,8 +48,10 @@ def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     return p, r, f
 
 
-def score_frame_with_defaults(messages: pd.DataFrame, use_model: bool):
-    """Score with the default rulebook exactly as `csqa score` does; returns (compiled book, results)."""
+def score_messages(messages: pd.DataFrame, use_model: bool = True, rulebook: str | None = None):
+    """Score with a rulebook (default: the shipped one) exactly as `csqa score` does.
+
+    Returns (compiled rulebook, {conversation_id: ConversationResult})."""
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
@@ -42,121 +60,157 @@ def score_frame_with_defaults(messages: pd.DataFrame, use_model: bool):
     from csqa.pipeline import classify_complaints
     from csqa.scoring import score_conversation
 
-    scorer = Scorer(ScorerSetup(use_model=use_model, mask=False))
+    scorer = Scorer(ScorerSetup(use_model=use_model, mask=False, rulebook=rulebook))
     convs = list(build_conversations(messages, scorer.segmenter))
     classify_complaints(convs, scorer.classifier)
-    return scorer.book, [score_conversation(c, scorer.book) for c in convs]
+    return scorer.book, {c.id: score_conversation(c, scorer.book) for c in convs}
 
 
-def evaluate_devset(use_model: bool, show_errors: str | None) -> pd.DataFrame:
-    labels = realdata.dev_labels()
-    messages = realdata.load_jddc()
-    messages = messages[messages["conversation_id"].isin(set(labels["session_id"]))]
-    book, results = score_frame_with_defaults(messages, use_model)
-    by_id = {r.conversation_id: r for r in results}
-    check_of = {r.code: r.check for r in book.rules}
+def check_verdicts(result, check: str) -> bool:
+    """csqa's verdict as a reviewer reads it: the agent did it unless a finding of that check says not."""
+    return not any(f.check == check for f in result.findings if f.points >= 0)
+
+
+def check_table(labels: pd.DataFrame, results: dict, show_errors: str | None) -> pd.DataFrame:
     rows = []
-    for check in PRESENCE_CHECKS + list(CONDITIONAL_CHECKS):
+    for check in PRESENCE_CHECKS + CONDITIONAL_CHECKS:
         tp = fp = fn = tn = 0
-        skipped = 0
+        na_flagged = na = 0
         errors = []
         for _, lab in labels.iterrows():
-            res = by_id[lab["session_id"]]
+            res = results[lab["id"]]
+            did = check_verdicts(res, check)
             truth = lab[check]
-            codes = [c for c, ch in check_of.items() if ch == check]
-            not_applicable = all(c in res.not_applicable for c in codes)
-            if truth == "NA" or not_applicable:
-                skipped += 1
+            if truth == "NA":
+                na += 1
+                na_flagged += not did
                 continue
-            found = any(f.check == check for f in res.findings)
-            pred_present = not found
-            true_present = truth == "1"
-            if pred_present and true_present:
-                tp += 1
-            elif pred_present and not true_present:
-                fp += 1
-                errors.append((lab["session_id"], "csqa says present, label absent"))
-            elif not pred_present and true_present:
-                fn += 1
-                errors.append((lab["session_id"], "csqa says missing, label present"))
-            else:
-                tn += 1
+            truth = truth == "1"
+            tp += did and truth
+            fp += did and not truth
+            fn += truth and not did
+            tn += not did and not truth
+            if did != truth:
+                errors.append((lab["id"], "csqa: done, reviewers: not done" if did else "csqa: missing, reviewers: done"))
         p, r, f = prf(tp, fp, fn)
-        pv, rv, fv = prf(tn, fn, fp)  # the violation ("missing") class
-        rows.append({"check": check, "n": tp + fp + fn + tn, "skipped": skipped, "precision": p, "recall": r,
-                     "f1": f, "target": TARGETS.get(check), "f1_missing": fv})
+        _, _, f_missing = prf(tn, fn, fp)
+        rows.append({"check": check, "n": tp + fp + fn + tn, "precision": p, "recall": r, "f1": f,
+                     "f1_missing": f_missing, "target": TARGETS.get(check),
+                     "flagged_when_NA": f"{na_flagged}/{na}" if check in CONDITIONAL_CHECKS else ""})
         if show_errors == check:
             for sid, what in errors:
                 print(f"  {check} {sid}: {what}")
-    # forbidden language: per (session, message index, check)
-    forbidden_checks = {"rude", "argue", "buck_passing", "bare_refusal", "over_promise", "slang", "negative_talk",
-                        "privacy_leak", "off_platform"}
-    truth_items = set()
+    return pd.DataFrame(rows)
+
+
+def forbidden_table(labels: pd.DataFrame, results: dict, show_errors: str | None) -> pd.DataFrame:
+    truth, pred = set(), set()
     for _, lab in labels.iterrows():
-        for item in filter(None, lab["forbidden"].split(";")):
+        for item in filter(None, lab["violations"].split(";")):
             idx, check = item.split(":")
-            truth_items.add((lab["session_id"], int(idx), check.strip()))
-    pred_items = {(r.conversation_id, f.message_index, f.check) for r in results for f in r.findings
-                  if f.check in forbidden_checks}
-    tp = len(truth_items & pred_items)
-    p, r, f = prf(tp, len(pred_items - truth_items), len(truth_items - pred_items))
-    rows.append({"check": "forbidden (all)", "n": len(truth_items), "skipped": 0, "precision": p, "recall": r,
-                 "f1": f, "target": None, "f1_missing": None})
-    loose_truth = {(s, i) for s, i, _ in truth_items}
-    loose_pred = {(s, i) for s, i, _ in pred_items}
-    tp = len(loose_truth & loose_pred)
-    p, r, f = prf(tp, len(loose_pred - loose_truth), len(loose_truth - loose_pred))
-    rows.append({"check": "forbidden (any check, same message)", "n": len(loose_truth), "skipped": 0,
-                 "precision": p, "recall": r, "f1": f, "target": None, "f1_missing": None})
+            truth.add((lab["id"], int(idx), check))
+        for f in results[lab["id"]].findings:
+            if f.check in FORBIDDEN_CHECKS:
+                pred.add((lab["id"], f.message_index, f.check))
+    rows = []
+    for name, t, p in (("same message and kind", truth, pred),
+                       ("same message, any kind", {x[:2] for x in truth}, {x[:2] for x in pred})):
+        tp = len(t & p)
+        pr, rc, f1 = prf(tp, len(p - t), len(t - p))
+        rows.append({"forbidden language (chats)": name, "labelled": len(t), "flagged": len(p), "precision": pr,
+                     "recall": rc, "f1": f1})
     if show_errors == "forbidden":
-        for item in sorted(pred_items - truth_items):
-            print("  false positive", item)
-        for item in sorted(truth_items - pred_items):
+        for item in sorted(pred - truth):
+            print("  false alarm", item)
+        for item in sorted(truth - pred):
             print("  missed", item)
     return pd.DataFrame(rows)
 
 
-def stc3_correlation(use_model: bool, limit: int | None) -> dict:
+def spearman(a, b) -> float:
+    return pd.Series(list(a)).corr(pd.Series(list(b)), method="spearman")
+
+
+def quality_figures(labels: pd.DataFrame, results: dict, show_errors: str | None) -> dict:
+    quality = labels["quality"].astype(int).tolist()
+    scores = [results[i].score for i in labels["id"]]
+    passed = [results[i].passed for i in labels["id"]]
+    adequate = [q >= 3 for q in quality]
+    tpr = sum(p and a for p, a in zip(passed, adequate)) / max(1, sum(adequate))
+    tnr = sum((not p) and (not a) for p, a in zip(passed, adequate)) / max(1, len(adequate) - sum(adequate))
+    if show_errors == "quality":
+        for sid, q, s, p in sorted(zip(labels["id"], quality, scores, passed), key=lambda x: (x[1], x[2])):
+            if p != (q >= 3):
+                print(f"  quality {q}, score {s:.1f} {'pass' if p else 'fail'}: {sid}")
+    return {"n": len(quality), "adequate_share": sum(adequate) / len(adequate), "pass_share": sum(passed) / len(passed),
+            "balanced_accuracy": (tpr + tnr) / 2, "pass_recall": tpr, "fail_recall": tnr,
+            "spearman_quality": spearman(scores, quality)}
+
+
+def stc3_figures(part: str, use_model: bool, rulebook: str | None, limit: int | None = None) -> dict:
+    from devset.make_items import split_of
+
     messages, scores = realdata.load_stc3()
+    scores = scores[[split_of(f"stc3:{c}") == part for c in scores["conversation_id"]]]
     if limit:
-        keep = set(scores["conversation_id"].head(limit))
-        messages = messages[messages["conversation_id"].isin(keep)]
-        scores = scores[scores["conversation_id"].isin(keep)]
-    _, results = score_frame_with_defaults(messages, use_model)
-    ours = pd.DataFrame({"conversation_id": [r.conversation_id for r in results], "score": [r.score for r in results],
-                         "n_messages": [r.n_messages for r in results]})
-    merged = ours.merge(scores, on="conversation_id")
-    # Longer dialogues have higher E but more applicable rules; show the relation at fixed length too.
+        scores = scores.head(limit)
+    messages = messages[messages["conversation_id"].isin(set(scores["conversation_id"]))]
+    _, results = score_messages(messages, use_model, rulebook)
+    merged = scores.assign(score=[results[c].score for c in scores["conversation_id"]],
+                           n_messages=[results[c].n_messages for c in scores["conversation_id"]])
     merged["length"] = pd.cut(merged["n_messages"], [0, 2, 4, 6, 1000], labels=["2", "3-4", "5-6", "7+"])
-    by_length = {str(k): (len(g), g["score"].corr(g["E"], method="spearman"))
-                 for k, g in merged.groupby("length", observed=True)}
-    return {
-        "by_length": by_length,
-        "dialogues": len(merged),
-        "spearman_E": merged["score"].corr(merged["E"], method="spearman"),
-        "spearman_S": merged["score"].corr(merged["S"], method="spearman"),
-        "spearman_A": merged["score"].corr(merged["A"], method="spearman"),
-    }
+    by_length = {str(k): (len(g), spearman(g["score"], g["E"])) for k, g in merged.groupby("length", observed=True)}
+    return {"dialogues": len(merged), "spearman_E": spearman(merged["score"], merged["E"]),
+            "spearman_S": spearman(merged["score"], merged["S"]), "spearman_A": spearman(merged["score"], merged["A"]),
+            "by_length": by_length}
+
+
+def chat_labels(part: str) -> pd.DataFrame:
+    labels = pd.read_csv(Path(__file__).resolve().parent / "devset" / "chat_labels.csv", dtype=str,
+                         keep_default_na=False)
+    return labels[labels["split"] == part].reset_index(drop=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=["tune", "test"], default="tune",
+                        help="tune: the part rules are tuned on (default); test: the untouched part results come from")
     parser.add_argument("--no-model", action="store_true", help="complaint cues only, no classifier")
-    parser.add_argument("--errors", default=None, help="print the dev-set errors of one check (or 'forbidden')")
+    parser.add_argument("--rulebook", default=None, help="another rulebook (default: the shipped one)")
+    parser.add_argument("--errors", default=None,
+                        help="print the errors of one check, 'forbidden' or 'quality' (tune part only)")
+    parser.add_argument("--no-stc3", action="store_true", help="skip STC-3")
     parser.add_argument("--stc3-limit", type=int, default=None, help="score only the first N STC-3 dialogues")
     args = parser.parse_args()
     if not realdata.available(realdata.CHAT_A):
         print("../shared/data is absent: nothing to measure")
         return 0
-    table = evaluate_devset(not args.no_model, args.errors)
-    pd.set_option("display.width", 160)
-    print("chat_a development set (200 hand-labelled JD sessions); presence-class P/R/F1, f1_missing = violation class")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if realdata.available(realdata.STC3_TRAIN):
-        corr = stc3_correlation(not args.no_model, args.stc3_limit)
-        print(f"\nSTC-3 DCH-1 train: {corr['dialogues']} dialogues, Spearman(csqa score, mean E) = {corr['spearman_E']:.3f}"
-              f"  (S: {corr['spearman_S']:.3f}, A: {corr['spearman_A']:.3f})")
-        for length, (n, rho) in corr["by_length"].items():
+    if args.errors and args.part == "test":
+        parser.error("--errors shows the tune part only: the test part is for measuring, not for reading errors")
+    use_model = not args.no_model
+    labels = chat_labels(args.part)
+    pending = int((labels["pending"].astype(int) > 0).sum())
+    messages = realdata.load_jddc()
+    messages = messages[messages["conversation_id"].isin(set(labels["id"]))]
+    _, results = score_messages(messages, use_model, args.rulebook)
+    pd.set_option("display.width", 180)
+    fmt = {"float_format": lambda v: f"{v:.3f}"}
+    print(f"chat_a development set, {args.part} part: {len(labels)} sessions labelled blind by two reviewers"
+          + (f" ({pending} with disagreements not yet adjudicated: labeller A's value used)" if pending else ""))
+    print(check_table(labels, results, args.errors).to_string(index=False, **fmt))
+    print()
+    print(forbidden_table(labels, results, args.errors).to_string(index=False, **fmt))
+    q = quality_figures(labels, results, args.errors)
+    print(f"\noverall quality: {q['n']} sessions, reviewers call {q['adequate_share']:.0%} adequate or better (≥ 3), "
+          f"csqa passes {q['pass_share']:.0%}")
+    print(f"  pass/fail balanced accuracy vs quality ≥ 3: {q['balanced_accuracy']:.3f} (target ≥ {TARGET_BALANCED_ACCURACY}; "
+          f"adequate passed {q['pass_recall']:.2f}, poor failed {q['fail_recall']:.2f})")
+    print(f"  Spearman(score, quality): {q['spearman_quality']:.3f} (target ≥ {TARGET_SPEARMAN_QUALITY})")
+    if not args.no_stc3 and realdata.available(realdata.STC3_TRAIN):
+        s = stc3_figures(args.part, use_model, args.rulebook, args.stc3_limit)
+        print(f"\nSTC-3 DCH-1 train, {args.part} part: {s['dialogues']} dialogues, Spearman(score, mean E) = "
+              f"{s['spearman_E']:.3f} (target ≥ {TARGET_SPEARMAN_STC3}; S {s['spearman_S']:.3f}, A {s['spearman_A']:.3f})")
+        for length, (n, rho) in s["by_length"].items():
             print(f"  dialogues of {length} messages: n={n}, Spearman(score, E) = {rho:.3f}")
     return 0
 

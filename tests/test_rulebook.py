@@ -10,7 +10,7 @@ import pytest
 
 from csqa.errors import RulebookError
 from csqa.rulebook.loader import DEFAULT_RULEBOOK, load_rulebook, parse_rulebook
-from csqa.rulebook.schema import FORBIDDEN_CHECKS, REQUIRED_CHECKS, STANDARD_CHECKS, Rulebook
+from csqa.rulebook.schema import FORBIDDEN_CHECKS, OUTCOME_CHECKS, REQUIRED_CHECKS, STANDARD_CHECKS, Rulebook
 from csqa.rulebook.testing import lint
 
 SEED_DOC = re.compile(r"(?<!\d)00[0-4](?!\d)")
@@ -42,7 +42,7 @@ def test_every_rule_cites_a_seed_clause(default_book):
 def test_default_rulebook_covers_every_standard_check(default_book):
     covered = {r.check for r in default_book.rules}
     assert set(STANDARD_CHECKS) <= covered, sorted(set(STANDARD_CHECKS) - covered)
-    assert set(STANDARD_CHECKS) == set(REQUIRED_CHECKS) | set(FORBIDDEN_CHECKS)
+    assert set(STANDARD_CHECKS) == set(REQUIRED_CHECKS) | set(FORBIDDEN_CHECKS) | set(OUTCOME_CHECKS)
 
 
 def test_every_rule_has_fail_examples(default_book):

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 from csqa.checks import negation
 from csqa.checks.phrases import NO_HITS, PhraseIndex, match_groups, phrase_groups
+from csqa.checks.outcome import Outcome, OutcomeCues, ReplyClassifier, analyse as analyse_outcome
 from csqa.checks.questions import find_confirmation
 from csqa.checks.repetition import emoji_count, may_hold_emoji, repeated_messages
 from csqa.checks.similarity import TemplateMatcher
 from csqa.checks.timing import Response, responses
+from csqa.complaints.conversation import ComplaintDecision, decide as decide_complaint
 from csqa.model import AGENT, CUSTOMER, Conversation, Message
 from csqa.rulebook.schema import CHECK_NAMES_ZH, Match, Rule, Rulebook
 from csqa.memo import TEXTS_PER_MEMO
@@ -38,6 +40,8 @@ class Evaluation:
     not_applicable: list[Rule] = field(default_factory=list)
     complaint_index: int | None = None
     responses: list[Response] = field(default_factory=list)  # response times (timestamps only)
+    complaint: ComplaintDecision | None = None  # the one complaint decision (trigger and columns)
+    outcome: Outcome | None = None  # the conversation's outcome, when an outcome rule ran
 
 
 _NOTHING: frozenset = frozenset()
@@ -273,7 +277,7 @@ class CompiledMatch:
 _CACHE_SIZE = TEXTS_PER_MEMO  # texts per cache (cleared when full; see csqa.memo)
 
 # how a rule runs (`CompiledRulebook._plans`)
-_TIMING, _REPEATS, _EMOJI, _REQUIRE, _FORBID = range(5)
+_TIMING, _REPEATS, _EMOJI, _REQUIRE, _FORBID, _OUTCOME = range(6)
 
 
 class _TextInfo:
@@ -369,6 +373,9 @@ class CompiledRulebook:
             if body is not None:
                 self.matches[rule.code] = CompiledMatch(body)
         self.triggers = {name: CompiledMatch(t.match) for name, t in rulebook.triggers.items()}
+        cues = rulebook.outcome
+        self.replies = None if cues is None else ReplyClassifier(
+            OutcomeCues.compile(cues.filler, cues.deferral, cues.satisfied, cues.unhappy, cues.min_answer_chars))
         phrases: set[str] = set()
         for cm in list(self.matches.values()) + list(self.triggers.values()):
             phrases |= cm.phrases()
@@ -421,7 +428,8 @@ class CompiledRulebook:
             r.code: (
                 r,
                 _TIMING if r.timing is not None else _REPEATS if r.repetition is not None
-                else _EMOJI if r.emoji is not None else _REQUIRE if r.require is not None else _FORBID,
+                else _EMOJI if r.emoji is not None else _OUTCOME if r.outcome is not None
+                else _REQUIRE if r.require is not None else _FORBID,
                 self.matches.get(r.code),
                 self.matches[r.code].phrase_set if r.code in self.matches else _NOTHING,
                 self.matches[r.code].scan_ids if r.code in self.matches else _NOTHING,
@@ -457,24 +465,37 @@ class CompiledRulebook:
 
     # ---- triggers -------------------------------------------------------------
     def trigger_index(self, name: str, conv: Conversation, view: MessageView) -> int | None:
+        """The first message matching a trigger's cues (the classifier plays no part here)."""
         trig = self.rulebook.triggers.get(name)
         if trig is None:
             return None
         cm = self.triggers[name]
-        if not trig.use_classifier and cm.never_matches(view):
+        if cm.never_matches(view):
             return None
         for msg in view.agents if trig.role == AGENT else view.customers:
-            if trig.use_classifier and msg.complaint is not None and msg.complaint.is_complaint:
-                return msg.index
             if cm.matches_alone(msg, view):
                 return msg.index
         return None
+
+    def complaint(self, conv: Conversation, view: MessageView) -> ComplaintDecision:
+        """The conversation's one complaint decision (`csqa.complaints.conversation.decide`).
+
+        With the classifier's verdicts on the customer messages (and a complaint trigger that uses
+        the classifier, or none), they decide; without them the trigger's cues do."""
+        trig = self.rulebook.triggers.get("complaint")
+        if trig is not None and not trig.use_classifier:
+            return decide_complaint((), self.trigger_index("complaint", conv, view))
+        if any(m.complaint is not None for m in view.customers):
+            return decide_complaint(view.customers)
+        cue_at = self.trigger_index("complaint", conv, view) if trig is not None else None
+        return decide_complaint((), cue_at, cues_decide=trig is not None)
 
     # ---- evaluation -----------------------------------------------------------
     def evaluate(self, conv: Conversation) -> Evaluation:
         view = self.view(conv)
         agents = view.agents
-        complaint_at = self.trigger_index("complaint", conv, view) if "complaint" in self.triggers else None
+        complaint = self.complaint(conv, view)
+        complaint_at = complaint.first_index
         pending_at = self.trigger_index("pending", conv, view) if "pending" in self.triggers else None
         applicable, not_applicable, plans = self._applicability((
             min(len(agents), self._agent_cap),
@@ -483,7 +504,8 @@ class CompiledRulebook:
             pending_at is not None,
             conv.has_time,
         ))
-        result = Evaluation(complaint_index=complaint_at, applicable=list(applicable), not_applicable=list(not_applicable))
+        result = Evaluation(complaint_index=complaint_at, applicable=list(applicable), not_applicable=list(not_applicable),
+                            complaint=complaint)
         hits = result.hits
         present, scanned = view.present, view.scanned
         for rule, kind, cm, phrases, scan_ids, after_complaint in plans:
@@ -498,6 +520,12 @@ class CompiledRulebook:
                         hits.append(Hit(rule, self._done[rule.code], None))
                 elif not rule.bonus:
                     hits.append(Hit(rule, self._missing[rule.code]))
+            elif kind == _OUTCOME:
+                if result.outcome is None:
+                    result.outcome = analyse_outcome(conv.messages, self.replies)
+                hit = _outcome_hit(rule, result.outcome, conv)
+                if hit is not None:
+                    hits.append(hit)
             else:
                 hits.extend(self._run_rule(rule, conv, view, agents, trigger_at))
         result.responses = view.responses
@@ -572,6 +600,9 @@ class CompiledRulebook:
             ]
         if rule.emoji is not None:
             return self._emoji(rule, agents, view)
+        if rule.outcome is not None:
+            hit = _outcome_hit(rule, analyse_outcome(conv.messages, self.replies), conv)
+            return [] if hit is None else [hit]
         cm = self.matches[rule.code]
         if rule.require is not None:
             if cm.occurs_in(self._window(rule, view, trigger_at), view):
@@ -646,6 +677,35 @@ class CompiledRulebook:
         if n is None:
             n = info.emoji = emoji_count(msg)
         return n
+
+
+_UNHAPPY_WHY = {"words": "顾客说「{matched}」", "complaint": "顾客仍在表达不满", "repeat": "顾客重复了之前的问题"}
+
+
+def _outcome_hit(rule: Rule, outcome: Outcome, conv: Conversation) -> Hit | None:
+    """The finding of an outcome rule, if the conversation's outcome calls for one."""
+    measure = rule.outcome.measure
+    if measure == "answer":
+        if outcome.answered_at is not None or not outcome.n_customer_requests:
+            return None
+        return Hit(rule, _explain(rule, "未给出具体答复: 客服只有问候、等待、私信/提供信息之类的话术或结束语，没有针对问题的信息、办法或带时间的承诺"))
+    if measure == "reaction":
+        at = outcome.unhappy_at
+        if at is None:
+            return None
+        msg = conv.messages[at]
+        span = outcome.unhappy_span
+        matched = msg.clean[span[0]:span[1]] if span else ""
+        why = _UNHAPPY_WHY[outcome.unhappy_why].replace("{matched}", matched)
+        return Hit(rule, _explain(rule, f"顾客不认可答复: 客服最后一次答复后，{why}", matched), at, span, matched)
+    if measure == "confirmed":
+        if outcome.answered_at is None or outcome.confirmed_at is not None or outcome.unhappy_at is not None:
+            return None  # nothing to accept, accepted, or the reaction rule has it
+        return Hit(rule, _explain(rule, "未确认解决: 客服最后一次答复后，顾客没有表示问题已解决或认可答复"))
+    at = outcome.open_at
+    if at is None:
+        return None
+    return Hit(rule, _explain(rule, "诉求未解决: 顾客最后的提问或不满没有得到答复"), at)
 
 
 def _describe_window(rule: Rule) -> str:

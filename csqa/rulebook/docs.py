@@ -12,7 +12,8 @@ def _example(ex) -> str:
 
 def rule_markdown(rule: Rule, book: Rulebook) -> str:
     dims = {d.id: d.name for d in book.dimensions}
-    kind = {"require": "必做 (未做到即扣分)", "forbid": "禁止 (每次出现扣分)", "timing": "时效", "repetition": "禁止 (重复刷屏)", "emoji": "禁止 (表情过多)"}[rule.kind]
+    kind = {"require": "必做 (未做到即扣分)", "forbid": "禁止 (每次出现扣分)", "timing": "时效", "repetition": "禁止 (重复刷屏)", "emoji": "禁止 (表情过多)",
+            "outcome": "结果 (会话的解决与顾客反应)"}[rule.kind]
     lines = [
         f"### {rule.code} {rule.name}" + (f" ({rule.name_en})" if rule.name_en else ""),
         "",

@@ -37,7 +37,13 @@ FORBIDDEN_CHECKS = (
     "privacy_leak",
     "off_platform",
 )
-STANDARD_CHECKS = REQUIRED_CHECKS + FORBIDDEN_CHECKS
+# the conversation's outcome (csqa.checks.outcome): what the agent achieved, not how it spoke
+OUTCOME_CHECKS = (
+    "concrete_answer",
+    "customer_reaction",
+    "request_resolved",
+)
+STANDARD_CHECKS = REQUIRED_CHECKS + FORBIDDEN_CHECKS + OUTCOME_CHECKS
 
 CHECK_NAMES_ZH = {
     "greeting": "开场问候",
@@ -61,6 +67,9 @@ CHECK_NAMES_ZH = {
     "negative_talk": "负面/无关言论",
     "privacy_leak": "泄露个人信息",
     "off_platform": "引导站外交易/索要好处",
+    "concrete_answer": "给出具体答复",
+    "customer_reaction": "顾客认可答复",
+    "request_resolved": "诉求得到解决",
 }
 
 Severity = Literal["critical", "major", "minor"]
@@ -155,6 +164,28 @@ class EmojiLimit(Strict):
     max_messages_ratio: float = 0.5
 
 
+class Outcome(Strict):
+    """An outcome check (csqa.checks.outcome): which measure of the conversation's result it reads."""
+
+    measure: Literal["answer", "reaction", "confirmed", "resolved"] = Field(
+        description="answer: some agent reply answers (information, steps, a dated commitment); "
+        "reaction: the customer is not left unhappy after the last answer; "
+        "confirmed: the customer accepted the last answer (好的, 谢谢, 解决了 …); "
+        "resolved: the customer's last request is not left unanswered."
+    )
+
+
+class OutcomeCues(Strict):
+    """How the outcome checks tell an answer from a filler or a deferral, and a pleased customer from
+    an unhappy one (the rulebook's `outcome` block, shared by its outcome rules)."""
+
+    filler: list[str] = Field(default_factory=list, description="Phrases that answer nothing: greetings, waiting, closing and apology formulas.")
+    deferral: list[str] = Field(default_factory=list, description="Phrases that put the answer off: 请私信, 请提供, 为您反馈 …")
+    satisfied: list[str] = Field(default_factory=list, description="Customer words that accept the answer: 谢谢, 好的, 解决了 …")
+    unhappy: list[str] = Field(default_factory=list, description="Customer words of lasting dissatisfaction: 还是不行, 算了, 投诉 …")
+    min_answer_chars: int = Field(4, ge=1, description="Characters of content a clause needs, beyond fillers, to answer.")
+
+
 class Examples(Strict):
     """Agent messages (or small conversations) that must / must not trigger a finding."""
 
@@ -183,6 +214,7 @@ class Rule(Strict):
     timing: Timing | None = None
     repetition: Repetition | None = None
     emoji: EmojiLimit | None = None
+    outcome: Outcome | None = None
     bonus: bool = False
     enabled: bool = True
     examples: Examples = Examples()
@@ -196,9 +228,12 @@ class Rule(Strict):
 
     @model_validator(mode="after")
     def _one_body(self):
-        bodies = [b for b in (self.require, self.forbid, self.timing, self.repetition, self.emoji) if b is not None]
+        bodies = [b for b in (self.require, self.forbid, self.timing, self.repetition, self.emoji, self.outcome)
+                  if b is not None]
         if len(bodies) != 1:
-            raise ValueError("每条规则须且仅须有 require / forbid / timing / repetition / emoji 之一")
+            raise ValueError("每条规则须且仅须有 require / forbid / timing / repetition / emoji / outcome 之一")
+        if (self.outcome is not None) != (self.check in OUTCOME_CHECKS):
+            raise ValueError(f"检查项 {', '.join(OUTCOME_CHECKS)} 须用 outcome, 且 outcome 只用于这些检查项")
         if self.require is not None and self.check not in REQUIRED_CHECKS:
             raise ValueError(f"检查项 {self.check} 是禁止类，请用 forbid 而不是 require")
         if self.forbid is not None and self.check in REQUIRED_CHECKS:
@@ -207,7 +242,7 @@ class Rule(Strict):
 
     @property
     def kind(self) -> str:
-        for name in ("require", "forbid", "timing", "repetition", "emoji"):
+        for name in ("require", "forbid", "timing", "repetition", "emoji", "outcome"):
             if getattr(self, name) is not None:
                 return name
         raise AssertionError("validated rule has a body")
@@ -241,6 +276,7 @@ class Rulebook(Strict):
     settings: Settings = Settings()
     dimensions: list[Dimension]
     triggers: dict[Literal["complaint", "pending"], Trigger] = Field(default_factory=dict)
+    outcome: OutcomeCues | None = None
     rules: list[Rule]
 
     @model_validator(mode="after")
@@ -256,6 +292,8 @@ class Rulebook(Strict):
             if rule.code in codes:
                 raise ValueError(f"@rules.{i}.code: 规则编号重复: {rule.code}")
             codes.add(rule.code)
+            if rule.outcome is not None and self.outcome is None:
+                raise ValueError(f"@rules.{i}.outcome: 规则 {rule.code} 是结果检查，规则库须有 outcome 块 (filler / deferral / satisfied / unhappy)")
             needs = rule.scope.after or ("complaint" if rule.applies_when.complaint else None)
             if needs and needs not in self.triggers:
                 raise ValueError(f"@rules.{i}.scope: 规则 {rule.code} 需要 triggers.{needs}，但规则库没有定义")

@@ -208,34 +208,16 @@ def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None, ev
         mean_response_s=round(sum(r.seconds for r in resp) / len(resp), 1) if resp else None,
         not_applicable=list(map(_CODE, ev.not_applicable)),
     )
-    _complaint_fields(conv, result)
+    _complaint_fields(ev, result)
     return result
 
 
-_SEVERITY_ORDER = {"none": 0, "normal": 1, "serious": 2}
-
-
-def _complaint_fields(conv: Conversation, result: ConversationResult) -> None:
-    """Complaint columns from the classifier's per-message verdicts (left empty without a classifier)."""
-    seen = False  # any verdict at all
-    first_index = first = severity = None  # the first complaint, and the most severe one's severity (first on ties)
-    for m in conv.messages:
-        signal = m.complaint
-        if signal is None:
-            continue
-        seen = True
-        if signal.is_complaint:
-            if first is None:
-                first_index, first, severity = m.index, signal, signal.severity
-            elif _SEVERITY_ORDER.get(signal.severity, 0) > _SEVERITY_ORDER.get(severity, 0):
-                severity = signal.severity
-    if not seen:
+def _complaint_fields(ev: Evaluation, result: ConversationResult) -> None:
+    """The complaint columns: the same decision the rules used (`Evaluation.complaint`)."""
+    decision = ev.complaint
+    if decision is None or decision.is_complaint is None:
         return
-    result.complaint = first is not None
-    if first is not None:
-        result.complaint_category = first.category
-        result.complaint_severity = severity
-        result.complaint_index = first_index
-    else:
-        result.complaint_category = "none"
-        result.complaint_severity = "none"
+    result.complaint = decision.is_complaint
+    result.complaint_category = decision.category
+    result.complaint_severity = decision.severity
+    result.complaint_index = decision.first_index
