@@ -3,8 +3,10 @@
 Data (never copied into the repo; ids and labels only in benchmarks/devset/):
 - chat_labels.csv: 400 chat_a sessions labelled by two reviewers working blind from
   ../shared/guidelines/rules.md, disagreements adjudicated by a third (devset/merge_labels.py);
-- authored_agent_labels.csv: agent replies written for the forbidden-language checks (violations
-  and near-misses), labelled blind the same way;
+- authored_agent_replies.csv: 645 agent replies written by people for the forbidden-language checks
+  (violations, many without the obvious keyword, and near-misses: negation, quoting the customer,
+  masked data, polite refusals…), labelled blind by two reviewers (4 disagreements settled by the
+  majority of the two and the author); written text, so it lives in the repository;
 - STC-3 DCH-1: the 19 annotators' mean effectiveness (E) score per Weibo helpdesk dialogue.
 Every item is in the *tune* or the *test* part (devset/make_items.split_of, by a hash of its
 session or dialogue). Rules, weights and thresholds are tuned on `--part tune`; `--part test` is
@@ -39,6 +41,8 @@ FORBIDDEN_CHECKS = {"rude", "argue", "buck_passing", "bare_refusal", "over_promi
 TARGET_BALANCED_ACCURACY = 0.75
 TARGET_SPEARMAN_QUALITY = 0.45
 TARGET_SPEARMAN_STC3 = 0.35
+TARGET_FORBIDDEN_PRECISION = 0.90
+TARGET_FORBIDDEN_RECALL = 0.85
 
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -127,6 +131,46 @@ def forbidden_table(labels: pd.DataFrame, results: dict, show_errors: str | None
     return pd.DataFrame(rows)
 
 
+def authored_figures(part: str, use_model: bool, rulebook: str | None, show_errors: str | None) -> pd.DataFrame:
+    """Forbidden language on the written agent replies (violations and near-misses), message by message."""
+    items = pd.read_csv(Path(__file__).resolve().parent / "devset" / "authored_agent_replies.csv", dtype=str,
+                        keep_default_na=False)
+    items = items[items["split"] == part].reset_index(drop=True)
+    rows = []
+    for i, it in items.iterrows():
+        for j, (role, text) in enumerate((("customer", it["customer"]), ("agent", it["agent"]))):
+            rows.append({"conversation_id": it["id"], "timestamp": pd.NaT, "role": role,
+                         "agent_id": "authored" if role == "agent" else "", "text": text, "source": "authored",
+                         "source_row": 2 * i + j + 1, "seq": 2 * i + j})
+    frame = pd.DataFrame(rows)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    _, results = score_messages(frame, use_model, rulebook)
+    truth = {it["id"]: set(filter(None, it["kinds"].split(";"))) for _, it in items.iterrows()}
+    flagged = {cid: {f.check for f in r.findings if f.check in FORBIDDEN_CHECKS and f.message_index == 1}
+               for cid, r in results.items()}
+    out = []
+    kinds = sorted({k for v in truth.values() for k in v})
+    for kind in ["any"] + kinds:
+        if kind == "any":
+            t = {i for i, v in truth.items() if v}
+            p = {i for i, v in flagged.items() if v}
+        else:
+            t = {i for i, v in truth.items() if kind in v}
+            p = {i for i, v in flagged.items() if kind in v}
+        tp = len(t & p)
+        pr, rc, f1 = prf(tp, len(p - t), len(t - p))
+        out.append({"kind": kind, "labelled": len(t), "flagged": len(p), "precision": pr, "recall": rc, "f1": f1})
+    near = [i for i, v in truth.items() if not v]
+    out.append({"kind": "near-misses flagged", "labelled": len(near), "flagged": sum(bool(flagged[i]) for i in near),
+                "precision": float("nan"), "recall": float("nan"), "f1": float("nan")})
+    if show_errors == "authored":
+        for _, it in items.iterrows():
+            t, p = truth[it["id"]], flagged[it["id"]]
+            if t != p:
+                print(f"  {it['id']}: labelled {sorted(t) or '-'}, csqa {sorted(p) or '-'}: {it['agent'][:70]}")
+    return pd.DataFrame(out)
+
+
 def spearman(a, b) -> float:
     return pd.Series(list(a)).corr(pd.Series(list(b)), method="spearman")
 
@@ -178,7 +222,7 @@ def main() -> int:
     parser.add_argument("--no-model", action="store_true", help="complaint cues only, no classifier")
     parser.add_argument("--rulebook", default=None, help="another rulebook (default: the shipped one)")
     parser.add_argument("--errors", default=None,
-                        help="print the errors of one check, 'forbidden' or 'quality' (tune part only)")
+                        help="print the errors of one check, 'forbidden', 'authored' or 'quality' (tune part only)")
     parser.add_argument("--no-stc3", action="store_true", help="skip STC-3")
     parser.add_argument("--stc3-limit", type=int, default=None, help="score only the first N STC-3 dialogues")
     args = parser.parse_args()
@@ -200,6 +244,10 @@ def main() -> int:
     print(check_table(labels, results, args.errors).to_string(index=False, **fmt))
     print()
     print(forbidden_table(labels, results, args.errors).to_string(index=False, **fmt))
+    a = authored_figures(args.part, use_model, args.rulebook, args.errors)
+    print(f"\nforbidden language on written agent replies ({args.part} part; violations and near-misses, labelled blind by "
+          f"two reviewers; target precision ≥ {TARGET_FORBIDDEN_PRECISION}, recall ≥ {TARGET_FORBIDDEN_RECALL})")
+    print(a.to_string(index=False, **fmt))
     q = quality_figures(labels, results, args.errors)
     print(f"\noverall quality: {q['n']} sessions, reviewers call {q['adequate_share']:.0%} adequate or better (≥ 3), "
           f"csqa passes {q['pass_share']:.0%}")

@@ -123,7 +123,7 @@ def _codes(values: tuple[str, ...]) -> list[str]:
 @click.option("--rulebook", default=None, type=click.Path(), help="使用店铺自己的规则库 YAML")
 @click.option("--select", multiple=True, help="只运行这些规则 (编号或检查项，逗号分隔)")
 @click.option("--ignore", multiple=True, help="不运行这些规则 (编号或检查项，逗号分隔)")
-@click.option("--model", default=None, type=click.Path(), help="投诉分类模型 (.joblib，须附模型卡)；默认使用内置模型")
+@click.option("--model", default=None, type=click.Path(), help="投诉分类模型 (complaint_classifier.npz 或其目录，须附 .json 与模型卡)；默认使用内置模型")
 @click.option("--no-model", is_flag=True, help="不做投诉分类 (投诉列留空)")
 @click.option("--no-mask", is_flag=True, help="证据和报告中不打码个人信息 (run.json 会记录)")
 @click.option("--store", default=None, type=click.Path(dir_okay=False),

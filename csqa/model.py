@@ -91,6 +91,8 @@ class ConversationResult:
     complaint_category: str = ""
     complaint_severity: str = ""
     complaint_index: int | None = None
+    resolved: bool | None = None  # the outcome checks: answered, customer not left unhappy, nothing left open
+    unhappy_end: bool | None = None  # the customer was still unhappy after the agent's last answer
     first_response_s: float | None = None
     mean_response_s: float | None = None
     not_applicable: list[str] = field(default_factory=list)  # rule codes that did not apply

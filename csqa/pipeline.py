@@ -95,31 +95,28 @@ def load_complaint_model(options: ScoreOptions):
 
 def classify_complaints(convs: list[Conversation], classifier) -> None:
     """Attach the classifier's verdict to every customer message (batched)."""
-    from csqa.model import CUSTOMER, ComplaintSignal
+    from csqa.model import AGENT, CUSTOMER, ComplaintSignal
 
     if classifier is None:
         return
-    msgs = [m for c in convs for m in c.messages if m.role == CUSTOMER]
+    # each customer message is judged with the agent turn before it (没有了 after 还有其他问题吗 is
+    # an answer); each distinct (text, context) pair once: chats repeat their lines
+    msgs, contexts = [], []
+    for c in convs:
+        before = ""
+        for m in c.messages:
+            if m.role == AGENT:
+                before = m.clean
+            elif m.role == CUSTOMER:
+                msgs.append(m)
+                contexts.append(before)
     if not msgs:
         return
-    # each distinct text is classified once ("好的", "在吗" recur thousands of times)
-    distinct = list(dict.fromkeys(m.clean for m in msgs))
-    if hasattr(classifier, "verdicts"):  # also remembers verdicts across batches
-        rows = classifier.verdicts(distinct)
-    else:
-        pred = classifier.predict(distinct)
-        rows = zip(
-            pred["complaint_category"].tolist(),
-            pred["complaint_severity"].tolist(),
-            pred["complaint_probability"].tolist(),
-            pred["is_complaint"].tolist(),
-        )
-    signals = {
-        text: ComplaintSignal(cat, sev, float(p), bool(flag))
-        for text, (cat, sev, p, flag) in zip(distinct, rows)
-    }
-    for m in msgs:
-        m.complaint = signals[m.clean]
+    pairs = list(dict.fromkeys(zip((m.clean for m in msgs), contexts)))
+    rows = classifier.verdicts([t for t, _ in pairs], [c for _, c in pairs])
+    signals = {pair: ComplaintSignal(cat, sev, float(p), bool(flag)) for pair, (cat, sev, p, flag) in zip(pairs, rows)}
+    for m, context in zip(msgs, contexts):
+        m.complaint = signals[(m.clean, context)]
 
 
 def score_all(

@@ -157,7 +157,7 @@ def test_word_analyzer_batch_equals_per_text():
     """The word analyzer (tokens_many over a batch) gives the rows/ids of one text at a time."""
     import numpy as np
 
-    from csqa.complaints.linear import _WordAnalyzer
+    from csqa.textmodel.linear import _WordAnalyzer
 
     sample = ["我要投诉你们", "好的", "", "订单123456号还没到", "退款退款退款!!", "好的", "[微笑]在吗？"]
     vocab = ["投诉", "你们", "好的", "退款", "退款 退款", "在吗", "[数字x]", "还 没", "没到"]

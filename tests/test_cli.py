@@ -16,8 +16,8 @@ OUTPUT_FILES = {"conversations.csv", "findings.csv", "agents.csv", "rejects.csv"
                 "results.duckdb"}
 CONVERSATION_CONTRACT = [
     "conversation_id", "agent_id", "agents", "started_at", "ended_at", "n_messages", "score", "passed",
-    "critical", "complaint", "complaint_category", "complaint_severity", "first_response_s", "mean_response_s",
-    "n_findings",
+    "critical", "complaint", "complaint_category", "complaint_severity", "resolved", "unhappy_end",
+    "first_response_s", "mean_response_s", "n_findings",
 ]
 FINDING_CONTRACT = [
     "conversation_id", "agent_id", "rule_id", "rule_name", "check", "severity", "points", "message_index",

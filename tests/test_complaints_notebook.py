@@ -23,7 +23,8 @@ def test_retrain_notebook_runs(tmp_path, monkeypatch):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors
     # a new model and its card were written where the notebook was told to
-    assert (tmp_path / "complaint_classifier.joblib").exists()
+    assert (tmp_path / "complaint_classifier.npz").exists()
+    assert (tmp_path / "complaint_classifier.json").exists()
     assert (tmp_path / "complaint_classifier.card.json").exists()
     text = "\n".join(
         o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))

@@ -83,7 +83,7 @@ def _to_code(value: str, mapping: dict[str, str], allowed) -> str:
 @click.option("--corpus", type=click.Path(dir_okay=False, path_type=Path), default=None, help="带标注的语料 CSV (text,category[,severity]);默认 corpora/complaints/complaints.csv")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="模型输出目录;默认 models/")
 @click.option("--seed", type=int, default=None, help="随机种子 (默认 20261123)")
-@click.option("--cv-folds", type=int, default=5, show_default=True, help="交叉验证折数 (0 = 不做)")
+@click.option("--cv-folds", type=int, default=0, show_default=True, help="语料内交叉验证折数 (0 = 不做;只说明语料自洽,不代表真实文本上的表现)")
 def train(corpus: Path | None, out_dir: Path | None, seed: int | None, cv_folds: int) -> None:
     """训练投诉分类模型 / train the complaint classifier and write its model card."""
     from csqa.complaints.model import DEFAULT_SEED, card_path_for
@@ -98,7 +98,7 @@ def train(corpus: Path | None, out_dir: Path | None, seed: int | None, cv_folds:
     click.echo(f"已训练模型 / trained: {path}  ({time.perf_counter() - started:.1f} 秒)")
     click.echo(f"说明卡 / card: {card_path_for(path)}")
     click.echo(f"语料 / corpus: {card['corpus']['file']}, {card['corpus']['rows']} 条, sha256 {card['corpus']['sha256'][:12]}…")
-    cv = card["metrics"].get("cross_validation")
+    cv = (card.get("metrics") or {}).get("cross_validation")
     if cv:
         click.echo(
             f"交叉验证 ({cv['folds']} 折): 投诉识别 F1 {cv['complaint_f1']:.3f}, 8类 macro-F1 {cv['macro_f1']:.3f}, "
@@ -111,24 +111,30 @@ def train(corpus: Path | None, out_dir: Path | None, seed: int | None, cv_folds:
 @click.command("classify")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--text-column", required=True, help="文本所在的列名 / column holding the customer text")
+@click.option("--context-column", default=None, help="客服上一句所在的列名 (聊天消息的上下文,可选) / the agent turn before each text")
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="输出 CSV (UTF-8 BOM,Excel 可直接打开)")
 @click.option("--proba", is_flag=True, help="另外输出每个类别的概率列 proba_<类别>")
 @click.option("--model", type=click.Path(path_type=Path), default=None, help="模型文件或目录;默认使用 models/ 中的模型")
-def classify(input_path: Path, text_column: str, out_path: Path, proba: bool, model: Path | None) -> None:
+def classify(input_path: Path, text_column: str, context_column: str | None, out_path: Path, proba: bool,
+             model: Path | None) -> None:
     """给 CSV/XLSX 中的每条文本判定是否投诉、类别与严重度 / classify each text of a table."""
     df = read_table(input_path)
     _require_column(df, text_column, input_path, "--text-column")
+    contexts = None
+    if context_column is not None:
+        _require_column(df, context_column, input_path, "--context-column")
+        contexts = df[context_column].fillna("").astype(str).tolist()
     clf = _load_model(model)
     texts = df[text_column].fillna("").astype(str).tolist()
     started = time.perf_counter()
-    pred = clf.predict(texts)
+    pred = clf.predict(texts, contexts)
     out = df.copy()
     out["complaint_category"] = pred["complaint_category"].to_numpy()
     out["complaint_category_zh"] = [CATEGORY_NAMES_ZH[c] for c in pred["complaint_category"]]
     out["complaint_severity"] = pred["complaint_severity"].to_numpy()
     out["complaint_probability"] = pred["complaint_probability"].round(4).to_numpy()
     if proba:
-        classes, p = clf.predict_proba(texts)
+        classes, p = clf.predict_proba(texts, contexts)
         for j, c in enumerate(classes):
             out[f"proba_{c}"] = np.round(p[:, j], 4)
     try:
@@ -151,10 +157,12 @@ def classify(input_path: Path, text_column: str, out_path: Path, proba: bool, mo
 @click.option("--text-column", default="text", show_default=True, help="文本列")
 @click.option("--label-column", default="category", show_default=True, help="类别标注列 (英文代码或中文名)")
 @click.option("--severity-column", default="severity", show_default=True, help="严重度标注列 (没有该列则跳过严重度)")
+@click.option("--context-column", default=None, help="客服上一句所在的列名 (可选) / the agent turn before each text")
 @click.option("--model", type=click.Path(path_type=Path), default=None, help="模型文件或目录;默认 models/ 中的模型")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="报告目录 (metrics.json, confusion_matrix.csv, errors.csv, report.txt)")
 @click.option("--errors", "n_errors", type=int, default=15, show_default=True, help="显示最严重的错误条数")
-def evaluate(labelled: Path, text_column: str, label_column: str, severity_column: str, model: Path | None, out_dir: Path | None, n_errors: int) -> None:
+def evaluate(labelled: Path, text_column: str, label_column: str, severity_column: str, context_column: str | None,
+             model: Path | None, out_dir: Path | None, n_errors: int) -> None:
     """用带标注的文件评估模型 / evaluate the model on a labelled table."""
     from csqa.complaints.model import score_predictions
 
@@ -173,9 +181,13 @@ def evaluate(labelled: Path, text_column: str, label_column: str, severity_colum
         bad = sorted({g for g in gold_sev if g not in SEVERITIES})
         if bad:
             raise click.ClickException(f"文件 {labelled} 的列「{severity_column}」含未知严重度 {bad[:5]};可用: {', '.join(SEVERITIES)} / unknown severities")
+    contexts = None
+    if context_column is not None:
+        _require_column(df, context_column, labelled, "--context-column")
+        contexts = df[context_column].fillna("").astype(str).tolist()
     clf = _load_model(model)
     texts = df[text_column].fillna("").astype(str).tolist()
-    pred = clf.predict(texts)
+    pred = clf.predict(texts, contexts)
     pc = pred["complaint_category"].tolist()
     ps = pred["complaint_severity"].tolist()
     m = score_predictions(gold, pc, gold_sev, ps if gold_sev is not None else None)

@@ -88,11 +88,6 @@ class Scorer:
 def _classifier(options: ScoreOptions):
     if not options.use_model:
         return None
-    if options.model is None:
-        from csqa.paths import models_dir
-
-        if not (models_dir() / "complaint_classifier.joblib").exists():
-            return None  # no shipped model: complaint columns stay empty and run.json says model: null
     return load_complaint_model(options)
 
 

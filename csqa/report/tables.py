@@ -18,8 +18,8 @@ from csqa.rulebook.schema import CHECK_NAMES_ZH
 
 CONVERSATION_COLUMNS = [
     "conversation_id", "agent_id", "agents", "started_at", "ended_at", "n_messages", "score", "passed",
-    "critical", "complaint", "complaint_category", "complaint_severity", "first_response_s", "mean_response_s",
-    "n_findings",
+    "critical", "complaint", "complaint_category", "complaint_severity", "resolved", "unhappy_end",
+    "first_response_s", "mean_response_s", "n_findings",
 ]
 FINDING_COLUMNS = [
     "conversation_id", "agent_id", "rule_id", "rule_name", "check", "severity", "points", "message_index",
@@ -27,7 +27,8 @@ FINDING_COLUMNS = [
 ]
 AGENT_COLUMNS = [
     "agent_id", "conversations", "mean_score", "pass_rate", "passed", "critical_conversations", "findings",
-    "complaints", "serious_complaints", "mean_first_response_s", "mean_response_s", "top_failed_check",
+    "complaints", "serious_complaints", "resolution_rate", "unhappy_rate", "mean_first_response_s",
+    "mean_response_s", "top_failed_check",
     "pass_rate_low95", "small_sample",
 ]
 EXTRA_CONVERSATION_COLUMNS = ["not_applicable"]
@@ -71,6 +72,7 @@ _STRING_DTYPE = pd.Series(["x"]).dtype  # what pandas infers for a column of str
 # "float?" (float / None, at least one float: float64 with NaN), "Int64" (int / None)
 _CONVERSATION_KINDS = {
     "n_messages": "int", "score": "float", "passed": "bool", "critical": "bool", "complaint": "boolean",
+    "resolved": "boolean", "unhappy_end": "boolean",
     "first_response_s": "float?", "mean_response_s": "float?", "n_findings": "int",
 }
 _FINDING_KINDS = {"points": "float", "message_index": "Int64", "span_start": "Int64", "span_end": "Int64"}
@@ -151,6 +153,8 @@ def _conversation_columns(results: list[ConversationResult]) -> dict[str, list] 
         "complaint": [r.complaint for r in rs],
         "complaint_category": [r.complaint_category for r in rs],
         "complaint_severity": [r.complaint_severity for r in rs],
+        "resolved": [r.resolved for r in rs],
+        "unhappy_end": [r.unhappy_end for r in rs],
         "first_response_s": [r.first_response_s for r in rs],
         "mean_response_s": [r.mean_response_s for r in rs],
         "n_findings": [len(r.findings) for r in rs],
@@ -203,6 +207,8 @@ def _conversations_table_plain(results: list[ConversationResult]) -> pd.DataFram
             "complaint": r.complaint,
             "complaint_category": r.complaint_category,
             "complaint_severity": r.complaint_severity,
+            "resolved": r.resolved,
+            "unhappy_end": r.unhappy_end,
             "first_response_s": r.first_response_s,
             "mean_response_s": r.mean_response_s,
             "n_findings": len(r.findings),
@@ -211,7 +217,8 @@ def _conversations_table_plain(results: list[ConversationResult]) -> pd.DataFram
         for r in results
     ]
     df = pd.DataFrame(rows, columns=CONVERSATION_COLUMNS + EXTRA_CONVERSATION_COLUMNS)
-    df["complaint"] = df["complaint"].astype("boolean")
+    for col in ("complaint", "resolved", "unhappy_end"):
+        df[col] = df[col].astype("boolean")
     df["n_messages"] = df["n_messages"].astype("int64")
     df["n_findings"] = df["n_findings"].astype("int64")
     return df
@@ -254,6 +261,8 @@ def agents_table(conversations: pd.DataFrame, findings: pd.DataFrame, min_n: int
         return pd.DataFrame(columns=AGENT_COLUMNS)
     conv = conversations.copy()
     conv["serious"] = conv["complaint_severity"].eq("serious")
+    for col in ("resolved", "unhappy_end"):  # a store of older runs may lack them: unknown
+        conv[col] = conv[col].astype("boolean").astype("Float64") if col in conv else pd.array([pd.NA] * len(conv), "Float64")
     g = conv.groupby("agent_id", sort=True)
     out = pd.DataFrame(
         {
@@ -263,6 +272,10 @@ def agents_table(conversations: pd.DataFrame, findings: pd.DataFrame, min_n: int
             "critical_conversations": g["critical"].sum().astype("int64"),
             "complaints": g["complaint"].sum().astype("int64"),
             "serious_complaints": g["serious"].sum().astype("int64"),
+            # 一次解决率 and the share ending with an unhappy customer, over the conversations the outcome
+            # checks judged (NaN for an agent with none)
+            "resolution_rate": g["resolved"].mean().astype("float64").round(3),
+            "unhappy_rate": g["unhappy_end"].mean().astype("float64").round(3),
             "mean_first_response_s": g["first_response_s"].mean().round(1),
             "mean_response_s": g["mean_response_s"].mean().round(1),
         }

@@ -22,6 +22,7 @@ HEADERS_ZH = {
     "conversation_id": "会话ID", "agent_id": "客服", "agents": "参与客服", "started_at": "开始时间",
     "ended_at": "结束时间", "n_messages": "消息数", "score": "得分", "passed": "是否合格", "critical": "红线",
     "complaint": "投诉", "complaint_category": "投诉类别", "complaint_severity": "投诉严重度",
+    "resolved": "一次解决", "unhappy_end": "顾客不满结束", "resolution_rate": "一次解决率", "unhappy_rate": "不满结束率",
     "first_response_s": "首次响应(秒)", "mean_response_s": "平均响应(秒)", "n_findings": "问题数",
     "rule_id": "规则编号", "rule_name": "规则名称", "check": "检查项", "check_zh": "检查项", "severity": "严重度",
     "points": "扣分", "message_index": "消息序号", "timestamp": "时间", "span_start": "起始位置", "span_end": "结束位置",
@@ -37,7 +38,8 @@ HEADERS_ZH = {
 }
 # the sheet "客服排名" counts passed conversations in `passed`
 SHEET_HEADERS = {"客服排名": {"passed": "合格会话"}}
-PERCENT_COLUMNS = {"pass_rate", "pass_rate_low95", "pass_rate_high95", "rate", "share", "team_rate"}
+PERCENT_COLUMNS = {"pass_rate", "pass_rate_low95", "pass_rate_high95", "rate", "share", "team_rate", "resolution_rate",
+                   "unhappy_rate"}
 DATETIME_COLUMNS = {"started_at", "ended_at", "timestamp"}
 ONE_DECIMAL = {"mean_score", "score", "mean_first_response_s", "mean_response_s", "median_first_response_s",
                "median_response_s", "first_response_s"}

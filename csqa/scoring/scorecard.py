@@ -209,6 +209,9 @@ def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None, ev
         not_applicable=list(map(_CODE, ev.not_applicable)),
     )
     _complaint_fields(ev, result)
+    if ev.outcome is not None:
+        result.resolved = ev.outcome.resolved
+        result.unhappy_end = ev.outcome.unhappy_at is not None
     return result
 
 

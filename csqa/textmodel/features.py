@@ -1,12 +1,13 @@
-"""Feature extraction for the complaint classifier: normalized text -> jieba words + char n-grams.
+"""Feature extraction for the complaint classifier: normalized text -> jieba words + char n-grams,
+and the agent turn before a customer message -> its words (the context).
 
-The functions here are referenced by the saved scikit-learn pipeline, so keep their
-names and behaviour stable (renaming one breaks loading of shipped models).
+Training (scikit-learn's TfidfVectorizer with these analyzers) and scoring (`csqa.complaints.linear`,
+numpy) must see the same features: tests/test_complaint_model.py checks that they do.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from operator import add
 
 from csqa.text import normalize_text, segment  # noqa: F401 - segment: kept for callers of features.segment
@@ -16,6 +17,8 @@ from csqa.text.segment import default_segmenter
 _SKIP = re.compile(r"^[\s,.!?;:'\"()\[\]{}<>~`@#$%^&*+=|\\/_\-。,、!?;:“”‘’()【】《》…·]+$")
 # Masks are replaced by their kind so [订单x] and a raw order number look alike.
 _LONG_NUMBER = re.compile(r"\d{6,}")
+# Addressing, not content: Weibo @handles (@中国联通客服 would teach "客服" = a service complaint) and links.
+_ADDRESSING = re.compile(r"@[^\s@,，。.!！?？:：;；、…]+|https?://\S+")
 # scikit-learn's whitespace folding before character n-grams (VectorizerMixin._white_spaces)
 _WHITE_SPACES = re.compile(r"\s\s+")
 
@@ -25,13 +28,13 @@ _TOKEN_FORM_MAX = 200_000
 
 
 def normalize_batch(texts: Iterable[str]) -> list[str]:
-    """normalize_text over a batch; None/NaN become ''. Long digit runs become [数字x]."""
+    """normalize_text over a batch; None/NaN become ''. Long digit runs become [数字x]; @handles and links go."""
     out = []
-    sub = _LONG_NUMBER.sub
+    sub, drop = _LONG_NUMBER.sub, _ADDRESSING.sub
     for t in texts:
         if t is None or (isinstance(t, float) and t != t):
             t = ""
-        out.append(sub("[数字x]", normalize_text(str(t))))
+        out.append(sub("[数字x]", drop(" ", normalize_text(str(t))).strip()))
     return out
 
 
@@ -58,6 +61,22 @@ def word_tokens(text: str) -> list[str]:
     return toks
 
 
+def context_tokens(text: str) -> list[str]:
+    """Word unigrams of the agent turn before a customer message (its context), normalized text.
+
+    The context says what the customer answers: 没有了 after 还有其他问题吗 closes the chat, 没有了
+    after 快递到了吗 reports a loss. Unigrams are enough for that and cheap (agent turns recur)."""
+    get = _TOKEN_FORM.get
+    toks = []
+    for t in default_segmenter().tokens(text):
+        form = get(t, 0)
+        if form == 0:
+            form = _token_form(t)
+        if form is not None:
+            toks.append(form)
+    return toks
+
+
 def char_ngrams(text: str, ngram_range: tuple[int, int] = (1, 3), lowercase: bool = True) -> list[str]:
     """The character n-grams scikit-learn's ``TfidfVectorizer(analyzer="char")`` makes of a text.
 
@@ -76,20 +95,3 @@ def char_ngrams(text: str, ngram_range: tuple[int, int] = (1, 3), lowercase: boo
         if n >= min_n:
             grams += prev
     return grams
-
-
-def punct_profile(texts: Sequence[str]) -> list[dict[str, float]]:
-    """Shape cues as a dict per text: question marks, exclamation runs, length bucket."""
-    feats = []
-    for t in texts:
-        n = len(t)
-        feats.append(
-            {
-                "q": float(t.count("?") > 0),
-                "ex": float(t.count("!") > 0),
-                "ex3": float("!!" in t),
-                "len_short": float(n <= 8),
-                "len_long": float(n >= 60),
-            }
-        )
-    return feats
