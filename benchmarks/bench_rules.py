@@ -67,6 +67,7 @@ def score_messages(messages: pd.DataFrame, use_model: bool = True, rulebook: str
     scorer = Scorer(ScorerSetup(use_model=use_model, mask=False, rulebook=rulebook))
     convs = list(build_conversations(messages, scorer.segmenter))
     classify_complaints(convs, scorer.classifier)
+    scorer.book.prepare(convs)
     return scorer.book, {c.id: score_conversation(c, scorer.book) for c in convs}
 
 

@@ -156,6 +156,7 @@ def score_frame(
     t1 = time.perf_counter()
     timer.add("normalize_segment", t1 - t0)
     classify_complaints(convs, classifier)
+    book.prepare(convs)
     t2 = time.perf_counter()
     timer.add("classify", t2 - t1)
     results = []

@@ -95,7 +95,7 @@ class CompiledMatch:
         self.phrase_set = frozenset(p for group in self.groups for p in group)
         # a block made of phrases only cannot match a message without any of them (fast path)
         self.phrase_only = bool(self.groups) and not (
-            match.regex or match.similar_to or match.question or match.pii or match.off_platform
+            match.regex or match.similar_to or match.question or match.pii or match.off_platform or match.conduct
         )
         self.regexes = [re.compile(p) for p in match.regex]
         self.any_regex = _any_of(match.regex) if len(self.regexes) > 1 else None
@@ -114,6 +114,7 @@ class CompiledMatch:
                 (match.question, _question_spans),
                 (match.off_platform, _off_platform_spans),
                 (match.pii, self._pii_spans),
+                (match.conduct is not None, self._conduct_spans),
                 (self.templates is not None, self._template_spans),
             )
             if used
@@ -238,6 +239,11 @@ class CompiledMatch:
         if self.any_regex is not None and self.any_regex.search(text) is None:
             return ()  # none of the regexes matches anywhere: one search instead of one per regex
         return [(m.start(), m.end(), m.group(0)) for rx in self.regexes for m in rx.finditer(text) if m.end() > m.start()]
+
+    def _conduct_spans(self, text: str):
+        from csqa.checks.conduct import default_model
+
+        return default_model().spans(text, self.match.conduct, self.match.conduct_threshold)
 
     def _pii_spans(self, text: str):
         if _MAY_HOLD_PII.search(text) is None:
@@ -458,6 +464,15 @@ class CompiledRulebook:
                 tuple(applicable), tuple(not_applicable), tuple(self._plans[r.code] for r in applicable)
             )
         return found
+
+    def prepare(self, convs) -> None:
+        """Before a batch is evaluated: the conduct model's probabilities of the batch's messages that conduct
+        rules look at, worked out in one go (alone, each text would be a numpy call of its own)."""
+        roles = {r.scope.role for r in self.rules if r.forbid is not None and r.forbid.conduct}
+        if roles:
+            from csqa.checks.conduct import default_model
+
+            default_model().prefetch([m.clean for c in convs for m in c.messages if m.role in roles])
 
     def vocabulary(self) -> set[str]:
         """Every phrase of the rulebook (added to jieba so they are kept whole)."""

@@ -23,7 +23,6 @@ same corpus with the same seed and library versions writes the same three files,
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from csqa.complaints.errors import CorpusError, ModelLoadError
-from csqa.textmodel.files import MODEL_FORMAT, check_card, read_model, save_model, sha256_file
+from csqa.textmodel.files import load_verified, save_model, sha256_file, write_card
 from csqa.textmodel.linear import CHAR, CONTEXT, TEXT, WORD, Block, Head, LinearModel
 from csqa.complaints.taxonomy import CATEGORIES, COMPLAINT_CATEGORIES, SEVERITIES, serious_cues
 from csqa.memo import TEXTS_PER_MEMO
@@ -44,7 +43,6 @@ MODEL_STEM = "complaint_classifier"
 MODEL_FILENAME = MODEL_STEM + ".npz"
 META_SUFFIX = ".json"
 CARD_SUFFIX = ".card.json"
-CARD_FORMAT = 2
 DEFAULT_SEED = 20261123
 BATCH_SIZE = 4096
 HEADS = ("dissatisfied", "aspect", "severity")
@@ -167,8 +165,12 @@ def fit(df: pd.DataFrame, config: dict | None = None, seed: int = DEFAULT_SEED) 
     return fitted
 
 
-def to_linear(fitted: dict) -> LinearModel:
-    """The fitted scikit-learn objects as plain arrays (`csqa.textmodel.linear`)."""
+_BINARY_CLASSES = {"dissatisfied": ["no", "yes"], "severity": ["normal", "serious"]}
+
+
+def to_linear(fitted: dict, heads: Sequence[str] = HEADS, binary: Sequence[str] = ("no", "yes")) -> LinearModel:
+    """The fitted scikit-learn objects as plain arrays (`csqa.textmodel.linear`); a binary head's classes are
+    named (no, yes) unless named above."""
     from csqa.textmodel import features as feats
 
     blocks = []
@@ -183,18 +185,16 @@ def to_linear(fitted: dict) -> LinearModel:
             raise ValueError(f"unsupported analyzer in block {name}")
         blocks.append(Block(name, column, kind, terms, np.asarray(vec.idf_, dtype=np.float64),
                             tuple(vec.ngram_range) if kind == CHAR else (1, 1), bool(vec.sublinear_tf)))
-    heads = {}
-    for name in HEADS:
+    out = {}
+    for name in heads:
         est = fitted.get(name)
         if est is None:
             continue
         classes = [str(c) for c in est.classes_]
-        if name == "dissatisfied":
-            classes = ["no", "yes"]
-        elif name == "severity":
-            classes = ["normal", "serious"]
-        heads[name] = Head(name, classes, np.asarray(est.coef_, dtype=np.float64), np.asarray(est.intercept_, dtype=np.float64))
-    return LinearModel(blocks, heads)
+        if len(classes) == 2:
+            classes = list(_BINARY_CLASSES.get(name, binary))
+        out[name] = Head(name, classes, np.asarray(est.coef_, dtype=np.float64), np.asarray(est.intercept_, dtype=np.float64))
+    return LinearModel(blocks, out)
 
 
 # --------------------------------------------------------------------------- corpus
@@ -412,18 +412,12 @@ def train(corpus_path: Path | str | None = None, out_dir: Path | str | None = No
     fitted = fit(df, cfg, seed)
     model = to_linear(fitted)
     settings = {k: cfg[k] for k in ("threshold", "serious_threshold", "severity_rules")}
-    model_path, meta_path = save_model(model, settings, out_dir, MODEL_STEM)
+    model_path, _ = save_model(model, settings, out_dir, MODEL_STEM)
     clf = ComplaintClassifier(model, settings, fitted=fitted)
     train_metrics = clf.evaluate(df["text"].tolist(), df["category"].tolist(), df["severity"].tolist(), df["context"].tolist())
-    model_sha, meta_sha = sha256_file(model_path), sha256_file(meta_path)
     counts = df["category"].value_counts()
-    card = {
-        "card_format": CARD_FORMAT,
-        "model_id": "complaints-" + hashlib.sha256((model_sha + meta_sha).encode()).hexdigest()[:12],
-        "model_file": model_path.name,
-        "model_sha256": model_sha,
-        "meta_file": meta_path.name,
-        "meta_sha256": meta_sha,
+    card = write_card(model_path, {
+        "id_prefix": "complaints",
         "task": "客服会话投诉识别: 是否不满 + 针对什么 + 严重度 / dissatisfied?, about what?, how serious",
         "classes": list(CATEGORIES),
         "heads": {name: head.classes for name, head in model.heads.items()},
@@ -443,9 +437,7 @@ def train(corpus_path: Path | str | None = None, out_dir: Path | str | None = No
         "real_text": "benchmarks/bench_complaints.py (real, blind-labelled texts; see corpora/complaints/DATASHEET.md)",
         "libraries": library_versions(),
         "created_by": "csqa.complaints.train",
-        "model_format": MODEL_FORMAT,
-    }
-    card_path_for(model_path).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    })
     return ComplaintClassifier(model, settings, card=card, path=model_path, fitted=fitted), model_path
 
 
@@ -482,24 +474,7 @@ def load_classifier(path: str | Path | None = None) -> ComplaintClassifier:
 
     ``path`` may be the .npz file or the folder that holds the model's three files."""
     model_path = resolve_model_path(path)
-    if model_path.suffix != ".npz":
-        raise ModelLoadError(
-            f"{model_path} 不是 csqa 模型文件 (应为 {MODEL_FILENAME} 或其所在目录) / not a csqa model file: "
-            f"give the {MODEL_FILENAME} file or its folder")
-    if not model_path.exists():
-        raise ModelLoadError(
-            f"找不到模型文件 {model_path}。请先运行 `csqa train` 生成模型,或用 --no-model 不做投诉识别。 / "
-            f"model file not found: {model_path}; run `csqa train`, or score with --no-model.")
-    card_path, meta_path = card_path_for(model_path), meta_path_for(model_path)
-    for needed in (card_path, meta_path):
-        if not needed.exists():
-            raise ModelLoadError(f"找不到 {needed},无法校验模型,拒绝加载。 / {needed.name} missing; refusing to load an unverified model.")
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"模型说明卡 {card_path} 无法解析: {exc} / model card is not valid JSON") from exc
-    check_card(model_path, meta_path, card)
-    model, settings = read_model(model_path, meta_path)
+    model, settings, card = load_verified(model_path, "投诉分类模型", "csqa train")
     if "dissatisfied" not in model.heads or "aspect" not in model.heads:
         raise ModelLoadError(f"模型 {model_path} 缺少 dissatisfied / aspect 两个判断 / the dissatisfied and aspect heads are required")
     aspect = model.heads["aspect"].classes

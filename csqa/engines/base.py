@@ -64,6 +64,7 @@ class Scorer:
         convs = list(build_conversations(messages, self.segmenter))
         t1 = time.process_time()
         classify_complaints(convs, self.classifier)
+        self.book.prepare(convs)
         t2 = time.process_time()
         # with masking, chunk_transcripts rebuilds the evidence of every finding on a message
         # from the masked transcript (prepare_transcripts does the same): not worked out here

@@ -94,6 +94,10 @@ class Match(Strict):
     question: bool = Field(False, description="A confirmation question (您是说…是吗 / …对吗).")
     pii: list[str] = Field(default_factory=list, description="Personal-data kinds (mobile, id_card, …).")
     off_platform: bool = False
+    conduct: Literal["rude", "argue", "buck_passing", "bare_refusal", "over_promise", "privacy_leak", "off_platform",
+                     "slang"] | None = Field(None, description="The conduct model's kind (csqa.checks.conduct): a reply it "
+                                                                "scores at or above conduct_threshold matches.")
+    conduct_threshold: float = 0.8
     # exceptions
     exclude: list[str] = Field(default_factory=list, description="Allow-list phrases that contain the match.")
     unless_negated: bool = False
@@ -102,8 +106,11 @@ class Match(Strict):
 
     @model_validator(mode="after")
     def _something(self):
-        if not (self.phrases or self.regex or self.similar_to or self.question or self.pii or self.off_platform):
-            raise ValueError("match 至少需要 phrases / regex / similar_to / question / pii / off_platform 之一")
+        if not (self.phrases or self.regex or self.similar_to or self.question or self.pii or self.off_platform
+                or self.conduct):
+            raise ValueError("match 至少需要 phrases / regex / similar_to / question / pii / off_platform / conduct 之一")
+        if not 0 < self.conduct_threshold <= 1:
+            raise ValueError("conduct_threshold 必须在 (0, 1] 之间")
         if self.mode == "at_least" and self.at_least < 1:
             raise ValueError("at_least 必须 ≥ 1")
         if not 0 < self.threshold <= 1:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from csqa.complaints.errors import ModelLoadError
+from csqa.textmodel.errors import ModelLoadError
 from csqa.textmodel.linear import CHAR, CONTEXT, TEXT, WORD, Block, Head, LinearModel
 
 MODEL_FORMAT = 3
@@ -57,7 +57,7 @@ def model_files(model: LinearModel, settings: dict) -> tuple[dict[str, np.ndarra
                        "sublinear_tf": b.sublinear_tf, "terms": b.terms})
     heads = []
     for name, h in model.heads.items():
-        arrays[f"coef_{name}"] = h.coef
+        arrays[f"coef_{name}"] = h.coef.astype(np.float32)  # half the file; probabilities move by ~1e-7
         arrays[f"intercept_{name}"] = h.intercept
         heads.append({"name": name, "classes": h.classes})
     meta = {"format": MODEL_FORMAT, "settings": settings, "blocks": blocks, "heads": heads}
@@ -88,7 +88,8 @@ def read_model(model_path: Path, meta_path: Path) -> tuple[LinearModel, dict]:
             raise ValueError(f"format {meta.get('format')!r}, expected {MODEL_FORMAT}")
         blocks = [Block(b["name"], b["field"], b["kind"], list(b["terms"]), arrays[f"idf_{i}"].astype(np.float64),
                         tuple(b["ngram_range"]), bool(b["sublinear_tf"])) for i, b in enumerate(meta["blocks"])]
-        heads = {h["name"]: Head(h["name"], list(h["classes"]), arrays[f"coef_{h['name']}"], arrays[f"intercept_{h['name']}"])
+        heads = {h["name"]: Head(h["name"], list(h["classes"]), arrays[f"coef_{h['name']}"].astype(np.float64),
+                                 arrays[f"intercept_{h['name']}"].astype(np.float64))
                  for h in meta["heads"]}
         n_features = sum(len(b.terms) for b in blocks)
         for b in blocks:
@@ -123,3 +124,42 @@ def check_card(model_path: Path, meta_path: Path, card: dict) -> None:
             f"模型 {model_path} 由 numpy {want or '?'} 保存,当前为 {np.__version__},版本不兼容。请用 `csqa train` 重新训练。 / "
             f"model saved with numpy {want or '?'}, this environment has {np.__version__}: retrain with `csqa train`."
         )
+
+
+def paths_of(model_path: Path) -> tuple[Path, Path]:
+    """(meta, card) paths beside a model's .npz: stem.json and stem.card.json."""
+    stem = model_path.name[: -len(".npz")]
+    return model_path.with_name(stem + ".json"), model_path.with_name(stem + ".card.json")
+
+
+def write_card(model_path: Path, card: dict) -> dict:
+    """The card beside the model: `card` plus the hashes of both files (the model id is made of them)."""
+    meta_path, card_path = paths_of(model_path)
+    model_sha, meta_sha = sha256_file(model_path), sha256_file(meta_path)
+    full = {"card_format": 2, "model_id": card.pop("id_prefix", "model") + "-"
+            + hashlib.sha256((model_sha + meta_sha).encode()).hexdigest()[:12],
+            "model_file": model_path.name, "model_sha256": model_sha, "meta_file": meta_path.name, "meta_sha256": meta_sha,
+            **card, "model_format": MODEL_FORMAT}
+    card_path.write_text(json.dumps(full, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return full
+
+
+def load_verified(model_path: Path, what: str, how_to_make: str) -> tuple[LinearModel, dict, dict]:
+    """(model, settings, card) of a model file after its card is checked; ModelLoadError with one clear line
+    for anything missing, tampered or malformed. `what` names the model for the messages (投诉分类模型 …),
+    `how_to_make` the command that writes one."""
+    if model_path.suffix != ".npz":
+        raise ModelLoadError(f"{model_path} 不是 csqa 模型文件 (应为 .npz 或其所在目录) / not a csqa model file: give the .npz file or its folder")
+    if not model_path.exists():
+        raise ModelLoadError(f"找不到{what} {model_path}。请先运行 `{how_to_make}` 生成模型。 / model file not found: {model_path}; run `{how_to_make}`.")
+    meta_path, card_path = paths_of(model_path)
+    for needed in (card_path, meta_path):
+        if not needed.exists():
+            raise ModelLoadError(f"找不到 {needed},无法校验模型,拒绝加载。 / {needed.name} missing; refusing to load an unverified model (model card).")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"模型说明卡 {card_path} 无法解析: {exc} / model card is not valid JSON") from exc
+    check_card(model_path, meta_path, card)
+    model, settings = read_model(model_path, meta_path)
+    return model, settings, card

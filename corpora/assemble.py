@@ -1,11 +1,10 @@
-"""Assemble complaints.csv from the writers' files, and measure what the datasheet reports.
+"""Assemble the training corpora from the writers' files, and measure what the datasheets report.
 
-The corpus is written by people, one text at a time (see DATASHEET.md): each writer's JSON Lines file
-holds {text, context, style, domain, category, severity, family, hard}. This script only validates,
-de-duplicates and joins them; it writes no text of its own.
+Both corpora are written by people, one text at a time (see each DATASHEET.md); this script only validates,
+de-duplicates and joins the writers' JSON Lines files; it writes no text of its own.
 
-  python corpora/complaints/assemble.py DRAFTS_DIR            # writes complaints.csv + prints the figures
-  python corpora/complaints/assemble.py DRAFTS_DIR --check    # the figures only
+  python corpora/assemble.py complaints DRAFTS_DIR [--check]   # complaints/complaints.csv from W*.jsonl, R*.jsonl
+  python corpora/assemble.py conduct DRAFTS_DIR [--check]      # conduct/conduct.csv from C*.jsonl
 
 Figures (for DATASHEET.md): counts per category / severity / style / family, the near-duplicate share
 (pairs of texts whose character 5-gram sets have Jaccard ≥ 0.6), vocabulary size, length distribution
@@ -23,7 +22,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
+REPO = HERE.parent
 DATA = REPO.parent / "shared" / "data"
 CATEGORIES = ("none", "product", "logistics", "service", "payment", "system", "price", "other")
 SEVERITIES = ("none", "normal", "serious")
@@ -40,7 +39,7 @@ def grams(text: str, n: int = GRAM) -> frozenset[str]:
 
 def read_drafts(folder: Path) -> list[dict]:
     rows = []
-    for path in sorted(folder.glob("W*.jsonl"), key=lambda p: int(p.stem[1:]) if p.stem[1:].isdigit() else 0):
+    for path in sorted(folder.glob("[WR]*.jsonl"), key=lambda p: (p.stem[0] != "W", int(p.stem[1:]) if p.stem[1:].isdigit() else 0)):
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             if not line.strip():
                 continue
@@ -126,9 +125,12 @@ def length_summary(texts: list[str]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("corpus", choices=["complaints", "conduct"])
     parser.add_argument("drafts", type=Path)
     parser.add_argument("--check", action="store_true", help="print the figures, write nothing")
     args = parser.parse_args()
+    if args.corpus == "conduct":
+        return assemble_conduct(args.drafts, args.check)
     rows = read_drafts(args.drafts)
     print(f"read {len(rows)} texts from {args.drafts}")
     seen: set[tuple[str, str]] = set()
@@ -152,6 +154,16 @@ def main() -> int:
     involved = {i for i, j, _ in pairs} | {j for i, j, _ in pairs}
     print(f"near-duplicate pairs (5-gram Jaccard ≥ {NEAR}): {len(pairs)}; texts in one: {len(involved)} "
           f"({len(involved) / len(unique):.1%})")
+    # keep the first text of each near-duplicate pair (writers' own rewordings of a short reply, mostly)
+    drop = set()
+    for i, j, _ in sorted(pairs):
+        if i not in drop:
+            drop.add(j)
+    unique = [r for k, r in enumerate(unique) if k not in drop]
+    left = near_pairs([r["text"] for r in unique])
+    still = {i for i, j, _ in left} | {j for i, j, _ in left}
+    print(f"after keeping one text of each pair ({len(drop)} dropped): {len(left)} pairs, "
+          f"{len(still) / len(unique):.1%} of texts in one")
     from csqa.textmodel.features import word_tokens
     from csqa.text.normalize import normalize_text
 
@@ -163,11 +175,84 @@ def main() -> int:
         print(f"{col}: " + ", ".join(f"{k} {v}" for k, v in Counter(r[col] for r in unique).most_common()))
     print(f"with context: {sum(1 for r in unique if r['context'])}")
     if not args.check:
-        with open(HERE / "complaints.csv", "w", encoding="utf-8", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=COLUMNS)
-            w.writeheader()
-            w.writerows({c: r[c] for c in COLUMNS} for r in unique)
-        print(f"wrote {HERE / 'complaints.csv'}")
+        write_csv(HERE / "complaints" / "complaints.csv", COLUMNS, unique)
+    return 0
+
+
+def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns)
+        w.writeheader()
+        w.writerows({c: r[c] for c in columns} for r in rows)
+    print(f"wrote {path}")
+
+
+CONDUCT_KINDS = ("rude", "argue", "buck_passing", "bare_refusal", "over_promise", "privacy_leak", "off_platform", "slang")
+CONDUCT_COLUMNS = ["customer", "agent", "kinds", "family", "writer"]
+
+
+def real_agent_texts() -> list[str]:
+    """Every real agent turn of ../shared/data (JD chats, STC-3 helpdesk replies)."""
+    if not DATA.exists():
+        return []
+    out = []
+    for name in ("chat_a.tsv", "chat_b.tsv"):
+        for line in (DATA / "jddc2019" / name).read_text(encoding="utf-8").splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 7 and parts[2] == "1":
+                out.append("\t".join(parts[6:]))
+    for name in ("train_data_cn.json", "test_data_cn.json"):
+        for d in json.loads((DATA / "stc3" / name).read_text(encoding="utf-8")):
+            out += [" ".join(t["utterances"]) for t in d["turns"] if t["sender"] != "customer"]
+    return out
+
+
+def assemble_conduct(folder: Path, check: bool) -> int:
+    """conduct/conduct.csv: agent replies (with the customer message before them) and the conduct they show."""
+    rows = []
+    for path in sorted(folder.glob("C*.jsonl"), key=lambda p: int(p.stem[1:]) if p.stem[1:].isdigit() else 0):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            kinds = sorted(set(item.get("kinds") or []))
+            agent = str(item["agent"]).strip()
+            if not agent or not set(kinds) <= set(CONDUCT_KINDS) or item.get("family") not in ("violation", "ordinary", "near_miss"):
+                raise SystemExit(f"{path}:{n}: invalid item {item!r}")
+            if bool(kinds) != (item["family"] == "violation"):
+                raise SystemExit(f"{path}:{n}: family {item['family']} with kinds {kinds}")
+            rows.append({"customer": str(item.get("customer") or "").strip(), "agent": agent, "kinds": ";".join(kinds),
+                         "family": item["family"], "writer": path.stem})
+    print(f"read {len(rows)} replies from {folder}")
+    seen, unique = set(), []
+    for r in rows:  # one reply may be fine after one message and a bare refusal after another: both stay
+        if (r["customer"], r["agent"]) not in seen:
+            seen.add((r["customer"], r["agent"]))
+            unique.append(r)
+    print(f"exact duplicates dropped: {len(rows) - len(unique)}")
+    # the written evaluation replies (benchmarks/devset) stay out of training, even a one-word 不能。
+    with open(REPO / "benchmarks" / "devset" / "authored_agent_replies.csv", encoding="utf-8", newline="") as fh:
+        held_out = {r["agent"] for r in csv.DictReader(fh)}
+    before = len(unique)
+    unique = [r for r in unique if r["agent"] not in held_out]
+    print(f"replies equal to an evaluation reply dropped: {before - len(unique)}")
+    real = real_agent_texts()
+    if real:
+        closest = closest_real([r["agent"] for r in unique], real)
+        dropped = [r for r, c in zip(unique, closest) if c >= NEAR and len(r["agent"]) > 6]
+        print(f"closest real agent turn (5-gram Jaccard): max {max(closest):.2f}; {len(dropped)} replies ≥ {NEAR} dropped")
+        unique = [r for r, c in zip(unique, closest) if c < NEAR or len(r["agent"]) <= 6]
+    pairs = near_pairs([r["agent"] for r in unique])
+    involved = {i for i, j, _ in pairs} | {j for i, j, _ in pairs}
+    print(f"near-duplicate pairs (5-gram Jaccard ≥ {NEAR}): {len(pairs)}; replies in one: {len(involved) / len(unique):.1%}")
+    print(f"rows {len(unique)}; lengths {length_summary([r['agent'] for r in unique])}")
+    print("  real agent turns: lengths " + length_summary(real) if real else "")
+    print("kinds: " + ", ".join(f"{k} {sum(k in r['kinds'].split(';') for r in unique)}" for k in CONDUCT_KINDS))
+    for col in ("family", "writer"):
+        print(f"{col}: " + ", ".join(f"{k} {v}" for k, v in Counter(r[col] for r in unique).most_common()))
+    if not check:
+        (HERE / "conduct").mkdir(exist_ok=True)
+        write_csv(HERE / "conduct" / "conduct.csv", CONDUCT_COLUMNS, unique)
     return 0
 
 

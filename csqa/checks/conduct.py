@@ -1,0 +1,210 @@
+"""Agent conduct beyond the phrase lists: how rude, arguing, buck-passing, bare-refusing, over-promising,
+slangy, leaking or off-platform replies read, learnt from replies people wrote (corpora/conduct).
+
+Phrase lists catch the obvious wordings; reviewers also mark what no keyword gives away:
+
+Bad (rude, no swear word): 「插头插好了吗？遥控器电池装了吗？这些最基本的都不检查就来问」
+Bad (buck_passing, no 不归我管): 「这个是驿站的问题，您跟驿站沟通吧」
+Bad (over_promise): 「放心，明天肯定到」
+Good (a firm, polite correction): 「您好，页面标注的是 M 码胸围 96cm，您收到的尺码和订单一致，可以为您办理换货」
+
+A rule uses the model with a `conduct` matcher in its forbid block (`conduct: rude`, `conduct_threshold`):
+a reply is flagged when the model's probability for that kind reaches the threshold; the finding's span is
+the clause of the reply the model scores highest. The rule's exceptions (quoting the customer, negation)
+then apply as to any other match.
+
+The model: character 1–3-gram and word TF-IDF of the reply, one logistic regression per kind, stored as
+plain arrays (csqa.textmodel.files: nothing pickled, the card checked first) in models/conduct_model.*.
+Probabilities are kept per distinct text; `prefetch` works them out for a whole batch at once.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from csqa.memo import TEXTS_PER_MEMO
+from csqa.paths import corpora_dir, models_dir
+from csqa.textmodel.files import load_verified, save_model, sha256_file, write_card
+from csqa.textmodel.linear import TEXT, LinearModel
+
+KINDS = ("rude", "argue", "buck_passing", "bare_refusal", "over_promise", "privacy_leak", "off_platform", "slang")
+MODEL_STEM = "conduct_model"
+DEFAULT_SEED = 20261207
+DEFAULT_CONFIG = {"char_ngrams": [1, 3], "char_min_df": 2, "word_max_features": 60_000, "C": 4.0, "class_weight": "balanced"}
+BATCH_SIZE = 4096
+# clauses, to place a finding: sentence and clause punctuation, and runs of spaces (exports join messages)
+_CLAUSE = re.compile(r"[^。.!！?？;；\n]+[。.!！?？;；]*|[^。.!！?？;；\n]+$")
+
+
+def default_model_path() -> Path:
+    return models_dir() / f"{MODEL_STEM}.npz"
+
+
+def default_corpus_path() -> Path:
+    return corpora_dir() / "conduct" / "conduct.csv"
+
+
+class ConductModel:
+    """P(kind) of agent replies for each kind, per distinct (normalized) text."""
+
+    def __init__(self, model: LinearModel, card: dict | None = None, path: Path | None = None):
+        missing = [k for k in model.heads if k not in KINDS]
+        if missing:
+            raise ValueError(f"unknown conduct kinds {missing}")
+        self.model = model
+        self.kinds = tuple(model.heads)
+        self.card = card or {}
+        self.path = path
+        self._proba: dict[str, np.ndarray] = {}  # text -> P per kind (in self.kinds order)
+
+    @property
+    def model_id(self) -> str:
+        return str(self.card.get("model_id", "unsaved"))
+
+    def _compute(self, texts: list[str]) -> np.ndarray:
+        from csqa.textmodel.features import normalize_batch
+
+        out = np.zeros((len(texts), len(self.kinds)))
+        for start in range(0, len(texts), BATCH_SIZE):
+            batch = normalize_batch(texts[start:start + BATCH_SIZE])
+            parts = self.model.block_parts(TEXT, batch)
+            for j, kind in enumerate(self.kinds):
+                head = self.model.heads[kind]
+                out[start:start + len(batch), j] = head.probabilities(parts[kind] + head.intercept)[:, 1]
+        return out
+
+    def prefetch(self, texts: Sequence[str]) -> None:
+        """Work out the probabilities of the texts not yet known, in batches (a worker calls it per batch)."""
+        todo = [t for t in dict.fromkeys(texts) if t not in self._proba]
+        if not todo:
+            return
+        if len(self._proba) + len(todo) > TEXTS_PER_MEMO:
+            self._proba.clear()
+        for t, row in zip(todo, self._compute(todo)):
+            self._proba[t] = row
+
+    def probabilities(self, text: str) -> dict[str, float]:
+        row = self._proba.get(text)
+        if row is None:
+            self.prefetch([text])
+            row = self._proba.get(text)
+            if row is None:  # the memo was just emptied for room: work it out alone
+                row = self._compute([text])[0]
+        return dict(zip(self.kinds, row.tolist()))
+
+    def spans(self, text: str, kind: str, threshold: float) -> list[tuple[int, int, str]]:
+        """[(start, end, clause)] of the clause scoring highest for `kind` when the reply reaches the threshold."""
+        if kind not in self.kinds or self.probabilities(text)[kind] < threshold:
+            return []
+        clauses = [(m.start(), m.end()) for m in _CLAUSE.finditer(text) if m.group(0).strip()]
+        if len(clauses) <= 1:
+            return [(0, len(text), text)]
+        j = self.kinds.index(kind)
+        scores = self._compute([text[s:e] for s, e in clauses])[:, j]
+        s, e = clauses[int(scores.argmax())]
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        while s < e and text[s].isspace():
+            s += 1
+        return [(s, e, text[s:e])]
+
+
+_DEFAULT: ConductModel | None = None
+
+
+def default_model() -> ConductModel:
+    """The shipped conduct model, loaded once per process (after its card is checked)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = load_conduct_model()
+    return _DEFAULT
+
+
+def load_conduct_model(path: str | Path | None = None) -> ConductModel:
+    model_path = Path(path) if path is not None else default_model_path()
+    if model_path.is_dir():
+        model_path = model_path / f"{MODEL_STEM}.npz"
+    model, _, card = load_verified(model_path, "言行模型", "csqa train --kind conduct")
+    return ConductModel(model, card, model_path)
+
+
+# --------------------------------------------------------------------------- training (scikit-learn)
+def read_corpus(path: Path):
+    import pandas as pd
+
+    from csqa.textmodel.errors import CorpusError
+
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"找不到语料文件 {path} / corpus file not found: {path}")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    missing = [c for c in ("agent", "kinds") if c not in df.columns]
+    if missing:
+        raise CorpusError(f"语料 {path} 缺少列 {missing} (需要 agent, kinds) / missing columns {missing}")
+    bad = sorted({k for v in df["kinds"] for k in filter(None, v.split(";"))} - set(KINDS))
+    if bad:
+        raise CorpusError(f"语料 {path} 含未知类型 {bad}; 可用 {list(KINDS)} / unknown kinds")
+    return df[df["agent"].str.strip() != ""].reset_index(drop=True)
+
+
+def fit(df, config: dict | None = None, seed: int = DEFAULT_SEED) -> dict:
+    """{"features": ColumnTransformer, kind: LogisticRegression …}: the scikit-learn reference."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from csqa.complaints.model import input_frame
+    from csqa.textmodel import features
+
+    cfg = {**DEFAULT_CONFIG, **(config or {})}
+    vectorizers = ColumnTransformer([
+        ("char", TfidfVectorizer(analyzer="char", ngram_range=tuple(cfg["char_ngrams"]), min_df=cfg["char_min_df"],
+                                 sublinear_tf=True, lowercase=True), TEXT),
+        ("word", TfidfVectorizer(analyzer=features.word_tokens, max_features=cfg["word_max_features"], sublinear_tf=True), TEXT),
+    ], sparse_threshold=1.0)
+    x = vectorizers.fit_transform(input_frame(df["agent"].tolist()))
+    fitted = {"features": vectorizers}
+    kinds = df["kinds"].str.split(";")
+    for kind in KINDS:
+        y = kinds.apply(lambda v, k=kind: k in v).astype(int).to_numpy()
+        if 5 <= y.sum() <= len(y) - 5:
+            fitted[kind] = LogisticRegression(C=cfg["C"], class_weight=cfg["class_weight"], max_iter=3000,
+                                              random_state=seed).fit(x, y)
+    return fitted
+
+
+def to_linear(fitted: dict) -> LinearModel:
+    from csqa.complaints.model import to_linear as complaints_to_linear
+
+    return complaints_to_linear(fitted, heads=tuple(k for k in KINDS if k in fitted), binary=("no", "yes"))
+
+
+def train(corpus_path: Path | str | None = None, out_dir: Path | str | None = None, seed: int = DEFAULT_SEED,
+          config: dict | None = None) -> tuple[ConductModel, Path]:
+    """Train on a conduct corpus and write <out_dir>/conduct_model.{npz,json,card.json}, bit for bit the same
+    for the same corpus, seed and library versions."""
+    from csqa.complaints.model import library_versions
+
+    corpus_path = Path(corpus_path) if corpus_path else default_corpus_path()
+    out_dir = Path(out_dir) if out_dir else models_dir()
+    cfg = {**DEFAULT_CONFIG, **(config or {})}
+    df = read_corpus(corpus_path)
+    model = to_linear(fit(df, cfg, seed))
+    model_path, _ = save_model(model, {}, out_dir, MODEL_STEM)
+    kinds = df["kinds"].str.split(";")
+    card = write_card(model_path, {
+        "id_prefix": "conduct",
+        "task": "客服言行: 每类违规的概率 / agent conduct: probability of each kind",
+        "heads": list(model.heads),
+        "corpus": {"file": corpus_path.name, "sha256": sha256_file(corpus_path), "rows": int(len(df)),
+                   "kind_counts": {k: int(kinds.apply(lambda v, k=k: k in v).sum()) for k in KINDS}},
+        "seed": seed,
+        "config": cfg,
+        "real_text": "benchmarks/bench_rules.py (written agent replies, blind-labelled; see corpora/conduct/DATASHEET.md)",
+        "libraries": library_versions(),
+        "created_by": "csqa.checks.conduct.train",
+    })
+    return ConductModel(model, card, model_path), model_path
