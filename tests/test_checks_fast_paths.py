@@ -159,13 +159,20 @@ def test_template_matcher_matches_reference(texts, templates, threshold):
 
 # ---------------------------------------------------------------------------- confirmation questions
 def _reference_confirmation(text):
+    """find_confirmation without its shortcut (a text with no question ending skips the sentences)."""
     spans = [(m.start(), m.end()) for m in questions._CONFIRM_CUE.finditer(text)]
     for start, end in questions._sentences(text):
         sentence = text[start:end]
         if questions._NOT_CONFIRM.search(sentence):
             continue
-        if questions._TAG.search(sentence) or (questions._CLOSED.search(sentence) and questions._RESTATE_MARK.search(sentence)):
+        if questions._TAG.search(sentence):
             spans.append((start, end))
+        elif questions._CLOSED.search(sentence):
+            if questions._RESTATES.search(sentence):
+                spans.append((start, end))
+        elif questions._INTONATION.search(sentence) and not questions._QUESTION_WORD.search(sentence):
+            if len(sentence.strip(" ?？")) >= 2:
+                spans.append((start, end))
     return sorted(set(spans))
 
 
