@@ -322,11 +322,11 @@ def test_evaluation_does_not_depend_on_caches(scored_sample, default_book, segme
 
 def test_require_rule_tries_every_message_before_similarity(compile_book, make_conv, default_book):
     """Require rules try each matcher on the whole window before the next, costlier one: a
-    paraphrase early or a phrase late in the window both satisfy CLOSE-002."""
+    paraphrase early or a phrase late in the window (the last two replies) both satisfy CLOSE-002."""
     book = compile_book(default_book, select=["CLOSE-002"])
     paraphrase = "感谢您的耐心咨询～祝您生活愉快哦，再见啦"
     for turns in (
-        [{"customer": "谢谢"}, {"agent": paraphrase}, {"agent": "好的"}, {"agent": "嗯"}],
+        [{"customer": "谢谢"}, {"agent": "好的"}, {"agent": paraphrase}, {"agent": "嗯"}],
         [{"customer": "谢谢"}, {"agent": "好的"}, {"agent": "嗯"}, {"agent": "再见"}],
     ):
         ev = book.evaluate(make_conv(turns))
