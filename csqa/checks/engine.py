@@ -373,11 +373,16 @@ class CompiledRulebook:
             if body is not None:
                 self.matches[rule.code] = CompiledMatch(body)
         self.triggers = {name: CompiledMatch(t.match) for name, t in rulebook.triggers.items()}
+        # every cue of a trigger: (role, compiled block), its own first, then its `also` cues
+        self.trigger_cues = {
+            name: [(t.role, self.triggers[name])] + [(cue.role, CompiledMatch(cue.match)) for cue in t.also]
+            for name, t in rulebook.triggers.items()
+        }
         cues = rulebook.outcome
         self.replies = None if cues is None else ReplyClassifier(
             OutcomeCues.compile(cues.filler, cues.deferral, cues.satisfied, cues.unhappy, cues.min_answer_chars))
         phrases: set[str] = set()
-        for cm in list(self.matches.values()) + list(self.triggers.values()):
+        for cm in list(self.matches.values()) + self._trigger_blocks():
             phrases |= cm.phrases()
         self.phrase_index = PhraseIndex(phrases)
         # The text matchers of `forbid` rules (regex, pii, off_platform …) run on every message the
@@ -395,7 +400,7 @@ class CompiledRulebook:
         # what is known of each distinct message text (phrase hits, scans, verdicts); bounded
         self._texts: dict[str, _TextInfo] = {}
         self._timing_texts: dict[tuple, str] = {}  # (rule, first?, seconds) → explanation
-        for bit, cm in enumerate(cm for cm in list(self.matches.values()) + list(self.triggers.values()) if cm.context_free):
+        for bit, cm in enumerate(cm for cm in list(self.matches.values()) + self._trigger_blocks() if cm.context_free):
             cm.verdict_bit = 1 << bit
         self.dimensions = {d.id: d for d in rulebook.dimensions}
         # the explanations of require rules do not depend on the conversation
@@ -464,18 +469,25 @@ class CompiledRulebook:
         return set(self.phrase_index.phrases)
 
     # ---- triggers -------------------------------------------------------------
+    def _trigger_blocks(self) -> list[CompiledMatch]:
+        return [cm for cues in self.trigger_cues.values() for _, cm in cues]
+
     def trigger_index(self, name: str, conv: Conversation, view: MessageView) -> int | None:
-        """The first message matching a trigger's cues (the classifier plays no part here)."""
-        trig = self.rulebook.triggers.get(name)
-        if trig is None:
+        """The first message matching any of a trigger's cues (the classifier plays no part here)."""
+        cues = self.trigger_cues.get(name)
+        if cues is None:
             return None
-        cm = self.triggers[name]
-        if cm.never_matches(view):
-            return None
-        for msg in view.agents if trig.role == AGENT else view.customers:
-            if cm.matches_alone(msg, view):
-                return msg.index
-        return None
+        first = None
+        for role, cm in cues:
+            if cm.never_matches(view):
+                continue
+            for msg in view.agents if role == AGENT else view.customers:
+                if first is not None and msg.index >= first:
+                    break
+                if cm.matches_alone(msg, view):
+                    first = msg.index
+                    break
+        return first
 
     def complaint(self, conv: Conversation, view: MessageView) -> ComplaintDecision:
         """The conversation's one complaint decision (`csqa.complaints.conversation.decide`).
