@@ -269,9 +269,18 @@ class CompiledMatch:
             if any(e > start for p in self.redeemers for (s, e) in hits.get(p, ())):
                 return True
             for nxt in following[:1]:
-                if any(view.hits[nxt.index].get(p) for p in self.redeemers):
+                # the next reply redeems only an answer to the same request: at most the
+                # customer's one reaction (「那怎么办」) between, not a new request (「另外，发票呢」)
+                if _customer_turns_between(view, msg.index, nxt.index) <= 1 and any(
+                    view.hits[nxt.index].get(p) for p in self.redeemers
+                ):
                     return True
         return False
+
+
+def _customer_turns_between(view: MessageView, start: int, end: int) -> int:
+    messages = view.conv.messages
+    return sum(1 for i in range(start + 1, end) if messages[i].role == CUSTOMER)
 
 
 _CACHE_SIZE = TEXTS_PER_MEMO  # texts per cache (cleared when full; see csqa.memo)
