@@ -99,7 +99,10 @@ class CompiledMatch:
         )
         self.regexes = [re.compile(p) for p in match.regex]
         self.any_regex = _any_of(match.regex) if len(self.regexes) > 1 else None
-        self.templates = TemplateMatcher(match.similar_to, match.threshold) if match.similar_to else None
+        # in a `forbid` block the exemplars follow its exceptions: a negated sentence is compared
+        # only with negated exemplars, quoted text is left out (csqa.checks.similarity)
+        self.templates = TemplateMatcher(match.similar_to, match.threshold, polarity=match.unless_negated,
+                                         skip_quoted=match.unless_quoted) if match.similar_to else None
         self.exclude = list(match.exclude)
         self.redeemers = list(match.unless_followed_by)
         self.pii_kinds = frozenset(match.pii)
