@@ -14,7 +14,8 @@ counts barely see them. Bad: 「不能保证明天到，我帮您催一下」 sc
 没有 … in both or in neither; reassurances such as 不用担心 do not count), and a space
 ends a sentence too (exports join several messages of a turn with spaces: 「这个请不用担心 后期
 会给您补偿」 is two); with `skip_quoted`, what the agent quotes (in quotation marks, after 您说 /
-您提到) is left out before comparing.
+您提到) is left out before comparing. Exemplars hold no numbers, so a run of digits is compared as
+one 0 (an order number neither matches nor dilutes a sentence).
 """
 from __future__ import annotations
 
@@ -28,7 +29,11 @@ from csqa.checks.negation import quoted_spans
 from csqa.memo import TEXTS_PER_MEMO
 
 _SENTENCE = re.compile(r"[^。!！?？~～\n]+[。!！?？~～]*")
+# with `polarity` (exemplars of forbidden wordings) a space ends a sentence too
 _SENTENCE_OR_SPACE = re.compile(r"[^。!！?？~～\s]+[。!！?？~～]*")
+# exemplar matchers compare a run of digits as one 0, and pieces up to this many characters
+_DIGITS = re.compile(r"[0-9０-９]+")
+_PREPARE_CHARS = 64
 _STRIP = re.compile(r"[\s,，。.!！?？~～、:：;；\"'“”‘’()（）\[\]【】<>《》]+")
 # a negated sentence (`polarity`): 不能保证, 无法退, 没有问题, 并不是, 不会 … (not the 不 of 是不是 / 爱买不买)
 _NEGATED = re.compile(
@@ -69,9 +74,11 @@ def cosine(a: Counter, b: Counter, norm_a: float, norm_b: float) -> float:
     return sum(a[k] * b[k] for k in a.keys() & b.keys()) / (norm_a * norm_b)
 
 
-# cleaned sentence → (its gram counts, norm, negated?), shared by every exemplar matcher
-_SENTENCE_VECTORS: dict[str, tuple[Counter, float, bool]] = {}
-# (polarity, skip_quoted) → {text: its pieces (start, end, cleaned)}, shared likewise
+# cleaned sentence → (its counts of the grams any exemplar matcher holds, its norm, negated?),
+# shared by every exemplar matcher; the grams of all exemplar matchers
+_SENTENCE_VECTORS: dict[str, tuple[dict, float, bool]] = {}
+_EXEMPLAR_GRAMS: set[str] = set()
+# (polarity, skip_quoted) → {text: its pieces short enough to compare (start, end, cleaned)}, shared likewise
 _PREPARED: dict[tuple[bool, bool], dict[str, tuple[tuple[int, int, str], ...]]] = {}
 
 
@@ -107,12 +114,18 @@ class TemplateMatcher:
             for gram, count in vec.items():
                 self._postings.setdefault(gram, []).append((i, count))
         self._gram_keys = self._postings.keys()
-        # many templates (exemplars of forbidden wordings): dot products from the postings
-        self._many = len(self.templates) > 4
+        # many templates (exemplars of forbidden wordings): dot products from the postings, and
+        # a text's pieces prepared once for all such matchers (those up to _PREPARE_CHARS long)
+        self._many = len(self.templates) > 4 and self.max_chars <= _PREPARE_CHARS
+        if self._many and not _EXEMPLAR_GRAMS.issuperset(self._postings):
+            # sentence vectors keep only grams of some exemplar matcher: forget those kept so far
+            _EXEMPLAR_GRAMS.update(self._postings)
+            _SENTENCE_VECTORS.clear()
         self._piece_scores: dict[str, float] = {}  # cleaned sentence → its similarity (`_find`)
         # a text's pieces, cleaned: shared by every exemplar matcher with the same settings
         self._prepared = _PREPARED.setdefault((polarity, skip_quoted), {})
-        # for the bound in `_find_score`: the largest gram count in a template, the smallest norm
+        # for the bound in `_similarity_by_postings`: the largest gram count in a template, the
+        # smallest norm
         self._max_count = max((c for vec, _ in self._vectors for c in vec.values()), default=0)
         self._min_norm = min((tn for _, tn in self._vectors if tn), default=0.0)
 
@@ -123,7 +136,7 @@ class TemplateMatcher:
         With `polarity`, only templates negated as `text` is count."""
         cleaned = _clean(text)
         if self._many:
-            return self._similarity_by_postings(cleaned)
+            return self._similarity_by_postings(_DIGITS.sub("0", cleaned))
         grams = _grams(cleaned)
         if len(set(grams)) == len(grams):
             norm = math.sqrt(len(grams))
@@ -150,7 +163,7 @@ class TemplateMatcher:
         counts, norm, neg = _memo(_SENTENCE_VECTORS, cleaned, _sentence_vector)
         if not norm:
             return 0.0
-        shared = counts.keys() & self._gram_keys
+        shared = counts.keys() & self._gram_keys  # (counts holds only grams of some exemplar)
         if not shared:
             return 0.0
         if bound and sum(map(counts.__getitem__, shared)) * self._max_count < (self.threshold - 1e-9) * norm * self._min_norm:
@@ -234,9 +247,16 @@ class TemplateMatcher:
         return ((start, end, score),) if score >= self.threshold else ()
 
     def _prepare(self, text: str) -> tuple[tuple[int, int, str], ...]:
-        """(start, end, cleaned text compared) of each piece of `text`."""
+        """(start, end, cleaned text compared) of each piece of `text` short enough for any
+        exemplar matcher (`_PREPARE_CHARS`: exemplar matchers keep their templates shorter); a
+        run of digits is compared as one 0 (exemplars hold no numbers: an order number or an amount
+        neither matches nor dilutes a sentence, and sentences differing only in numbers share a score)."""
+        pieces = [(start, end) for start, end in self._pieces(text) if end - start <= _PREPARE_CHARS]
+        if not pieces:
+            return ()
         quoted = self._quoted(text)
-        return tuple((start, end, _clean(self._piece_text(text, start, end, quoted))) for start, end in self._pieces(text))
+        return tuple((start, end, _DIGITS.sub("0", _clean(self._piece_text(text, start, end, quoted))))
+                     for start, end in pieces)
 
     def _find_score(self, cleaned: str) -> float:
         return self._similarity_by_postings(cleaned, bound=True)
@@ -258,9 +278,9 @@ class TemplateMatcher:
         return False
 
 
-def _sentence_vector(cleaned: str) -> tuple[Counter, float, bool]:
+def _sentence_vector(cleaned: str) -> tuple[dict, float, bool]:
     counts = Counter(_grams(cleaned))
-    return counts, _norm(counts), negated(cleaned)
+    return {g: counts[g] for g in counts.keys() & _EXEMPLAR_GRAMS}, _norm(counts), negated(cleaned)
 
 
 def _pieces(text: str, sentence: re.Pattern = _SENTENCE) -> list[tuple[int, int]]:
