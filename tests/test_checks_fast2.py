@@ -44,13 +44,18 @@ def reference_evaluate(book: CompiledRulebook, conv: Conversation):
         trig = book.rulebook.triggers.get(name)
         if trig is None:
             return None
-        cm = book.triggers[name]
-        for msg in view.agents if trig.role == AGENT else view.customers:
-            if trig.use_classifier and msg.complaint is not None and msg.complaint.is_complaint:
-                return msg.index
-            if cm.find(msg, view, first_only=True):
-                return msg.index
-        return None
+        # the trigger's own cue and its `also` cues: the first message any of them matches
+        cues = [(trig.role, book.triggers[name])] + [(cue.role, engine.CompiledMatch(cue.match)) for cue in trig.also]
+        found = []
+        for role, cm in cues:
+            for msg in view.agents if role == AGENT else view.customers:
+                if trig.use_classifier and msg.complaint is not None and msg.complaint.is_complaint:
+                    found.append(msg.index)
+                    break
+                if cm.find(msg, view, first_only=True):
+                    found.append(msg.index)
+                    break
+        return min(found, default=None)
 
     # the complaint decision is one plain function (csqa.complaints.conversation), not a fast path
     complaint_at, pending_at = book.complaint(conv, view).first_index, trigger("pending")

@@ -159,13 +159,20 @@ def test_template_matcher_matches_reference(texts, templates, threshold):
 
 # ---------------------------------------------------------------------------- confirmation questions
 def _reference_confirmation(text):
+    """find_confirmation without its shortcut (a text with no question ending skips the sentences)."""
     spans = [(m.start(), m.end()) for m in questions._CONFIRM_CUE.finditer(text)]
     for start, end in questions._sentences(text):
         sentence = text[start:end]
         if questions._NOT_CONFIRM.search(sentence):
             continue
-        if questions._TAG.search(sentence) or (questions._CLOSED.search(sentence) and questions._RESTATE_MARK.search(sentence)):
+        if questions._TAG.search(sentence):
             spans.append((start, end))
+        elif questions._CLOSED.search(sentence):
+            if questions._RESTATES.search(sentence):
+                spans.append((start, end))
+        elif questions._INTONATION.search(sentence) and not questions._QUESTION_WORD.search(sentence):
+            if len(sentence.strip(" ?？")) >= 2:
+                spans.append((start, end))
     return sorted(set(spans))
 
 
@@ -315,11 +322,11 @@ def test_evaluation_does_not_depend_on_caches(scored_sample, default_book, segme
 
 def test_require_rule_tries_every_message_before_similarity(compile_book, make_conv, default_book):
     """Require rules try each matcher on the whole window before the next, costlier one: a
-    paraphrase early or a phrase late in the window both satisfy CLOSE-002."""
+    paraphrase early or a phrase late in the window (the last two replies) both satisfy CLOSE-002."""
     book = compile_book(default_book, select=["CLOSE-002"])
     paraphrase = "感谢您的耐心咨询～祝您生活愉快哦，再见啦"
     for turns in (
-        [{"customer": "谢谢"}, {"agent": paraphrase}, {"agent": "好的"}, {"agent": "嗯"}],
+        [{"customer": "谢谢"}, {"agent": "好的"}, {"agent": paraphrase}, {"agent": "嗯"}],
         [{"customer": "谢谢"}, {"agent": "好的"}, {"agent": "嗯"}, {"agent": "再见"}],
     ):
         ev = book.evaluate(make_conv(turns))

@@ -81,7 +81,10 @@ def test_rules_show_contains_clause_and_examples(run_cli, default_book):
     assert rule.clause in run.stdout
     assert "OPEN-001" in run.stdout and rule.name in run.stdout
     for example in rule.examples.fail + rule.examples.pass_:
-        assert example in run.stdout
+        if isinstance(example, str):
+            assert example in run.stdout
+        else:  # a whole conversation: every turn is shown
+            assert all(next(iter(turn.values())) in run.stdout for turn in example)
 
 
 def test_rules_show_unknown_code_is_a_clean_error(run_cli):

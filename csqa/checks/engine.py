@@ -99,7 +99,10 @@ class CompiledMatch:
         )
         self.regexes = [re.compile(p) for p in match.regex]
         self.any_regex = _any_of(match.regex) if len(self.regexes) > 1 else None
-        self.templates = TemplateMatcher(match.similar_to, match.threshold) if match.similar_to else None
+        # in a `forbid` block the exemplars follow its exceptions: a negated sentence is compared
+        # only with negated exemplars, quoted text is left out (csqa.checks.similarity)
+        self.templates = TemplateMatcher(match.similar_to, match.threshold, polarity=match.unless_negated,
+                                         skip_quoted=match.unless_quoted) if match.similar_to else None
         self.exclude = list(match.exclude)
         self.redeemers = list(match.unless_followed_by)
         self.pii_kinds = frozenset(match.pii)
@@ -275,9 +278,18 @@ class CompiledMatch:
             if any(e > start for p in self.redeemers for (s, e) in hits.get(p, ())):
                 return True
             for nxt in following[:1]:
-                if any(view.hits[nxt.index].get(p) for p in self.redeemers):
+                # the next reply redeems only an answer to the same request: at most the
+                # customer's one reaction (「那怎么办」) between, not a new request (「另外，发票呢」)
+                if _customer_turns_between(view, msg.index, nxt.index) <= 1 and any(
+                    view.hits[nxt.index].get(p) for p in self.redeemers
+                ):
                     return True
         return False
+
+
+def _customer_turns_between(view: MessageView, start: int, end: int) -> int:
+    messages = view.conv.messages
+    return sum(1 for i in range(start + 1, end) if messages[i].role == CUSTOMER)
 
 
 _CACHE_SIZE = TEXTS_PER_MEMO  # texts per cache (cleared when full; see csqa.memo)
@@ -379,11 +391,16 @@ class CompiledRulebook:
             if body is not None:
                 self.matches[rule.code] = CompiledMatch(body)
         self.triggers = {name: CompiledMatch(t.match) for name, t in rulebook.triggers.items()}
+        # every cue of a trigger: (role, compiled block), its own first, then its `also` cues
+        self.trigger_cues = {
+            name: [(t.role, self.triggers[name])] + [(cue.role, CompiledMatch(cue.match)) for cue in t.also]
+            for name, t in rulebook.triggers.items()
+        }
         cues = rulebook.outcome
         self.replies = None if cues is None else ReplyClassifier(
             OutcomeCues.compile(cues.filler, cues.deferral, cues.satisfied, cues.unhappy, cues.min_answer_chars))
         phrases: set[str] = set()
-        for cm in list(self.matches.values()) + list(self.triggers.values()):
+        for cm in list(self.matches.values()) + self._trigger_blocks():
             phrases |= cm.phrases()
         self.phrase_index = PhraseIndex(phrases)
         # The text matchers of `forbid` rules (regex, pii, off_platform …) run on every message the
@@ -401,7 +418,7 @@ class CompiledRulebook:
         # what is known of each distinct message text (phrase hits, scans, verdicts); bounded
         self._texts: dict[str, _TextInfo] = {}
         self._timing_texts: dict[tuple, str] = {}  # (rule, first?, seconds) → explanation
-        for bit, cm in enumerate(cm for cm in list(self.matches.values()) + list(self.triggers.values()) if cm.context_free):
+        for bit, cm in enumerate(cm for cm in list(self.matches.values()) + self._trigger_blocks() if cm.context_free):
             cm.verdict_bit = 1 << bit
         self.dimensions = {d.id: d for d in rulebook.dimensions}
         # the explanations of require rules do not depend on the conversation
@@ -479,18 +496,25 @@ class CompiledRulebook:
         return set(self.phrase_index.phrases)
 
     # ---- triggers -------------------------------------------------------------
+    def _trigger_blocks(self) -> list[CompiledMatch]:
+        return [cm for cues in self.trigger_cues.values() for _, cm in cues]
+
     def trigger_index(self, name: str, conv: Conversation, view: MessageView) -> int | None:
-        """The first message matching a trigger's cues (the classifier plays no part here)."""
-        trig = self.rulebook.triggers.get(name)
-        if trig is None:
+        """The first message matching any of a trigger's cues (the classifier plays no part here)."""
+        cues = self.trigger_cues.get(name)
+        if cues is None:
             return None
-        cm = self.triggers[name]
-        if cm.never_matches(view):
-            return None
-        for msg in view.agents if trig.role == AGENT else view.customers:
-            if cm.matches_alone(msg, view):
-                return msg.index
-        return None
+        first = None
+        for role, cm in cues:
+            if cm.never_matches(view):
+                continue
+            for msg in view.agents if role == AGENT else view.customers:
+                if first is not None and msg.index >= first:
+                    break
+                if cm.matches_alone(msg, view):
+                    first = msg.index
+                    break
+        return first
 
     def complaint(self, conv: Conversation, view: MessageView) -> ComplaintDecision:
         """The conversation's one complaint decision (`csqa.complaints.conversation.decide`).

@@ -262,12 +262,23 @@ class Dimension(Strict):
     weight: float = Field(gt=0)
 
 
+class TriggerCue(Strict):
+    """Further words that set a trigger off, said by one side."""
+
+    role: Literal["agent", "customer"]
+    match: Match
+
+
 class Trigger(Strict):
     """A cue that something happened in the conversation (a complaint, a pending issue)."""
 
     role: Literal["agent", "customer"]
     match: Match
     use_classifier: bool = False
+    also: list[TriggerCue] = Field(
+        default_factory=list,
+        description="More cues, e.g. from the other side (the customer asks to 催一下): the trigger is the first message matching any.",
+    )
 
 
 class Settings(Strict):
