@@ -738,7 +738,8 @@ def _outcome_hit(rule: Rule, outcome: Outcome, conv: Conversation) -> Hit | None
         why = _UNHAPPY_WHY[outcome.unhappy_why].replace("{matched}", matched)
         return Hit(rule, _explain(rule, f"顾客不认可答复: 客服最后一次答复后，{why}", matched), at, span, matched)
     if measure == "confirmed":
-        if outcome.answered_at is None or outcome.confirmed_at is not None or outcome.unhappy_at is not None:
+        if outcome.replied_at is None or outcome.confirmed_at is not None or outcome.unhappy_at is not None \
+                or not outcome.n_customer_requests:
             return None  # nothing to accept, accepted, or the reaction rule has it
         return Hit(rule, _explain(rule, "未确认解决: 客服最后一次答复后，顾客没有表示问题已解决或认可答复"))
     at = outcome.open_at

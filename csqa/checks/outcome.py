@@ -14,9 +14,9 @@ Three measures, each a check of the rulebook's 解决与满意 dimension:
 - ``reaction`` (check customer_reaction). Bad: after the agent's last answer the customer is
   still unhappy, repeats the question or escalates —「还是不行」「算了，认倒霉吧」「？？？」.
   Good:「好了，谢谢」「明白了」, or nothing more to say.
-- ``confirmed`` (check customer_reaction, a lighter rule): the customer never said the answer
-  worked — the chat ends without 好的 / 谢谢 / 解决了 after the last answer. Bad: the agent's
-  answer is the last word, or the customer only asks on. Good:「可以了，谢谢」.
+- ``confirmed`` (check customer_reaction, a lighter rule): the customer never said the reply
+  worked — the chat ends without 好的 / 谢谢 / 解决了 after the agent's last answer or deferral.
+  Bad: the agent's reply is the last word, or the customer only asks on. Good:「可以了，谢谢」.
 - ``resolved`` (check request_resolved). Bad: the customer's last question or complaint gets no
   answer — the chat ends on it, or the agent only sends closing templates after it. Good: the
   last request is answered, or handed on with a next step.
@@ -46,6 +46,13 @@ _QUESTION_END = re.compile(r"(?:[?？]|[吗么嘛]\s*$|呢[?？]?\s*$(?<=[是有
 _ASKS = re.compile(r"(?:请问|是否|是不是|有没有|能否|可否|哪个|哪款|哪一|什么时候|多少|几号|怎么样了|方便)")
 # a dated commitment is an answer even when it hands the matter on (已登记，预计 2 个工作日内回电)
 _WHEN = re.compile(r"(?:[0-9一二两三四五六七八九十半]+|\[数字x\])\s*(?:个)?(?:工作日|小时|分钟|天|日|周)(?:内|之内|左右|以内)?|今天|明天|后天|今晚|本周|下周")
+# what makes a clause an answer even beside a request to 私信 / send details: an instruction, a reason,
+# a state of things or a decision (您可以在…设置, 因为…, 目前…, 已为您…, 无法…)
+_ANSWER_MARK = re.compile(
+    r"建议您?(?:先|可以|尝试|将|把|到|去|在|使用|卸载|重启|关闭|打开|更换|拨打|登录|进入|点击)|您可以|可以在|请在|请您在|点击|进入|"
+    r"打开|设置|选择|重启|卸载|清除|关闭|开启|操作|步骤|因为|由于|原因|是因|目前|暂时|暂不|无法|不能|不支持|支持|不需要|需要|"
+    r"即可|就可以|就行|正常|已为您|已帮您|已经为您|已经帮您|已经|已(?:发货|退款|到账|处理|安排|修复|恢复|开通|取消|退回)|"
+    r"预计|将于|会在|之前|之后|以内|[0-9]|\[数字x\]")
 # courtesy: a short clause around these words apologizes, thanks or soothes, and answers nothing
 _COURTESY = re.compile(r"抱歉|歉意|致歉|不便|谅解|理解|感谢|谢谢|久等|辛苦|不好意思|对不起|见谅|耐心")
 _LEADING = re.compile(r"(?:哦|噢|喔|嗯|恩|啊|呃|额|那|哈|已经|现在|又|都|也|这下|终于)*")
@@ -98,14 +105,14 @@ class ReplyClassifier:
         # every clause's kind and how much content it carries; a reply that puts the answer off
         # (私信 / 请提供 …) is an answer only if it also says something substantial
         first: dict[str, tuple[int, int]] = {}
-        longest_answer = 0
+        strong = None  # an answer clause that says what to do, why, or what the state is
         for m in _CLAUSE.finditer(text):
             kind, size = self._clause_kind(m.group(0))
             first.setdefault(kind, (m.start(), m.end()))
-            if kind == ANSWER:
-                longest_answer = max(longest_answer, size)
-        if ANSWER in first and (DEFERRAL not in first or longest_answer >= 2 * self.cues.min_answer_chars):
-            return ANSWER, first[ANSWER]
+            if kind == ANSWER and strong is None and _ANSWER_MARK.search(m.group(0)):
+                strong = (m.start(), m.end())
+        if ANSWER in first and (DEFERRAL not in first or strong is not None):
+            return ANSWER, (strong if DEFERRAL in first else first[ANSWER])
         for kind in (DEFERRAL, QUESTION):
             if kind in first:
                 return kind, first[kind]
@@ -194,6 +201,7 @@ class Outcome:
     open_at: int | None  # the customer's last request that nothing answered
     n_customer_requests: int  # customer messages with something to answer
     confirmed_at: int | None = None  # the customer's last acceptance of the answer (谢谢, 好了 …)
+    replied_at: int | None = None  # the agent's last answer or deferral: what the customer reacts to
 
     @property
     def resolved(self) -> bool:
@@ -241,4 +249,4 @@ def analyse(messages, replies: ReplyClassifier, agent_role: str = "agent", custo
             earlier.append(m.clean)
         elif m.role == agent_role and open_at is not None and kinds.get(m.index) in (ANSWER, DEFERRAL, QUESTION):
             open_at = None  # the agent took the request up
-    return Outcome(answered_at, answer_span, unhappy_at, unhappy_span, why, open_at, requests, confirmed_at)
+    return Outcome(answered_at, answer_span, unhappy_at, unhappy_span, why, open_at, requests, confirmed_at, replied_at)

@@ -34,7 +34,7 @@ import pandas as pd
 
 from csqa.complaints.errors import CorpusError, ModelLoadError
 from csqa.textmodel.files import load_verified, save_model, sha256_file, write_card
-from csqa.textmodel.linear import CHAR, CONTEXT, TEXT, WORD, Block, Head, LinearModel
+from csqa.textmodel.linear import CHAR, CONTEXT, LEXICON, TEXT, WORD, Block, Head, LinearModel
 from csqa.complaints.taxonomy import CATEGORIES, COMPLAINT_CATEGORIES, SEVERITIES, serious_cues
 from csqa.memo import TEXTS_PER_MEMO
 from csqa.paths import corpora_dir, models_dir
@@ -56,11 +56,12 @@ DEFAULT_CONFIG: dict = {
     "word_max_features": 80_000,
     "context": True,
     "context_max_features": 5_000,
+    "lexicon": True,
     "C_dissatisfied": 4.0,
     "C_aspect": 4.0,
     "C_severity": 2.0,
     "class_weight": "balanced",
-    "threshold": 0.5,
+    "threshold": 0.4,
     "serious_threshold": 0.5,
     "severity_rules": True,
 }
@@ -122,6 +123,11 @@ def build_features(config: dict | None = None):
         ("word", TfidfVectorizer(analyzer=features.word_tokens, max_features=cfg["word_max_features"],
                                  sublinear_tf=True), TEXT),
     ]
+    if cfg["lexicon"]:
+        from csqa.textmodel.lexicon import LexiconTagger, lexicon_entries
+
+        blocks.append(("lexicon", TfidfVectorizer(analyzer=LexiconTagger(lexicon_entries()), lowercase=False,
+                                                  sublinear_tf=True), TEXT))
     if cfg["context"]:
         blocks.append(("context", TfidfVectorizer(analyzer=features.context_tokens, min_df=2,
                                                   max_features=cfg["context_max_features"], sublinear_tf=True), CONTEXT))
@@ -180,11 +186,17 @@ def to_linear(fitted: dict, heads: Sequence[str] = HEADS, binary: Sequence[str] 
         terms = [None] * len(vec.vocabulary_)
         for term, j in vec.vocabulary_.items():
             terms[j] = str(term)
-        kind = CHAR if vec.analyzer == "char" else WORD
-        if kind == WORD and vec.analyzer not in (feats.word_tokens, feats.context_tokens):
-            raise ValueError(f"unsupported analyzer in block {name}")
+        from csqa.textmodel.lexicon import LexiconTagger
+
+        lexicon = None
+        if isinstance(vec.analyzer, LexiconTagger):
+            kind, lexicon = LEXICON, dict(vec.analyzer.entries)
+        else:
+            kind = CHAR if vec.analyzer == "char" else WORD
+            if kind == WORD and vec.analyzer not in (feats.word_tokens, feats.context_tokens):
+                raise ValueError(f"unsupported analyzer in block {name}")
         blocks.append(Block(name, column, kind, terms, np.asarray(vec.idf_, dtype=np.float64),
-                            tuple(vec.ngram_range) if kind == CHAR else (1, 1), bool(vec.sublinear_tf)))
+                            tuple(vec.ngram_range) if kind == CHAR else (1, 1), bool(vec.sublinear_tf), lexicon))
     out = {}
     for name in heads:
         est = fitted.get(name)

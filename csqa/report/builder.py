@@ -169,7 +169,8 @@ def _prepare_conversations(conversations: pd.DataFrame) -> pd.DataFrame:
     conv["score"] = pd.to_numeric(conv["score"], errors="coerce").astype(float)
     conv["passed"] = _bool(conv["passed"]).fillna(False).astype(bool)
     conv["critical"] = _bool(conv["critical"]).fillna(False).astype(bool)
-    conv["complaint"] = _bool(conv["complaint"]) if "complaint" in conv else pd.array([pd.NA] * len(conv), dtype="boolean")
+    for col in ("complaint", "resolved", "unhappy_end"):  # unknown (NA) where a run or an older store has none
+        conv[col] = _bool(conv[col]) if col in conv else pd.array([pd.NA] * len(conv), dtype="boolean")
     for col in ("complaint_category", "complaint_severity"):
         conv[col] = conv[col].fillna("").astype(str) if col in conv else ""
     for col in ("first_response_s", "mean_response_s"):
@@ -294,6 +295,9 @@ def agent_ranking(conv: pd.DataFrame, fnd: pd.DataFrame, agents: pd.DataFrame | 
         "critical_conversations": g["critical"].sum().astype("int64"),
         "complaints": g["complaint"].apply(lambda s: int(s.fillna(False).sum())),
         "classified": g["complaint"].apply(lambda s: int(s.notna().sum())),
+        "resolved_n": g["resolved"].apply(lambda s: int(s.fillna(False).sum())),
+        "outcome_judged": g["resolved"].apply(lambda s: int(s.notna().sum())),
+        "unhappy_n": g["unhappy_end"].apply(lambda s: int(s.fillna(False).sum())),
         "median_first_response_s": g["first_response_s"].median().round(1),
         "median_response_s": g["mean_response_s"].median().round(1),
     })
@@ -304,6 +308,9 @@ def agent_ranking(conv: pd.DataFrame, fnd: pd.DataFrame, agents: pd.DataFrame | 
             out[col] = default
         out[col] = out[col].fillna(default)
     out["pass_rate"] = (out["passed"] / out["conversations"]).round(4)
+    judged = out["outcome_judged"].where(out["outcome_judged"] > 0)
+    out["resolution_rate"] = (out["resolved_n"] / judged).round(4)
+    out["unhappy_rate"] = (out["unhappy_n"] / judged).round(4)
     cis = [wilson_interval(k, n, options.z) for k, n in zip(out["passed"], out["conversations"])]
     out["pass_rate_low95"] = [round(c[0], 4) if c else None for c in cis]
     out["pass_rate_high95"] = [round(c[1], 4) if c else None for c in cis]
@@ -592,7 +599,8 @@ def _small_sheets(ranking, rules, agent_rules, mix, kpis) -> dict[str, pd.DataFr
     rank["small_sample"] = rank["small_sample"].map({True: "是", False: "否"})
     rank = rank[["rank", "agent_id", "conversations", "small_sample", "passed", "pass_rate", "pass_rate_low95",
                  "pass_rate_high95", "mean_score", "critical_conversations", "findings", "complaints",
-                 "serious_complaints", "median_first_response_s", "median_response_s", "top_failed_check", "focus"]]
+                 "serious_complaints", "resolution_rate", "unhappy_rate", "median_first_response_s", "median_response_s",
+                 "top_failed_check", "focus"]]
     checks = rules.rename(columns={"conversations": "hit_conversations"})[
         ["rule_id", "rule_name", "check_zh", "hit_conversations", "n", "rate", "findings", "points_lost"]]
     complaints = pd.DataFrame(
@@ -712,6 +720,9 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     mean_score = round(float(conv["score"].mean()), 1) if n else None
     fr = conv["first_response_s"].dropna()
     rt = conv["mean_response_s"].dropna()
+    judged = conv["resolved"].dropna()
+    resolved_n = int(judged.astype(bool).sum())
+    unhappy_n = int(conv["unhappy_end"].dropna().astype(bool).sum())
     fr_late = int((fr > options.first_response_limit_s).sum())
     rt_late = int((rt > options.reply_limit_s).sum())
     kpi_cards = [
@@ -722,6 +733,9 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
         {"label": "红线会话", "value": critical, "note": rate_text(critical, n, 1), "cls": "bad" if critical else ""},
         {"label": "投诉会话", "value": mix.get("complaints", "—") if mix["n"] else "—",
          "note": (rate_text(mix["complaints"], mix["n"]) + f" · 重大 {mix['serious']}") if mix["n"] else "未做投诉分类"},
+        {"label": "一次解决率", "value": _pct(resolved_n, len(judged)) if len(judged) else "—",
+         "note": (f"{resolved_n}/{len(judged)} · 顾客不满结束 {unhappy_n}") if len(judged) else "规则库没有结果检查",
+         "cls": "bad" if len(judged) and resolved_n / len(judged) < 0.6 else ""},
         {"label": "首响超时", "value": fr_late, "note": f"> {options.first_response_limit_s:g}秒 · " + rate_text(fr_late, len(fr))},
     ]
     kpis = [
@@ -737,6 +751,9 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
         ("已做投诉分类的会话", mix["n"], None, "" if mix["n"] else "未做投诉分类", "int"),
         ("投诉会话", mix.get("complaints"), mix["n"] or None, rate_text(mix.get("complaints") or 0, mix["n"]), "int"),
         ("重大投诉", mix.get("serious"), mix["n"] or None, "", "int"),
+        ("一次解决 (给出答复、顾客未不满、诉求未遗留)", resolved_n, len(judged) or None, rate_text(resolved_n, len(judged), 1), "int"),
+        ("一次解决率", round(resolved_n / len(judged), 4) if len(judged) else None, len(judged) or None, "", "pct"),
+        ("顾客不满结束", unhappy_n, len(judged) or None, rate_text(unhappy_n, len(judged), 1), "int"),
         ("首次响应中位数(秒)", _quantile(fr, 0.5), len(fr), "", "0.0"),
         ("首次响应P90(秒)", _quantile(fr, 0.9), len(fr), "", "0.0"),
         (f"首次响应超过{options.first_response_limit_s:g}秒", fr_late, len(fr), rate_text(fr_late, len(fr), 1), "int"),
@@ -885,6 +902,8 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
             "low": r.pass_rate_low95, "mean_score": r.mean_score, "critical": int(r.critical_conversations),
             "complaints": int(r.complaints), "fr": _num(r.median_first_response_s), "rt": _num(r.median_response_s),
             "focus": ranking.at[r.Index, "focus"],
+            "resolution": _num(r.resolution_rate, 4), "resolution_text": rate_text(r.resolved_n, r.outcome_judged)
+            if r.outcome_judged else "—",
         })
 
     drilldown = _drilldown(conv, details, msgs, drill, anchors)

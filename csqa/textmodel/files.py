@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from csqa.textmodel.errors import ModelLoadError
-from csqa.textmodel.linear import CHAR, CONTEXT, TEXT, WORD, Block, Head, LinearModel
+from csqa.textmodel.linear import CHAR, CONTEXT, LEXICON, TEXT, WORD, Block, Head, LinearModel
 
 MODEL_FORMAT = 3
 
@@ -53,8 +53,11 @@ def model_files(model: LinearModel, settings: dict) -> tuple[dict[str, np.ndarra
     blocks = []
     for i, b in enumerate(model.blocks):
         arrays[f"idf_{i}"] = b.idf
-        blocks.append({"name": b.name, "field": b.field, "kind": b.kind, "ngram_range": list(b.ngram_range),
-                       "sublinear_tf": b.sublinear_tf, "terms": b.terms})
+        block = {"name": b.name, "field": b.field, "kind": b.kind, "ngram_range": list(b.ngram_range),
+                 "sublinear_tf": b.sublinear_tf, "terms": b.terms}
+        if b.lexicon is not None:
+            block["lexicon"] = b.lexicon
+        blocks.append(block)
     heads = []
     for name, h in model.heads.items():
         arrays[f"coef_{name}"] = h.coef.astype(np.float32)  # half the file; probabilities move by ~1e-7
@@ -87,13 +90,16 @@ def read_model(model_path: Path, meta_path: Path) -> tuple[LinearModel, dict]:
         if meta.get("format") != MODEL_FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, expected {MODEL_FORMAT}")
         blocks = [Block(b["name"], b["field"], b["kind"], list(b["terms"]), arrays[f"idf_{i}"].astype(np.float64),
-                        tuple(b["ngram_range"]), bool(b["sublinear_tf"])) for i, b in enumerate(meta["blocks"])]
+                        tuple(b["ngram_range"]), bool(b["sublinear_tf"]),
+                        {str(k): str(v) for k, v in b["lexicon"].items()} if b.get("lexicon") is not None else None)
+                  for i, b in enumerate(meta["blocks"])]
         heads = {h["name"]: Head(h["name"], list(h["classes"]), arrays[f"coef_{h['name']}"].astype(np.float64),
                                  arrays[f"intercept_{h['name']}"].astype(np.float64))
                  for h in meta["heads"]}
         n_features = sum(len(b.terms) for b in blocks)
         for b in blocks:
-            if len(b.idf) != len(b.terms) or b.field not in (TEXT, CONTEXT) or b.kind not in (WORD, CHAR):
+            if len(b.idf) != len(b.terms) or b.field not in (TEXT, CONTEXT) or b.kind not in (WORD, CHAR, LEXICON) \
+                    or (b.kind == LEXICON) != (b.lexicon is not None):
                 raise ValueError(f"block {b.name} is inconsistent")
         for h in heads.values():
             if h.coef.ndim != 2 or h.coef.shape[1] != n_features or h.coef.shape[0] != len(h.intercept):

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-WORD, CHAR = "word", "char"
+WORD, CHAR, LEXICON = "word", "char", "lexicon"
 TEXT, CONTEXT = "text", "context"
 
 
@@ -38,6 +38,7 @@ class Block:
     idf: np.ndarray
     ngram_range: tuple[int, int] = (1, 1)
     sublinear_tf: bool = True
+    lexicon: dict[str, str] | None = None  # kind "lexicon": word -> tag (csqa.textmodel.lexicon)
 
     @property
     def analyzer_key(self) -> tuple:
@@ -79,7 +80,13 @@ class LinearModel:
                 index.setdefault(t, len(index))
         for key, index in self._index.items():
             kind, ngram_range = key
-            self._analyzers[key] = _WordAnalyzer(index) if kind == WORD else _CharAnalyzer(index, ngram_range, True)
+            if kind == LEXICON:
+                from csqa.textmodel.lexicon import LexiconTagger
+
+                lexicon = next(b.lexicon for b in blocks if b.kind == LEXICON)
+                self._analyzers[key] = _StringAnalyzer(LexiconTagger(lexicon or {}), index)
+            else:
+                self._analyzers[key] = _WordAnalyzer(index) if kind == WORD else _CharAnalyzer(index, ngram_range, True)
         for b in blocks:
             index = self._index[b.analyzer_key]
             cmap = np.full(len(index) + 1, -1, dtype=np.int64)
