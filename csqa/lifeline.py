@@ -1,0 +1,76 @@
+"""Every process `csqa score` starts ends with it — killed (SIGKILL included), interrupted or failed.
+
+The processes: the ingest child and the scoring workers (forked from the main process), the
+output stage's fork server (spawned by it) and the report / xlsx / store jobs (forked from the
+fork server). Each arms `die_with_parent` first thing: on Linux the kernel sends it SIGKILL when
+its parent ends (prctl PR_SET_PDEATHSIG), so the chain main → fork server → jobs comes down
+from the top whatever killed the main process; elsewhere a watcher thread notices that the
+parent is gone (the process is re-parented) and ends the process. A job waiting on the main
+process (the xlsx job for its small sheets, the store job for the go-ahead to record the run)
+also checks `parent_alive` while it waits.
+
+Standard library only: the ingest child arms it before anything heavy is imported.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+PR_SET_PDEATHSIG = 1
+_armed_for: int | None = None  # the parent pid this process watches (None: not armed)
+
+
+def _prctl_pdeathsig(sig: int) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):  # no prctl (an unusual libc): the watcher thread instead
+        return False
+
+
+def _watch(parent: int, poll_s: float) -> None:
+    while True:
+        time.sleep(poll_s)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def die_with_parent(parent: int | None = None, poll_s: float = 0.5, thread: bool = True) -> None:
+    """End this process when its parent ends. Call first thing in a child process.
+
+    parent: the pid the child should have as its parent (default: its parent now). If that
+    process is gone already — it died between the fork and this call — the child ends at once.
+    thread: without prctl, watch the parent from a thread (False for a process that forks
+    others and watches its parent otherwise, as the fork server does).
+    """
+    global _armed_for
+    parent = os.getppid() if parent is None else parent
+    if not _prctl_pdeathsig(signal.SIGKILL) and thread and _armed_for != parent:
+        threading.Thread(target=_watch, args=(parent, poll_s), name="csqa-lifeline", daemon=True).start()
+    _armed_for = parent
+    if os.getppid() != parent:  # (checked after arming: no window where the parent's death is missed)
+        os._exit(1)
+
+
+def parent_alive() -> bool:
+    """False once the parent this process armed `die_with_parent` for has gone."""
+    return _armed_for is None or os.getppid() == _armed_for
+
+
+def worker_init(parent: int | None = None) -> None:
+    """Initializer of the scoring workers (parent: the main process) and the output jobs'
+    processes (parent: the fork server): die with the parent; Ctrl-C and SIGTERM are the main
+    process's to handle (it ends these processes itself)."""
+    die_with_parent(parent)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, signal.SIG_IGN if sig == signal.SIGINT else signal.SIG_DFL)
+        except (ValueError, OSError):  # not the main thread
+            pass
