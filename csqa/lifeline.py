@@ -3,11 +3,14 @@
 The processes: the ingest child and the scoring workers (forked from the main process), the
 output stage's fork server (spawned by it) and the report / xlsx / store jobs (forked from the
 fork server). Each arms `die_with_parent` first thing: on Linux the kernel sends it SIGKILL when
-its parent ends (prctl PR_SET_PDEATHSIG), so the chain main → fork server → jobs comes down
-from the top whatever killed the main process; elsewhere a watcher thread notices that the
-parent is gone (the process is re-parented) and ends the process. A job waiting on the main
-process (the xlsx job for its small sheets, the store job for the go-ahead to record the run)
-also checks `parent_alive` while it waits.
+its parent ends (prctl PR_SET_PDEATHSIG); elsewhere a watcher thread notices that the parent is
+gone (the process is re-parented) and ends the process. The jobs are the main process's
+grandchildren: they also watch a pipe whose write end only the main process holds
+(`Lifeline`), and end when it closes — the main process is gone, however it ended — which
+does not depend on the fork server (the fork server in turn leaves once every job and the main
+process have closed its own pipe). A job waiting on the main process (the xlsx job for its
+small sheets, the store job for the go-ahead to record the run) also checks `parent_alive`
+while it waits.
 
 Standard library only: the ingest child arms it before anything heavy is imported.
 """
@@ -27,6 +30,9 @@ def _prctl_pdeathsig(sig: int) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
+        from csqa import testhook
+
+        testhook.point("lifeline:prctl")  # (a test turns it off to try the portable way)
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
@@ -62,6 +68,41 @@ def die_with_parent(parent: int | None = None, poll_s: float = 0.5, thread: bool
 def parent_alive() -> bool:
     """False once the parent this process armed `die_with_parent` for has gone."""
     return _armed_for is None or os.getppid() == _armed_for
+
+
+class Lifeline:
+    """A pipe whose write end only this process holds (make it after the last fork of processes
+    that should not hold it). Give `reader` (a multiprocessing Connection: it travels with a
+    process's arguments) to processes that are not this one's children; `job_init` watches it."""
+
+    def __init__(self):
+        import multiprocessing as mp
+
+        self.reader, self._writer = mp.Pipe(duplex=False)
+
+    def close(self) -> None:
+        """Let go of the write end: watching processes still alive end now."""
+        for conn in (self._writer, self.reader):
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+
+def _watch_pipe(reader) -> None:
+    try:
+        reader.recv()  # nothing is ever sent: this returns (EOFError) when every write end has closed
+    except (EOFError, OSError):
+        pass
+    os._exit(1)
+
+
+def job_init(reader=None) -> None:
+    """Initializer of the output jobs' processes: `worker_init` (they die with the fork server),
+    and they end when the `Lifeline` pipe of the main process closes."""
+    worker_init()
+    if reader is not None:
+        threading.Thread(target=_watch_pipe, args=(reader,), name="csqa-lifeline-pipe", daemon=True).start()
 
 
 def worker_init(parent: int | None = None) -> None:

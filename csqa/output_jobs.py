@@ -396,6 +396,7 @@ class OutputPool:
 
     def __init__(self):
         self._pool: ProcessPoolExecutor | None = None
+        self._lifeline: lifeline.Lifeline | None = None
 
     def start(self) -> "OutputPool":
         if self._pool is None:
@@ -407,8 +408,11 @@ class OutputPool:
                 forkserver.ensure_running()  # imports _PRELOAD now, while this process waits for the ingest child
             else:  # Windows: fresh interpreters
                 ctx = mp.get_context("spawn")
-            # the job processes die with their parent, the fork server (which dies with this process)
-            self._pool = ProcessPoolExecutor(max_workers=3, mp_context=ctx, initializer=lifeline.worker_init)
+            # the job processes die with this process: through the fork server (their parent) and through
+            # a pipe only this process writes to (`csqa.lifeline`)
+            self._lifeline = lifeline.Lifeline()
+            self._pool = ProcessPoolExecutor(max_workers=3, mp_context=ctx, initializer=lifeline.job_init,
+                                             initargs=(self._lifeline.reader,))
         return self
 
     def submit(self, fn, job) -> Future:
@@ -435,6 +439,9 @@ class OutputPool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=cancel)
             self._pool = None
+        if self._lifeline is not None:
+            self._lifeline.close()
+            self._lifeline = None
 
     def terminate(self) -> None:
         """End the jobs now (the run was interrupted): their processes are killed, the pool closed."""

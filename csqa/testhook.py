@@ -5,6 +5,7 @@
 
 - pause: write the process id to `$CSQA_TEST_HOOK_DIR/<point>` (":" and "/" as "_") and wait
   there until killed — the test then kills whichever process it likes with os.kill;
+- mark: write that file and go on (the test learns that the point was reached);
 - die: SIGKILL this process at once;
 - enospc, eacces, erofs, einval: raise that OSError (naming the path given at the point).
 
@@ -36,12 +37,12 @@ def point(name: str, path: str | Path | None = None) -> None:
         action, _, where = item.strip().partition("@")
         if where != name:
             continue
-        if action == "pause":
+        if action in ("pause", "mark"):
             mark = marker(os.environ.get("CSQA_TEST_HOOK_DIR", "."), name)
             tmp = mark.with_name(mark.name + f".{os.getpid()}.tmp")
             tmp.write_text(str(os.getpid()), encoding="utf-8")
             os.replace(tmp, mark)
-            while True:
+            while action == "pause":
                 time.sleep(0.2)
         elif action == "die":
             os.kill(os.getpid(), signal.SIGKILL)

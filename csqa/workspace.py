@@ -189,8 +189,13 @@ class OutputDir:
         self.recover()
         if self.path.is_dir():
             self._check_existing()
-        with writing(self.parent):
+        try:
             self.stage = _new_folder(self.parent, f"{self._prefix}new-{os.getpid()}-")
+        except OSError as exc:  # (named as the folder OUTDIR is in, not as the hidden stage folder)
+            err = storage_error(OSError(exc.errno, exc.strerror, str(self.parent)))
+            if err is None:
+                raise
+            raise err from exc
         self._work: Path | None = None
 
     # ------------------------------------------------------------------ checks and repairs
