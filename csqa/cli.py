@@ -232,7 +232,8 @@ def _score(inputs, outdir, encoding, columns, roles, rulebook, select, ignore, m
 # ---------------------------------------------------------------------------- report
 @cli.command()
 @click.option("--store", "store", required=True, type=click.Path(dir_okay=False), help="结果库 (DuckDB) 路径")
-@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="输出目录 (report.html, report.xlsx)")
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False),
+              help="输出目录 (report.html, report.xlsx, conversations.csv, findings.csv, agents.csv)")
 @click.option("--from", "date_from", default=None, help="起始日期 YYYY-MM-DD (含)")
 @click.option("--to", "date_to", default=None, help="结束日期 YYYY-MM-DD (含)")
 @click.option("--agent", default=None, help="只看这位客服 (主要接待客服)")
@@ -321,7 +322,12 @@ def rules_lint(rulebook):
 
 
 def main() -> None:
-    cli(prog_name="csqa")
+    from csqa.lifeline import end_helper_processes
+
+    try:
+        cli(prog_name="csqa")
+    finally:
+        end_helper_processes()  # no process of csqa's outlives the command
 
 
 if __name__ == "__main__":

@@ -115,3 +115,26 @@ def worker_init(parent: int | None = None) -> None:
             signal.signal(sig, signal.SIG_IGN if sig == signal.SIGINT else signal.SIG_DFL)
         except (ValueError, OSError):  # not the main thread
             pass
+
+
+def end_helper_processes() -> None:
+    """multiprocessing's fork server and resource tracker end with this process — before it
+    exits, not a moment after (they would otherwise notice its exit on their own). Called by
+    csqa's command-line entry point when the command is done; a library user's process keeps them."""
+    forkserver = getattr(sys.modules.get("multiprocessing.forkserver"), "_forkserver", None)
+    pid = getattr(forkserver, "_forkserver_pid", None)
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)  # (it holds nothing: its jobs have ended)
+        except OSError:
+            pass
+        try:
+            forkserver._stop()  # reaps it, removes its socket
+        except Exception:  # noqa: BLE001 - another Python's internals: it then ends by itself
+            pass
+    tracker = getattr(sys.modules.get("multiprocessing.resource_tracker"), "_resource_tracker", None)
+    if getattr(tracker, "_pid", None):
+        try:
+            tracker._stop()  # its pipe closes: it ends, and is reaped
+        except Exception:  # noqa: BLE001
+            pass

@@ -73,7 +73,7 @@ class Csqa:
     def run(self, *args, hook: str | None = None, prefix: tuple = ()) -> subprocess.CompletedProcess:
         proc = self.start(*args, hook=hook, prefix=prefix)
         out, err = self.finish(proc)
-        assert self.wait_gone() == [], "a process of the run outlived it"
+        assert self.wait_gone(patience_s=0) == [], "a process of the run outlived it"
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def processes(self) -> list[int]:
