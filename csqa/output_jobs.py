@@ -46,6 +46,7 @@ import json
 import multiprocessing as mp
 import os
 import pickle
+import sys
 import tempfile
 import time
 import traceback
@@ -123,20 +124,32 @@ def _target(job) -> Path | None:
     return None
 
 
+def _ignore_unraisable(unraisable) -> None:
+    pass
+
+
 def _guarded(fn, job) -> dict:
     if getattr(job, "tmpdir", None) is not None:
         tempfile.tempdir = str(job.tmpdir)
+    hook = sys.unraisablehook
     try:
         return {"ok": fn(job)}
-    except CsqaError as exc:
-        return {"error": str(exc), "csqa": True}
-    except Exception as exc:  # noqa: BLE001
+    except BaseException as exc:  # noqa: BLE001
+        # what the failed job leaves half-closed (xlsxwriter's zip file on a full disk) fails again when
+        # it is finalized, with the exception ignored: not on stderr, the job's error says it already
+        sys.unraisablehook = _ignore_unraisable
+        if isinstance(exc, CsqaError):
+            return {"error": str(exc), "csqa": True}
         err = storage_error(exc, _target(job))
         if err is not None:
             return {"error": str(err), "csqa": True}
         return {"error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}", "csqa": False}
-    except BaseException as exc:  # noqa: BLE001 - reported by the parent with the traceback
-        return {"error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}", "csqa": False}
+    finally:
+        if sys.unraisablehook is _ignore_unraisable:
+            import gc
+
+            gc.collect()
+            sys.unraisablehook = hook
 
 
 def _one_frame(spool) -> pd.DataFrame:
