@@ -32,8 +32,6 @@ from csqa.errors import ConfigError, StorageError, storage_error, writing
 
 RUN_PREFIX = "csqa-run-"
 MP_PREFIX = "csqa-mp-"  # multiprocessing's own folder (the fork server's socket), one per process
-# what file managers leave in any folder they show: carried over without a word
-_LITTER = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
 
 def pid_alive(pid: int) -> bool:
