@@ -239,9 +239,14 @@ class OutputDir:
         return self._work
 
     def _carry_over(self) -> None:
-        """Entries of the current OUTDIR this run does not write, into the stage (links, not copies)."""
+        """Entries of the current OUTDIR this run does not write, into the stage (links, not copies),
+        and OUTDIR's permissions."""
         if not self.path.is_dir():
             return
+        try:
+            shutil.copymode(self.path, self.stage)
+        except OSError:
+            pass
         written = {p.name for p in self.stage.iterdir()}
         for entry in os.scandir(self.path):
             name = entry.name

@@ -155,10 +155,12 @@ def test_a_run_is_recorded_in_the_store_only_once_its_outputs_are_complete(previ
 def test_outdir_keeps_files_the_run_does_not_write_and_refuses_foreign_folders(previous, exports, tmp_path):
     out, store = setup_previous(previous, tmp_path)
     (out / "notes.txt").write_text("我的备注", encoding="utf-8")
+    os.chmod(out, 0o750)
     csqa = Csqa(tmp_path)
     res = csqa.run("score", exports[1], "-o", out, "--store", store, "-q", "--no-model")
     assert res.returncode == 0, res.stderr
     assert (out / "notes.txt").read_text(encoding="utf-8") == "我的备注"
+    assert out.stat().st_mode & 0o777 == 0o750  # the new OUTDIR keeps the folder's permissions
     assert json.loads((out / "run.json").read_text(encoding="utf-8"))["inputs"][0]["path"].endswith("b.csv")
 
     (out / "photos").mkdir()
