@@ -83,9 +83,9 @@ class CsqaGroup(click.Group):
             sys.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
-        except Terminated:
+        except Terminated as exc:
             click.echo("已终止 (terminated)", err=True)
-            sys.exit(143)
+            sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("已中断 (interrupted)", err=True)
             sys.exit(130)
@@ -107,30 +107,37 @@ class CsqaGroup(click.Group):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM during `csqa score`: unwound like Ctrl-C (workers and jobs ended, temporary folders
-    removed, OUTDIR and the store left as they were), exit status 143."""
+    """SIGTERM (or SIGHUP) during `csqa score`: unwound like Ctrl-C (workers and jobs ended, temporary
+    folders removed, OUTDIR and the store left as they were), exit status 128 + the signal's number."""
+
+    def __init__(self, signum: int = 15):
+        super().__init__(signum)
+        self.exit_code = 128 + signum
 
 
 class _TerminateAsInterrupt:
-    """While `csqa score` runs in the main thread, SIGTERM raises `Terminated`."""
+    """While `csqa score` runs in the main thread, SIGTERM and SIGHUP raise `Terminated`."""
 
     def __enter__(self):
         import signal
         import threading
 
-        self.previous = None
+        self.previous = {}
         if threading.current_thread() is threading.main_thread():
             def raise_terminated(signum, frame):
-                raise Terminated()
+                raise Terminated(signum)
 
-            self.previous = signal.signal(signal.SIGTERM, raise_terminated)
+            for name in ("SIGTERM", "SIGHUP"):
+                if hasattr(signal, name):
+                    sig = getattr(signal, name)
+                    self.previous[sig] = signal.signal(sig, raise_terminated)
         return self
 
     def __exit__(self, *exc):
         import signal
 
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 @click.group(cls=CsqaGroup)

@@ -110,7 +110,10 @@ def worker_init(parent: int | None = None) -> None:
     processes (parent: the fork server): die with the parent; Ctrl-C and SIGTERM are the main
     process's to handle (it ends these processes itself)."""
     die_with_parent(parent)
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if not hasattr(signal, name):
+            continue
+        sig = getattr(signal, name)
         try:
             signal.signal(sig, signal.SIG_IGN if sig == signal.SIGINT else signal.SIG_DFL)
         except (ValueError, OSError):  # not the main thread

@@ -110,8 +110,9 @@ def test_without_the_parent_death_signal_the_processes_still_end_with_the_main_o
 
 
 @pytest.mark.parametrize("sig, code, last_line", [(signal.SIGINT, 130, "已中断 (interrupted)"),
-                                                  (signal.SIGTERM, 143, "已终止 (terminated)")])
-def test_ctrl_c_or_sigterm_in_the_output_stage_ends_every_job_and_cleans_up_at_once(sig, code, last_line, previous,
+                                                  (signal.SIGTERM, 143, "已终止 (terminated)"),
+                                                  (signal.SIGHUP, 129, "已终止 (terminated)")])
+def test_ctrl_c_sigterm_or_sighup_in_the_output_stage_ends_every_job_and_cleans_up_at_once(sig, code, last_line, previous,
                                                                                    exports, tmp_path):
     out, store = setup_previous(previous, tmp_path)
     old_out, old_store = snapshot(out), store_state(store)

@@ -170,10 +170,11 @@ def _child_main(folder: Path, inputs, encoding, column_map, role_map, chunk_rows
     from csqa.lifeline import die_with_parent
 
     die_with_parent(parent)  # killed with the main process, even mid-chunk
-    try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # (the main process's SIGTERM handler is not the child's)
-    except ValueError:
-        pass
+    for name in ("SIGTERM", "SIGHUP"):  # (the main process's handlers for these are not the child's)
+        try:
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        except (ValueError, AttributeError):
+            pass
     try:
         result = ("ok", _ingest(folder / "parts", inputs, encoding, column_map, role_map, chunk_rows, parent, started))
     except _ParentGone:
