@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 
 from csqa import __version__
-from csqa.errors import ConfigError, CsqaError
+from csqa.errors import ConfigError, CsqaError, named_path, storage_error
 
 
 def _warnings_and_worse(record: logging.LogRecord) -> bool:
@@ -83,14 +83,61 @@ class CsqaGroup(click.Group):
             sys.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
+        except Terminated as exc:
+            click.echo("已终止 (terminated)", err=True)
+            sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("已中断 (interrupted)", err=True)
             sys.exit(130)
         except Exception as exc:  # noqa: BLE001 - last line of defence for the user
             if debug:
                 raise
+            # a full disk, a read-only or forbidden path (where no file is named: most likely temporary files)
+            if named_path(exc):
+                err = storage_error(exc, verb=("访问", "accessing"))
+            else:
+                import tempfile
+
+                err = storage_error(exc, tempfile.gettempdir(), verb=("写入临时目录", "writing to the temporary folder"))
+            if err is not None:
+                click.echo(f"错误: {err}", err=True)
+                sys.exit(err.exit_code)
             click.echo(f"内部错误: {type(exc).__name__}: {exc} — 请加 --debug 重新运行并把输出报告给我们", err=True)
             sys.exit(1)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP) during `csqa score`: unwound like Ctrl-C (workers and jobs ended, temporary
+    folders removed, OUTDIR and the store left as they were), exit status 128 + the signal's number."""
+
+    def __init__(self, signum: int = 15):
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
+class _TerminateAsInterrupt:
+    """While `csqa score` runs in the main thread, SIGTERM and SIGHUP raise `Terminated`."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            def raise_terminated(signum, frame):
+                raise Terminated(signum)
+
+            for name in ("SIGTERM", "SIGHUP"):
+                if hasattr(signal, name):
+                    sig = getattr(signal, name)
+                    self.previous[sig] = signal.signal(sig, raise_terminated)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 @click.group(cls=CsqaGroup)
@@ -141,6 +188,21 @@ def score(inputs, outdir, encoding, column_map, role_map, rulebook, select, igno
           store, engine, workers, segmenter, statistics, fmt, quiet, debug):
     """为导出的聊天记录打分: csqa score INPUT… -o OUTDIR"""
     columns, roles = _pairs(column_map, "--map"), _pairs(role_map, "--role-map")
+    from csqa.workspace import RunTemp
+
+    with _TerminateAsInterrupt(), RunTemp():  # every temporary folder of the run under one, removed at the end
+        summary = _score(inputs, outdir, encoding, columns, roles, rulebook, select, ignore, model, no_model, no_mask,
+                         store, engine, workers, segmenter, quiet)
+    if fmt == "json":
+        click.echo(json.dumps(summary["manifest"], ensure_ascii=False, indent=2, default=str))
+    elif not quiet:
+        click.echo(summary["text"])
+    if statistics:
+        click.echo(summary["statistics"])
+
+
+def _score(inputs, outdir, encoding, columns, roles, rulebook, select, ignore, model, no_model, no_mask, store, engine,
+           workers, segmenter, quiet) -> dict:
     background = None
     try:
         if engine == "local":
@@ -150,7 +212,7 @@ def score(inputs, outdir, encoding, column_map, role_map, rulebook, select, igno
             background = BackgroundIngest.start(list(inputs), encoding, columns, roles)
         from csqa.runner import run_score
 
-        summary = run_score(
+        return run_score(
             inputs=list(inputs),
             outdir=Path(outdir),
             encoding=encoding,
@@ -172,18 +234,13 @@ def score(inputs, outdir, encoding, column_map, role_map, rulebook, select, igno
     finally:
         if background is not None:
             background.close()
-    if fmt == "json":
-        click.echo(json.dumps(summary["manifest"], ensure_ascii=False, indent=2, default=str))
-    elif not quiet:
-        click.echo(summary["text"])
-    if statistics:
-        click.echo(summary["statistics"])
 
 
 # ---------------------------------------------------------------------------- report
 @cli.command()
 @click.option("--store", "store", required=True, type=click.Path(dir_okay=False), help="结果库 (DuckDB) 路径")
-@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="输出目录 (report.html, report.xlsx)")
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False),
+              help="输出目录 (report.html, report.xlsx, conversations.csv, findings.csv, agents.csv)")
 @click.option("--from", "date_from", default=None, help="起始日期 YYYY-MM-DD (含)")
 @click.option("--to", "date_to", default=None, help="结束日期 YYYY-MM-DD (含)")
 @click.option("--agent", default=None, help="只看这位客服 (主要接待客服)")
@@ -272,7 +329,12 @@ def rules_lint(rulebook):
 
 
 def main() -> None:
-    cli(prog_name="csqa")
+    from csqa.lifeline import end_helper_processes
+
+    try:
+        cli(prog_name="csqa")
+    finally:
+        end_helper_processes()  # no process of csqa's outlives the command
 
 
 if __name__ == "__main__":

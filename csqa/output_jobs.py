@@ -27,13 +27,27 @@ start small (the server holds no run data).
 
 A job never raises across the process boundary: it returns its result or the error's
 message, and `OutputPool.result` raises `CsqaError` (a user-facing message) or
-`RuntimeError` (a bug, with the child's traceback) in the main process.
+`RuntimeError` (a bug, with the child's traceback) in the main process. A full disk or a
+permission problem is a `StorageError` naming the file.
+
+One process tree: the fork server and the job processes die with the main process
+(`csqa.lifeline`: the fork server arms it when it imports `csqa._forkserver_guard`, the job
+processes in their initializer), and `OutputPool.terminate` ends the jobs at once when the run
+is interrupted. The store job records the run only when the main process says so: it inserts
+the rows (invisible until the run is recorded, see `csqa.store`), prepares the transaction that
+records the run, signals `ready` (with its figures, for run.json) and waits for the go-ahead,
+which comes once every other output is complete in the stage folder (`go`); on an abort mark it
+drops its rows instead. Temporary files of a job go to the job's `tmpdir` (in the stage folder),
+not to the system's temp directory where a kill would leave them.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import pickle
+import sys
+import tempfile
 import time
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -42,7 +56,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from csqa.errors import CsqaError
+from csqa import lifeline, testhook
+from csqa.errors import CsqaError, storage_error
 
 
 @dataclass
@@ -59,6 +74,7 @@ class ReportJob:
     handover: Path  # where the small report.xlsx sheets go for the xlsx job (`hand_over`)
     finding_columns: list[str] = field(default_factory=list)  # what the figures aggregate
     categorical: tuple[str, ...] = ()
+    tmpdir: Path | None = None  # the job's temporary files (default: the system's)
 
 
 @dataclass
@@ -70,6 +86,7 @@ class XlsxJob:
     options: object  # csqa.report.builder.ReportOptions
     xlsx_path: Path
     handover: Path  # written by the report job (`hand_over`), or its abort mark
+    tmpdir: Path | None = None  # xlsxwriter's temporary files (default: the system's)
 
 
 @dataclass
@@ -80,12 +97,14 @@ class StoreJob:
     findings: object  # FrameSpool
     agents: pd.DataFrame
     messages: object  # MessageSpool
+    go: Path | None = None  # record the run when this file appears (`go`), not before; None: at once
+    tmpdir: Path | None = None  # where DuckDB spills (default: beside the store)
 
 
 # what the fork server imports once (see the module docstring): besides the libraries, everything a
 # job imports on its way (unpickling a job, the spools, `check_statistics`, `peak_rss_mb`: ~0.09 s of
 # CPU per job otherwise), and report.html's template, compiled (`csqa.report.preload`)
-_PRELOAD = ["duckdb", "jinja2", "pyarrow.parquet", "xlsxwriter", "csqa.report.builder", "csqa.report.xlsx",
+_PRELOAD = ["csqa._forkserver_guard", "duckdb", "jinja2", "pyarrow.parquet", "xlsxwriter", "csqa.report.builder", "csqa.report.xlsx",
             "csqa.store", "csqa.output_jobs", "csqa.engines.spool", "csqa.report.tables", "csqa.pipeline",
             "csqa.report.preload"]
 
@@ -97,13 +116,40 @@ def _finished(t0: float) -> dict:
     return {"seconds": time.perf_counter() - t0, "cpu_s": time.process_time(), "peak_rss_mb": peak_rss_mb()}
 
 
-def _guarded(job, *args) -> dict:
+def _target(job) -> Path | None:
+    """The file a job writes (named in a disk-full or permission error)."""
+    for name in ("html_path", "xlsx_path", "path"):
+        if getattr(job, name, None) is not None:
+            return getattr(job, name)
+    return None
+
+
+def _ignore_unraisable(unraisable) -> None:
+    pass
+
+
+def _guarded(fn, job) -> dict:
+    if getattr(job, "tmpdir", None) is not None:
+        tempfile.tempdir = str(job.tmpdir)
+    hook = sys.unraisablehook
     try:
-        return {"ok": job(*args)}
-    except CsqaError as exc:
-        return {"error": str(exc), "csqa": True}
-    except BaseException as exc:  # noqa: BLE001 - reported by the parent with the traceback
+        return {"ok": fn(job)}
+    except BaseException as exc:  # noqa: BLE001
+        # what the failed job leaves half-closed (xlsxwriter's zip file on a full disk) fails again when
+        # it is finalized, with the exception ignored: not on stderr, the job's error says it already
+        sys.unraisablehook = _ignore_unraisable
+        if isinstance(exc, CsqaError):
+            return {"error": str(exc), "csqa": True}
+        err = storage_error(exc, _target(job))
+        if err is not None:
+            return {"error": str(err), "csqa": True}
         return {"error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}", "csqa": False}
+    finally:
+        if sys.unraisablehook is _ignore_unraisable:
+            import gc
+
+            gc.collect()
+            sys.unraisablehook = hook
 
 
 def _one_frame(spool) -> pd.DataFrame:
@@ -152,8 +198,49 @@ def take_over(handover: Path, poll_s: float = 0.01) -> dict:
         if handover.exists():
             with open(handover, "rb") as fh:
                 return pickle.load(fh)
-        if abort.exists():
+        if abort.exists() or not lifeline.parent_alive():
             raise HandoverAborted(str(handover))
+        time.sleep(poll_s)
+
+
+# ---------------------------------------------------------------------------- the store's go-ahead
+def _ready_mark(go: Path) -> Path:
+    return go.with_name(go.name + ".ready")
+
+
+def store_ready(go: Path, future, poll_s: float = 0.01) -> dict:
+    """Wait until the store job has its rows in and the run prepared (its figures so far), or has
+    ended (its error is raised here, as `OutputPool.result` raises it)."""
+    ready = _ready_mark(go)
+    while True:
+        if ready.exists():
+            return json.loads(ready.read_text(encoding="utf-8"))
+        if future.done():
+            out = OutputPool.result(future, "store")
+            if ready.exists():
+                continue
+            return out
+        time.sleep(poll_s)
+
+
+def give_go(go: Path) -> None:
+    """Let the store job record the run (every other output is complete)."""
+    go.touch()
+
+
+def _await_go(go: Path, figures: dict, poll_s: float = 0.01) -> bool:
+    """Signal `ready` with the figures, then wait: True on the go-ahead, False on an abort mark
+    (or when the main process is gone)."""
+    ready = _ready_mark(go)
+    tmp = ready.with_name(ready.name + ".part")
+    tmp.write_text(json.dumps(figures), encoding="utf-8")
+    os.replace(tmp, ready)
+    abort = _abort_mark(go)
+    while True:
+        if go.exists():
+            return True
+        if abort.exists() or not lifeline.parent_alive():
+            return False
         time.sleep(poll_s)
 
 
@@ -200,6 +287,7 @@ def _report(job: ReportJob) -> dict:
         raise
     statistics = check_statistics(conversations, figures)  # `csqa score --statistics`
     del figures, conversations
+    testhook.point("write:report.html", job.html_path)
     job.html_path.write_text(html, encoding="utf-8")
     return _finished(t0) | {"statistics": statistics}
 
@@ -272,6 +360,7 @@ def _xlsx(job: XlsxJob) -> dict:
     conversations = _xlsx_conversations(job.conversations, len(spool), finding_counts, job.options)
     big = detail_sheets(conversations, len(spool), finding_counts, _details_reader(spool), job.options)
     del conversations, counted[:]
+    testhook.point("write:report.xlsx", job.xlsx_path)
     with XlsxReport(job.xlsx_path, list(SHEET_ORDER)) as book:
         for name in DETAIL_SHEETS:
             book.fill(name, big.pop(name))
@@ -291,9 +380,16 @@ def _store(job: StoreJob) -> dict:
     from csqa.store import ResultStore
 
     t0 = time.perf_counter()
-    with ResultStore(job.path) as rs:
-        rs.write_run(job.manifest, job.conversations, job.findings, job.agents, job.messages)
-    return _finished(t0)
+    with ResultStore(job.path, temp_directory=job.tmpdir) as rs:
+        pending = rs.stage_run(job.manifest, job.conversations, job.findings, job.agents, job.messages)
+        testhook.point("store:rows-inserted", job.path)
+        figures = _finished(t0)
+        if job.go is not None and not _await_go(job.go, figures):
+            rs.discard_run(pending)  # the run failed elsewhere: its rows go again
+            return figures | {"aborted": True}
+        rs.commit_run(pending)
+        testhook.point("store:committed", job.path)
+    return figures
 
 
 def run_report_job(job: ReportJob) -> dict:
@@ -313,6 +409,7 @@ class OutputPool:
 
     def __init__(self):
         self._pool: ProcessPoolExecutor | None = None
+        self._lifeline: lifeline.Lifeline | None = None
 
     def start(self) -> "OutputPool":
         if self._pool is None:
@@ -324,7 +421,11 @@ class OutputPool:
                 forkserver.ensure_running()  # imports _PRELOAD now, while this process waits for the ingest child
             else:  # Windows: fresh interpreters
                 ctx = mp.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=3, mp_context=ctx)
+            # the job processes die with this process: through the fork server (their parent) and through
+            # a pipe only this process writes to (`csqa.lifeline`)
+            self._lifeline = lifeline.Lifeline()
+            self._pool = ProcessPoolExecutor(max_workers=3, mp_context=ctx, initializer=lifeline.job_init,
+                                             initargs=(self._lifeline.reader,))
         return self
 
     def submit(self, fn, job) -> Future:
@@ -351,6 +452,20 @@ class OutputPool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=cancel)
             self._pool = None
+        if self._lifeline is not None:
+            self._lifeline.close()
+            self._lifeline = None
+
+    def terminate(self) -> None:
+        """End the jobs now (the run was interrupted): their processes are killed, the pool closed."""
+        if self._pool is None:
+            return
+        for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+            try:
+                process.kill()
+            except (OSError, ValueError, AttributeError):
+                pass
+        self.close(cancel=True)
 
     def __enter__(self):
         return self.start()

@@ -1,18 +1,19 @@
-"""Write a run's outputs into OUTDIR atomically: everything goes to a temporary folder first,
-then each file is moved into place, so a crash never leaves half-written files."""
+"""Write a run's outputs into OUTDIR atomically: everything goes to a stage folder beside OUTDIR
+first, which then replaces OUTDIR in one rename (`csqa.workspace.OutputDir`), so a crash or kill
+leaves OUTDIR as the previous run or the new one, whole."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
+from csqa import testhook
 from csqa.csv_writer import write_csv_part
+from csqa.errors import writing
 from csqa.report.safety import excel_safe_series
+from csqa.workspace import OutputDir
 
 UTF8_BOM = "\ufeff".encode("utf-8")
 CHAT_TEXT_COLUMNS = ("matched_text", "evidence", "raw", "explanation")
@@ -30,7 +31,8 @@ def _csv(table, path: Path, columns: list[str] | None = None) -> None:
     parts = _slices(table) if isinstance(table, pd.DataFrame) else table.frames(columns)
     empty = table if isinstance(table, pd.DataFrame) else table.empty_frame()
     # UTF-8 with BOM so Excel opens Chinese text correctly
-    with open(path, "wb") as fh:
+    with writing(path), open(path, "wb") as fh:
+        testhook.point(f"write:{path.name}", path)
         fh.write(UTF8_BOM)
         header = True
         for df in parts:
@@ -63,38 +65,51 @@ def _csv_part(df: pd.DataFrame, fh, columns: list[str] | None, header: bool) -> 
     write_csv_part(out, fh, header)
 
 
-def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], manifest: dict | Callable[[], dict] | None, html: str | None,
-                  xlsx_sheets: dict[str, pd.DataFrame] | None,
+def write_outputs(outdir: Path | OutputDir, tables: dict[str, pd.DataFrame], manifest: dict | Callable[[], dict] | None,
+                  html: str | None, xlsx_sheets: dict[str, pd.DataFrame] | None,
                   extra_files: dict[str, Callable[[Path], None]] | None = None) -> list[Path]:
     """tables → NAME.csv (conversations/findings/agents keep to the contract's columns),
     html → report.html, xlsx_sheets → report.xlsx, extra_files: {file name: writer(path)}
     (e.g. results.duckdb), manifest → run.json last (a callable is called then, so it can
-    carry the time the other files took). All moved into OUTDIR at the end."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".csqa-tmp-", dir=outdir))
-    written: list[Path] = []
+    carry the time the other files took).
+
+    outdir: a folder, replaced as a whole by the new files here (`OutputDir.publish`), or an
+    `OutputDir` whose stage gets the files (its owner publishes it)."""
+    own = not isinstance(outdir, OutputDir)
+    target = OutputDir(outdir) if own else outdir
+    stage = target.stage
+    names: list[str] = []
     contract = _contract_columns()
     try:
         for name, df in tables.items():
-            _csv(df, tmp / f"{name}.csv", contract.get(name))
+            _csv(df, stage / f"{name}.csv", contract.get(name))
+            names.append(f"{name}.csv")
+        testhook.point("outputs:csv-written", stage)
         if html is not None:
-            (tmp / "report.html").write_text(html, encoding="utf-8")
+            with writing(stage / "report.html"):
+                (stage / "report.html").write_text(html, encoding="utf-8")
+            names.append("report.html")
         if xlsx_sheets is not None:
             from csqa.report.xlsx import write_xlsx
 
-            write_xlsx(tmp / "report.xlsx", xlsx_sheets)
+            with writing(stage / "report.xlsx"):
+                write_xlsx(stage / "report.xlsx", xlsx_sheets)
+            names.append("report.xlsx")
         for name, writer in (extra_files or {}).items():
-            writer(tmp / name)
+            writer(stage / name)
+            names.append(name)
         # run.json last: its presence says the rest is complete
         if callable(manifest):
             manifest = manifest()
         if manifest is not None:
-            (tmp / "run.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-        for item in sorted(tmp.iterdir(), key=lambda p: p.name == "run.json"):
-            target = outdir / item.name
-            os.replace(item, target)
-            written.append(target)
+            with writing(stage / "run.json"):
+                testhook.point("write:run.json", stage / "run.json")
+                (stage / "run.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str),
+                                                encoding="utf-8")
+            names.append("run.json")
+        if own:
+            target.publish()
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return written
+        if own:
+            target.discard()
+    return [target.path / name for name in names]

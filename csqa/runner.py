@@ -1,10 +1,7 @@
 """`csqa score`: the I/O edges around the pure pipeline (ingest in, outputs out)."""
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import wait
 from datetime import datetime
@@ -12,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from csqa import __version__
+from csqa import __version__, testhook
 from csqa.errors import ConfigError, CsqaError
 from csqa.engines.base import Scorer
 from csqa.ingest import IngestOptions, iter_input_chunks
@@ -20,13 +17,14 @@ from csqa.ingest.model import empty_rejects
 from csqa.outputs import write_outputs
 from csqa.pipeline import Timer
 from csqa.engines.spool import FrameSpool, MessageSpool, with_finding_index, write_batch_part
-from csqa.output_jobs import (OutputPool, ReportJob, StoreJob, XlsxJob, abort_handover, run_report_job, run_store_job,
-                              run_xlsx_job)
+from csqa.output_jobs import (OutputPool, ReportJob, StoreJob, XlsxJob, abort_handover, give_go, run_report_job,
+                              run_store_job, run_xlsx_job, store_ready)
 from csqa.report.builder import ReportOptions
 from csqa.report.builder import build as build_report
 from csqa.report.tables import agents_table
 from csqa.report.transcript import prepare_transcripts
-from csqa.store import ResultStore, new_run_id
+from csqa.store import ResultStore, check_writable, new_run_id
+from csqa.workspace import OutputDir, RunTemp
 
 # what the report's figures aggregate; the rest of a finding (evidence, explanation…) is read per conversation shown
 REPORT_FINDING_COLUMNS = ["conversation_id", "agent_id", "rule_id", "rule_name", "check", "severity", "points",
@@ -52,7 +50,38 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
     in that child while this process builds the scorer and forks the workers, and staged from its
     Parquet parts. It is closed here (the caller may close it again). Without it, this process
     ingests after the setup, as the Spark engine always does.
+
+    Before anything is scored, OUTDIR (`csqa.workspace.OutputDir`: it and its parent writable,
+    what a killed run left repaired) and the store (writable, not in use) are checked; the new
+    outputs replace OUTDIR as a whole at the end. Temporary folders live under one run folder
+    (`csqa.workspace.RunTemp`), removed whatever happens.
     """
+    try:
+        with RunTemp():
+            _outdir_check(outdir, store)
+            with OutputDir(outdir) as target:
+                return _run_score(inputs, target, encoding, column_map, role_map, rulebook, select, ignore, model,
+                                  use_model, mask, quiet, engine, store, workers, segmenter, batch_conversations,
+                                  background)
+    finally:
+        if background is not None:
+            background.close()
+
+
+def _outdir_check(outdir, store) -> None:
+    """A store kept inside OUTDIR must be a file directly in it (OUTDIR's sub-folders are refused)."""
+    import os
+
+    if not store:
+        return
+    out, kept = Path(os.path.realpath(outdir)), Path(os.path.realpath(store))
+    if out in kept.parents and kept.parent != out:
+        raise ConfigError(f"结果库 {store} 在输出目录 {outdir} 的子目录里；csqa 每次整体替换输出目录，请把结果库放在输出目录之外 / "
+                          f"the store {store} is in a sub-folder of OUTDIR, which csqa replaces as a whole: keep it outside OUTDIR")
+
+
+def _run_score(inputs, target: OutputDir, encoding, column_map, role_map, rulebook, select, ignore, model, use_model,
+               mask, quiet, engine, store, workers, segmenter, batch_conversations, background) -> dict:
     from csqa.engines import ScorerSetup, concat_outputs
 
     timer = Timer()
@@ -103,6 +132,8 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
     pool = OutputPool().start()
     timer.add("setup", time.perf_counter() - t_setup)
     try:
+        if store:  # before scoring: the store can be written and no other process has it
+            check_writable(store)
         t1 = time.perf_counter()
         rejects, input_infos, rows_scored = [], [], 0
         if background is not None:
@@ -153,7 +184,10 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
         result = concat_outputs([out for _, out in sorted(outputs, key=lambda pair: pair[0])])
         result.messages, result.findings = spool, finding_spool
         timer.add("score", time.perf_counter() - t2)
-    except BaseException:
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # interrupted: the workers and jobs end now
+            getattr(runner, "terminate", runner.close)()
+            pool.terminate()
         pool.close(cancel=True)
         spool.close()
         finding_spool.close()
@@ -186,7 +220,7 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
         "options": {"encoding": encoding, "column_map": column_map or {}, "role_map": role_map or {}},
     }
     try:
-        return write_run(outdir, manifest, result.conversations, result.findings, result.messages, rejects_frame,
+        return write_run(target, manifest, result.conversations, result.findings, result.messages, rejects_frame,
                          mask=mask, store=store, timer=timer, t0=t0, started=started, pool=pool)
     finally:
         pool.close(cancel=True)
@@ -194,9 +228,9 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
         finding_spool.close()
 
 
-def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, findings, messages, rejects: pd.DataFrame,
-              mask: bool = True, store: Path | str | None = None, timer: Timer | None = None, t0: float | None = None,
-              started: datetime | None = None, pool: OutputPool | None = None) -> dict:
+def write_run(outdir: Path | OutputDir, manifest: dict, conversations: pd.DataFrame, findings, messages,
+              rejects: pd.DataFrame, mask: bool = True, store: Path | str | None = None, timer: Timer | None = None,
+              t0: float | None = None, started: datetime | None = None, pool: OutputPool | None = None) -> dict:
     """The output stage of `csqa score`, a function of the result tables whatever engine scored them.
 
     conversations / findings: `csqa.report.tables.conversations_table` / `findings_table`
@@ -212,28 +246,52 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
     report.xlsx (its two big sheets from the spools, then the small ones handed over by the
     report job) and write the results store (OUTDIR/results.duckdb, or `store` kept across
     runs). The xlsx job, the longest, is submitted first, as soon as the conversations are on
-    disk. OUTDIR is written atomically, run.json last; run.json's timings_s has each job's own
-    seconds and CPU seconds (report, xlsx, store; "xlsx (waiting)": how long the xlsx job waited
-    for the small sheets) and peak_rss_mb each process's peak.
+    disk. run.json's timings_s has each job's own seconds and CPU seconds (report, xlsx, store;
+    "xlsx (waiting)": how long the xlsx job waited for the small sheets) and peak_rss_mb each
+    process's peak.
+
+    All of it is written into a stage folder beside OUTDIR (`outdir`: a path, or the run's
+    `csqa.workspace.OutputDir`), run.json last; then the store job records the run (its rows
+    were in, invisible, before), and then the stage replaces OUTDIR in one rename. A failure or a
+    kill anywhere before leaves OUTDIR and the store as they were.
     """
+    own_target = not isinstance(outdir, OutputDir)
+    target = OutputDir(outdir) if own_target else outdir
+    try:
+        return _write_run(target, manifest, conversations, findings, messages, rejects, mask, store, timer, t0,
+                          started, pool)
+    except CsqaError as exc:  # a file of the stage is named as the file in OUTDIR it was going to be
+        if exc.args and str(target.stage) in str(exc.args[0]):
+            exc.args = (str(exc.args[0]).replace(str(target.stage), str(target.requested)), *exc.args[1:])
+        raise
+    finally:
+        if own_target:
+            target.discard()  # (nothing left to remove once published)
+
+
+def _write_run(target: OutputDir, manifest: dict, conversations: pd.DataFrame, findings, messages,
+               rejects: pd.DataFrame, mask: bool, store, timer: Timer | None, t0: float | None,
+               started: datetime | None, pool: OutputPool | None) -> dict:
     timer = timer or Timer()
     t0 = time.perf_counter() if t0 is None else t0
     started = started or datetime.now().astimezone()
     t1 = time.perf_counter()
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = target.requested
     own_pool = pool is None
     pool = OutputPool().start() if own_pool else pool
-    work = Path(tempfile.mkdtemp(prefix=".csqa-out-", dir=outdir))  # the jobs' inputs and files, removed at the end
+    work = target.work  # the jobs' inputs and scratch files, on OUTDIR's disk; removed before the swap
     handover = work / "small_sheets.pickle"  # report job → xlsx job
+    go = work / "store.go"  # main process → store job: record the run
     finished = False
+    futures = []
     try:
         findings, messages = _as_spools(findings, messages, mask, work)
         conversation_spool = FrameSpool("conversations", list(conversations.columns), workdir=work)
         conversation_spool.add(conversations)
         report_options = ReportOptions(mask=mask, already_masked=mask)
-        xlsx = pool.submit(run_xlsx_job, XlsxJob(conversation_spool, findings, report_options, work / "report.xlsx",
-                                                 handover))
+        xlsx = pool.submit(run_xlsx_job, XlsxJob(conversation_spool, findings, report_options,
+                                                 target.stage / "report.xlsx", handover, tmpdir=work))
+        futures.append(xlsx)
         # per-agent figures need only three low-cardinality columns of every finding
         agents = agents_table(conversations, findings.read(["agent_id", "check", "severity"],
                                                            categorical=("agent_id", "check", "severity")))
@@ -265,17 +323,20 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
         }
         report = pool.submit(run_report_job, ReportJob(
             conversation_spool, findings, messages, agents, summary, report_options,
-            work / "report.html", handover, REPORT_FINDING_COLUMNS, REPORT_CATEGORICAL))
-        fresh_store = store_path.resolve() == default_store.resolve() and not store
-        # a fresh store of this run is built beside OUTDIR's files and moved into place with them;
-        # --store PATH (possibly OUTDIR/results.duckdb itself) gets this run added
-        store_target = work / "results.duckdb" if fresh_store else store_path
-        stored = pool.submit(run_store_job, StoreJob(store_target, manifest, conversation_spool, findings, agents, messages))
+            target.stage / "report.html", handover, REPORT_FINDING_COLUMNS, REPORT_CATEGORICAL, tmpdir=work))
+        futures.append(report)
+        # a fresh store of this run is built in the stage with the other files; --store PATH (possibly
+        # OUTDIR/results.duckdb itself) gets this run added, recorded once the outputs are complete
+        fresh_store = not store
+        store_target = target.stage / "results.duckdb" if fresh_store else store_path
+        stored = pool.submit(run_store_job, StoreJob(store_target, manifest, conversation_spool, findings, agents,
+                                                     messages, go=go, tmpdir=work))
+        futures.append(stored)
         figures = {}
 
         def job(name: str, future) -> dict:
             if name not in figures:
-                out = figures[name] = OutputPool.result(future, name)
+                out = figures[name] = (store_ready(go, future) if name == "store" else OutputPool.result(future, name))
                 timer.add(name, out["seconds"], rss=False)
                 timer.add(f"{name} (cpu, own process)", out["cpu_s"], rss=False)
                 if "waited" in out:  # the xlsx job, for the report job's small sheets
@@ -283,38 +344,36 @@ def write_run(outdir: Path, manifest: dict, conversations: pd.DataFrame, finding
                 timer.peak_rss[f"{name} (own process)"] = out["peak_rss_mb"]
             return figures[name]
 
-        def move(name: str, future, source: Path):
-            def writer(path: Path) -> None:
-                job(name, future)
-                os.replace(source, path)
-            return writer
-
         def finished_manifest() -> dict:  # run.json is written last, after every other file
             job("report", report)
             job("xlsx", xlsx)
-            job("store", stored)
+            job("store", stored)  # its rows are in; the run is recorded below, once run.json is written too
             timer.add("outputs", time.perf_counter() - t1)
             manifest["timings_s"] = {k: round(v, 3) for k, v in timer.stages.items()}
             manifest["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
             manifest["peak_rss_mb"] = dict(timer.peak_rss)
             return manifest
 
-        extra = {"report.html": move("report", report, work / "report.html"),
-                 "report.xlsx": move("xlsx", xlsx, work / "report.xlsx")}
-        if fresh_store:
-            extra["results.duckdb"] = move("store", stored, store_target)
         tables = {"conversations": conversations, "findings": findings, "agents": agents, "rejects": rejects}
-        write_outputs(outdir, tables, finished_manifest, None, None, extra_files=extra)
+        write_outputs(target, tables, finished_manifest, None, None)
+        testhook.point("outputs:before-go", target.stage)
+        give_go(go)  # every output is complete in the stage: the store records the run
+        OutputPool.result(stored, "store")
         checks = figures["report"]["statistics"]
+        target.publish()
         finished = True
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # interrupted: the jobs end now
+            pool.terminate()
+        raise
     finally:
-        if not finished:  # the xlsx job must not wait for small sheets that may never come
+        if not finished:  # the xlsx job must not wait for small sheets, nor the store job for a go, that never come
             abort_handover(handover)
+            abort_handover(go)
         # (after a failure too: the jobs finish before their folder goes)
-        wait([f for f in (locals().get("xlsx"), locals().get("report"), locals().get("stored")) if f is not None])
+        wait(futures)
         if own_pool:
             pool.close()
-        shutil.rmtree(work, ignore_errors=True)
     pass_rate = f"{manifest['pass_rate']:.0%}" if manifest["pass_rate"] is not None else "—"
     critical = int(conversations["critical"].sum()) if len(conversations) else 0
     text = (
@@ -351,30 +410,41 @@ def _write_store(path: Path, manifest: dict, conversations, findings, agents, me
 
 def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, agent=None, check=None,
                mask: bool = True) -> dict:
-    """`csqa report`: rebuild report.html and report.xlsx from a results store across any number of runs."""
+    """`csqa report`: rebuild report.html and report.xlsx from a results store across any number of runs,
+    with conversations.csv, findings.csv and agents.csv of the selection beside them (the columns and
+    formatting `csqa score` writes; conversations by start time, findings in ledger order). OUTDIR is
+    replaced as a whole, as `csqa score` replaces it."""
     started = datetime.now().astimezone()
-    with ResultStore(store, read_only=True) as rs:
-        sel = rs.load(date_from=date_from, date_to=date_to, agent=agent, check=check)
-    filters = "，".join(x for x in (
-        f"从 {date_from}" if date_from else "", f"到 {date_to}" if date_to else "",
-        f"客服 {agent}" if agent else "", f"检查项 {check}" if check else "") if x)
-    if sel.conversations.empty:
-        raise ConfigError(f"结果库 {store} 中没有符合条件的会话 ({filters or '无筛选'})；用 `csqa report --store {store}` 不加筛选查看全部")
-    runs = sel.runs
-    rulebooks = sorted({f"{r.rulebook_id} ({str(r.rulebook_sha256)[:8]})" for r in runs.itertuples()})
-    models = sorted({str(r.model_id) for r in runs.itertuples() if r.model_id})
-    summary = {
-        "generated_at": started.strftime("%Y-%m-%d %H:%M"),
-        "rulebook": "、".join(rulebooks),
-        "model": "、".join(models) or None,
-        "masked": mask,
-        "source": f"结果库 {Path(store).name}: {len(runs)} 批次",
-        "filters": filters,
-    }
-    if not sel.masked and mask:
-        summary["source"] += " (库中含未打码数据，报告已重新打码)"
-    html, sheets = build_report(sel.conversations, sel.findings, None, sel.messages, summary, ReportOptions(mask=mask, already_masked=bool(sel.masked)))
-    write_outputs(Path(outdir), {}, None, html, sheets)
+    with OutputDir(outdir) as target:
+        with ResultStore(store, read_only=True) as rs:
+            sel = rs.load(date_from=date_from, date_to=date_to, agent=agent, check=check)
+        filters = "，".join(x for x in (
+            f"从 {date_from}" if date_from else "", f"到 {date_to}" if date_to else "",
+            f"客服 {agent}" if agent else "", f"检查项 {check}" if check else "") if x)
+        if sel.conversations.empty:
+            raise ConfigError(f"结果库 {store} 中没有符合条件的会话 ({filters or '无筛选'})；用 `csqa report --store {store}` 不加筛选查看全部")
+        runs = sel.runs
+        rulebooks = sorted({f"{r.rulebook_id} ({str(r.rulebook_sha256)[:8]})" for r in runs.itertuples()})
+        models = sorted({str(r.model_id) for r in runs.itertuples() if r.model_id})
+        summary = {
+            "generated_at": started.strftime("%Y-%m-%d %H:%M"),
+            "rulebook": "、".join(rulebooks),
+            "model": "、".join(models) or None,
+            "masked": mask,
+            "source": f"结果库 {Path(store).name}: {len(runs)} 批次",
+            "filters": filters,
+        }
+        if not sel.masked and mask:
+            summary["source"] += " (库中含未打码数据，报告已重新打码)"
+        html, sheets = build_report(sel.conversations, sel.findings, None, sel.messages, summary,
+                                    ReportOptions(mask=mask, already_masked=bool(sel.masked)))
+        findings = sel.findings
+        if mask and not sel.masked:  # the CSVs are masked as the reports are
+            _, findings = prepare_transcripts(sel.messages, findings, True)
+        tables = {"conversations": sel.conversations, "findings": findings,
+                  "agents": agents_table(sel.conversations, findings)}
+        write_outputs(target, tables, None, html, sheets)
+        target.publish()
     text = (f"报告: {len(sel.conversations)} 个会话, {sel.conversations['agent_id'].nunique()} 名客服, "
             f"{len(runs)} 个批次" + (f" ({filters})" if filters else "") + f"\n输出: {outdir}")
     return {"conversations": len(sel.conversations), "runs": len(runs), "text": text}

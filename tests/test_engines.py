@@ -285,13 +285,16 @@ def test_an_interrupted_store_write_leaves_no_rows_behind(reference, tmp_path):
             rs.write_run({"run_id": "second", "inputs": []}, changed, fnd.iloc[0:0], agents, Failing())
         assert rs.counts() == before
         # a process killed mid-write leaves rows of a run that never got its runs row: not read, then removed
-        rs.con.execute("INSERT INTO conversations (run_id, conversation_id, agent_id, score, passed, critical) "
+        # when the store is next opened for writing
+        rs.con.execute("INSERT INTO conversations_rows (run_id, conversation_id, agent_id, score, passed, critical) "
                        "VALUES ('killed', 'ghost', 'shop_x', 10, false, true)")
+        assert rs.con.execute("SELECT count(*) FROM conversations WHERE run_id = 'killed'").fetchone()[0] == 0
         assert "ghost" not in set(rs.load().conversations["conversation_id"])
+    with ResultStore(path) as rs:
         rs.write_run({"run_id": "third", "inputs": []}, conv.head(3), fnd.iloc[0:0], agents, msgs.iloc[0:0])
     con = duckdb.connect(str(path), read_only=True)
     try:
-        assert con.execute("SELECT count(*) FROM conversations WHERE run_id = 'killed'").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM conversations_rows WHERE run_id = 'killed'").fetchone()[0] == 0
         assert con.execute("SELECT count(*) FROM conversations").fetchone()[0] == len(conv)
     finally:
         con.close()

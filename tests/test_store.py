@@ -159,7 +159,8 @@ def run_report(run_cli, store, out, *args):
 def test_report_rebuilds_from_the_store_across_batches(scenario, run_cli):
     run, html, conv = run_report(run_cli, scenario["store"], scenario["tmp"] / "report_all")
     assert len(conv) == scenario["n_a"] + scenario["n_b"] and conv["会话ID"].is_unique
-    assert sorted(p.name for p in (scenario["tmp"] / "report_all").iterdir()) == ["report.html", "report.xlsx"]
+    assert sorted(p.name for p in (scenario["tmp"] / "report_all").iterdir()) == [
+        "agents.csv", "conversations.csv", "findings.csv", "report.html", "report.xlsx"]
     assert "按周趋势" in html and "按日趋势" in html  # spans > 14 days
     assert "3 批次" in html
     assert PHONE not in html and "138****5678" in html

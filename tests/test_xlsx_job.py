@@ -194,7 +194,8 @@ def test_a_failing_job_in_the_run_is_one_error_and_outdir_stays_clean(stored, tm
         assert "Traceback" in str(exc.value) and time.perf_counter() - t0 < 300
     finally:
         pool.close()
-    assert not [p.name for p in out.iterdir()]  # no output, no work folder left behind
+    assert not out.exists()  # no output (there was none before), no stage or work folder left behind
+    assert not [p.name for p in out.parent.iterdir() if ".csqa-" in p.name]
 
 
 def test_run_json_has_the_xlsx_job(stored, tmp_path):

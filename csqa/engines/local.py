@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 
 import pandas as pd
 
+from csqa import testhook
 from csqa.engines.base import ChunkOutput, Scorer
 
 _SCORER: Scorer | None = None  # inherited by forked workers
@@ -27,6 +28,7 @@ _SCORER: Scorer | None = None  # inherited by forked workers
 
 def _score_in_worker(frame: pd.DataFrame, parts: tuple[Path, Path] | None = None) -> ChunkOutput:
     assert _SCORER is not None, "worker started without a scorer"
+    testhook.point("score:batch")
     # A batch makes ~10^5 short-lived objects (messages, hits, findings) that form no cycles worth
     # chasing mid-batch; the cyclic collector kept re-scanning them (about 10 % of a worker's time).
     # It runs once per batch instead.
@@ -72,7 +74,10 @@ class LocalEngine:
             # the workers' garbage collections, and their pages shared
             gc.collect()
             gc.freeze()
-            self._pool = mp.get_context("fork").Pool(self.workers)
+            # the workers die with this process, however it ends (`csqa.lifeline`)
+            from csqa.lifeline import worker_init
+
+            self._pool = mp.get_context("fork").Pool(self.workers, initializer=worker_init, initargs=(os.getpid(),))
         else:
             self.workers = 1
 
@@ -98,11 +103,15 @@ class LocalEngine:
             self._pool.join()
             self._pool = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
+    def terminate(self) -> None:
+        """End the workers now (the run was interrupted or failed)."""
         if self._pool is not None:
             self._pool.terminate()
             self._pool.join()
             self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.terminate()

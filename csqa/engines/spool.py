@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
 
+from csqa.errors import writing
 from csqa.report.transcript import MESSAGE_COLUMNS
 
 
@@ -38,7 +39,8 @@ class FrameSpool:
         if frame.empty:
             return
         path = self.dir / f"part-{len(self.parts):06d}.parquet"
-        frame.to_parquet(path, index=False)
+        with writing(self.dir):
+            frame.to_parquet(path, index=False)
         self.parts.append(path)
         self.rows += len(frame)
 
@@ -140,7 +142,8 @@ def write_batch_part(frame: pd.DataFrame, path: Path) -> WrittenPart:
     empty = empty_like(frame)
     if frame.empty:
         return WrittenPart(None, 0, empty)
-    frame.to_parquet(path, index=False)
+    with writing(Path(path).parent):
+        frame.to_parquet(path, index=False)
     return WrittenPart(Path(path), len(frame), empty)
 
 

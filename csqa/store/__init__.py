@@ -24,10 +24,18 @@ The key: a conversation is identified by its **conversation_id**. Writing a run 
 its rows (part by part for spooled findings and transcripts, so a large run is never held in
 memory), then in one transaction deletes, in all per-conversation tables, the other rows of
 every conversation_id it contains and every row of earlier runs with the same input sha256
-set, and records the run in `runs`. Readers (`load`) see only rows of recorded runs; rows of
-a write that failed are removed at once, those of a killed process at the next write. So re-scoring the same export (or a later export that repeats some
-conversations) replaces them instead of counting them twice, and the latest scoring of a
-conversation wins. An earlier run left without rows is marked superseded_by the new run
+set, and records the run in `runs`. So re-scoring the same export (or a later export that
+repeats some conversations) replaces them instead of counting them twice, and the latest
+scoring of a conversation wins.
+
+A run's rows count only with its `runs` row. The rows live in the tables `conversations_rows`,
+`findings_rows`, `agents_rows` and `messages_rows`; `conversations`, `findings`, `agents` and
+`messages` are views of the rows of recorded runs, so every query — csqa's own (`load`, which
+also joins a conversation's findings and messages by conversation_id AND run_id) or anyone's
+SQL — sees whole runs only, never the rows of a write in progress or of one a kill
+interrupted. Rows of a write that failed are removed at once, those of a killed process when
+the store is next opened for writing. (A store of schema 1, written before, is converted when
+it is opened for writing; read-only, it is read with the same filters.) An earlier run left without rows is marked superseded_by the new run
 and its agents snapshot is removed. Use one store per shop/export system: ids from
 different systems that happen to be equal would replace each other.
 """
@@ -35,16 +43,18 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from csqa.errors import ConfigError
+from csqa.errors import ConfigError, CsqaError, StorageError, storage_error, storage_problem, writing
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TAGS = ["run_id", "rulebook_sha256", "model_sha256"]
+PER_RUN_TABLES = ("conversations", "findings", "agents", "messages")
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS csqa_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -53,33 +63,34 @@ CREATE TABLE IF NOT EXISTS runs (
     inputs_sha256 VARCHAR, rulebook_id VARCHAR, rulebook_sha256 VARCHAR, model_id VARCHAR, model_sha256 VARCHAR,
     masked BOOLEAN, conversations INTEGER, findings INTEGER, manifest VARCHAR, superseded_by VARCHAR
 );
-CREATE TABLE IF NOT EXISTS conversations (
+CREATE TABLE IF NOT EXISTS conversations_rows (
     run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
     conversation_id VARCHAR, agent_id VARCHAR, agents VARCHAR, started_at TIMESTAMP, ended_at TIMESTAMP,
     n_messages INTEGER, score DOUBLE, passed BOOLEAN, critical BOOLEAN, complaint BOOLEAN,
     complaint_category VARCHAR, complaint_severity VARCHAR, first_response_s DOUBLE, mean_response_s DOUBLE,
     n_findings INTEGER, not_applicable VARCHAR
 );
-CREATE TABLE IF NOT EXISTS findings (
+CREATE TABLE IF NOT EXISTS findings_rows (
     run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
     conversation_id VARCHAR, finding_index INTEGER, agent_id VARCHAR, rule_id VARCHAR, rule_name VARCHAR,
     "check" VARCHAR, severity VARCHAR, points DOUBLE, message_index INTEGER, "timestamp" TIMESTAMP,
     span_start INTEGER, span_end INTEGER, matched_text VARCHAR, evidence VARCHAR, explanation VARCHAR,
     hl_start INTEGER, hl_end INTEGER
 );
-CREATE TABLE IF NOT EXISTS agents (
+CREATE TABLE IF NOT EXISTS agents_rows (
     run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
     agent_id VARCHAR, conversations INTEGER, mean_score DOUBLE, pass_rate DOUBLE, passed INTEGER,
     critical_conversations INTEGER, findings INTEGER, complaints INTEGER, serious_complaints INTEGER,
     mean_first_response_s DOUBLE, mean_response_s DOUBLE, top_failed_check VARCHAR,
     pass_rate_low95 DOUBLE, small_sample BOOLEAN
 );
-CREATE TABLE IF NOT EXISTS messages (
+CREATE TABLE IF NOT EXISTS messages_rows (
     run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
     conversation_id VARCHAR, message_index INTEGER, role VARCHAR, agent_id VARCHAR, "timestamp" TIMESTAMP,
     text VARCHAR
 );
-"""
+""" + "".join(f"""
+CREATE VIEW IF NOT EXISTS {t} AS SELECT * FROM {t}_rows WHERE run_id IN (SELECT run_id FROM runs);""" for t in PER_RUN_TABLES)
 
 CONVERSATION_FIELDS = ["conversation_id", "agent_id", "agents", "started_at", "ended_at", "n_messages", "score",
                        "passed", "critical", "complaint", "complaint_category", "complaint_severity",
@@ -140,6 +151,72 @@ def _frame(df: pd.DataFrame, fields: list[str], tags: dict) -> pd.DataFrame:
     return out
 
 
+@dataclass
+class PendingRun:
+    """A run whose rows are in the store, not yet recorded (`ResultStore.stage_run`): the
+    transaction that records it is open; `commit_run` commits it, `discard_run` drops it all."""
+
+    run_id: str
+
+
+def open_error(path: Path, exc: BaseException, read_only: bool = False) -> CsqaError:
+    """Why DuckDB could not open the store, in one line: in use by another process, read-only,
+    not a DuckDB file, or DuckDB's own words."""
+    import re
+
+    text = str(exc)
+    if "lock" in text.lower():
+        pid = re.search(r"PID (\d+)", text)
+        who = f" (PID {pid.group(1)})" if pid else ""
+        return ConfigError(f"结果库 {path} 正被另一个进程使用{who}；请等它结束后再运行，或换一个 --store / the store is in use "
+                           f"by another process{who}: wait for it to finish, or pass another --store")
+    if not read_only and storage_problem(exc) in ("read-only", "denied"):
+        return read_only_error(path)
+    if "not a valid duckdb" in text.lower():
+        return ConfigError(f"无法打开结果库 {path}: 它不是 DuckDB 结果库文件；请换一个 --store 路径 / {path} is not a DuckDB "
+                           f"file: pass another --store path")
+    err = storage_error(exc, path)
+    if err is not None:
+        return err
+    return ConfigError(f"无法打开结果库 {path}: {text}")
+
+
+def read_only_error(path: Path) -> StorageError:
+    return StorageError(f"结果库 {path} 是只读的 (文件或其所在目录不可写)，无法写入本次结果；请让它可写，或用 --store 指定另一个结果库 "
+                        f"(csqa report 可以直接读取它) / the store {path} is read-only (the file or its folder cannot be "
+                        f"written): make it writable or pass another --store (csqa report reads it as it is)")
+
+
+def _writable(path: Path) -> bool:
+    """The store file (when it exists) and its folder can be written (DuckDB writes its .wal beside it)."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if path.exists() and not os.access(path, os.W_OK):
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def check_writable(path: str | Path) -> None:
+    """Before a run scores anything: the store at `path` can be written and no other process has
+    it open. Raises the error opening it for writing would raise (one line, exit 2)."""
+    import duckdb
+
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"结果库 {path} 是一个目录；--store 需要一个文件路径，例如 --store shop.duckdb / --store {path} is a "
+                          f"folder: pass a file path such as shop.duckdb")
+    if not _writable(path):
+        raise read_only_error(path)
+    if not path.exists():
+        return  # (created by the store job; its folder is writable)
+    try:
+        con = duckdb.connect(str(path), config={"threads": 1})
+    except duckdb.Error as exc:
+        raise open_error(path, exc) from exc
+    con.close()
+
+
 class ResultStore:
     """A DuckDB results store (see the module docstring for tables and the replacement key)."""
 
@@ -148,28 +225,62 @@ class ResultStore:
     # inserts from Parquet are as fast at 128 MB (reads order explicitly, see `load`)
     write_memory_limit = "128MB"
 
-    def __init__(self, path: str | Path, read_only: bool = False):
+    def __init__(self, path: str | Path, read_only: bool = False, temp_directory: str | Path | None = None):
+        """temp_directory: where DuckDB spills past its memory limit (default: beside the file)."""
         import duckdb
 
         self.path = Path(path)
         if read_only and not self.path.is_file():
             raise ConfigError(f"结果库 {self.path} 不存在；先用 `csqa score … --store {self.path}` 写入 / store not found")
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not _writable(self.path):
+                raise read_only_error(self.path)
+            with writing(self.path.parent):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:  # locked by another process, not a DuckDB file …
-            raise ConfigError(f"无法打开结果库 {self.path}: {exc} — 它可能正被另一个 csqa 进程使用，或不是 DuckDB 文件") from exc
-        except duckdb.Error as exc:
-            raise ConfigError(f"无法打开结果库 {self.path}: {exc}") from exc
+        except duckdb.Error as exc:  # locked by another process, read-only, not a DuckDB file …
+            raise open_error(self.path, exc, read_only) from exc
+        if temp_directory is not None:
+            spill = str(Path(temp_directory) / "duckdb").replace("'", "''")
+            self.con.execute(f"SET temp_directory = '{spill}'")
+        kinds = self._kinds()
         if not read_only:
-            self.con.execute(_DDL)
-            self.con.execute("INSERT OR IGNORE INTO csqa_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-        else:
-            tables = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-            if not {"runs", "conversations", "findings", "messages"} <= tables:
+            try:
+                self._prepare(kinds)
+            except duckdb.Error as exc:
                 self.con.close()
-                raise ConfigError(f"{self.path} 不是 csqa 结果库 (缺少 runs/conversations/findings/messages 表)")
+                err = storage_error(exc, self.path)
+                if err is None:
+                    raise
+                raise err from exc
+            kinds = self._kinds()
+        elif not {"runs", "conversations", "findings", "messages"} <= set(kinds):
+            self.con.close()
+            raise ConfigError(f"{self.path} 不是 csqa 结果库 (缺少 runs/conversations/findings/messages 表)")
+        # the tables holding the rows (schema 1: the per-run tables themselves, read with the same filters)
+        self._rows = {t: f"{t}_rows" if f"{t}_rows" in kinds else t for t in PER_RUN_TABLES}
+
+    def _kinds(self) -> dict[str, str]:
+        return dict(self.con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                                     "WHERE table_schema = 'main'").fetchall())
+
+    def _prepare(self, kinds: dict[str, str]) -> None:
+        """Create or convert the schema, then drop the rows of writes a kill interrupted."""
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for t in PER_RUN_TABLES:  # schema 1: the rows were in the tables the views now show
+                if kinds.get(t) == "BASE TABLE" and f"{t}_rows" not in kinds:
+                    con.execute(f"ALTER TABLE {t} RENAME TO {t}_rows")
+            con.execute(_DDL)
+            con.execute("INSERT OR REPLACE INTO csqa_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        self._rows = {t: f"{t}_rows" for t in PER_RUN_TABLES}
+        self._drop_orphans()
 
     # ------------------------------------------------------------------ context manager
     def close(self) -> None:
@@ -193,13 +304,24 @@ class ResultStore:
         findings: in ledger order per conversation; `hl_start`/`hl_end` (offsets into
         messages.text) default to span_start/span_end. messages: as they should be stored
         (masked unless --no-mask).
+
+        The same as `stage_run` then `commit_run` (the output stage of `csqa score` commits
+        only once the run's other outputs are complete).
         """
+        pending = self.stage_run(manifest, conversations, findings, agents, messages)
+        self.commit_run(pending)
+        return pending.run_id
+
+    def stage_run(self, manifest: dict, conversations, findings, agents: pd.DataFrame, messages) -> PendingRun:
+        """Insert the run's rows (invisible: no runs row yet) and prepare, in an open transaction,
+        the replacements and the runs row. Then `commit_run` or `discard_run`."""
         run_id = manifest.get("run_id") or new_run_id()
         model = manifest.get("model") or {}
         rulebook = manifest.get("rulebook") or {}
         tags = {"run_id": run_id, "rulebook_sha256": rulebook.get("sha256"), "model_sha256": model.get("sha256")}
         inputs = manifest.get("inputs") or []
         inputs_sha = ",".join(sorted(str(i.get("sha256", "")) for i in inputs))
+        rows = self._rows
 
         def findings_frame(part: pd.DataFrame) -> pd.DataFrame:
             fnd = part.copy()
@@ -224,10 +346,9 @@ class ResultStore:
         # progress bar on stderr for a long insert
         con.execute("SET threads=1")
         con.execute("SET enable_progress_bar=false")
-        self._drop_orphans()
         # The rows go in first, part by part, each insert committed: one transaction holding a whole
-        # large run keeps it all in memory. They are invisible until the runs row exists (`load` reads
-        # only rows of recorded runs); if anything fails they are removed again.
+        # large run keeps it all in memory. They are invisible until the runs row exists (the views,
+        # `load`); if anything fails they are removed again.
         try:
             incoming = itertools.chain(frames.items(),
                                        (("findings", findings_frame(part)) for part in finding_parts),
@@ -235,36 +356,41 @@ class ResultStore:
             for table, spool, fields in (("conversations", conversations, CONVERSATION_FIELDS),
                                          ("findings", findings, FINDING_FIELDS), ("messages", messages, MESSAGE_FIELDS)):
                 if _on_disk(spool):  # Parquet parts: DuckDB reads them itself, in one statement
-                    self._insert_parquet(table, spool.parts, fields, tags)
+                    self._insert_parquet(rows[table], spool.parts, fields, tags)
             for table, frame in incoming:
                 if table == "agents":
                     continue  # with the runs row, below
                 cols = ", ".join(_q(c) for c in frame.columns)
                 con.register("incoming", frame)
-                con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM incoming")
+                con.execute(f"INSERT INTO {rows[table]} ({cols}) SELECT {cols} FROM incoming")
                 con.unregister("incoming")
         except BaseException:
             self._drop_run_rows(run_id)
             raise
+        # the replacements and the runs row, in one transaction left open until `commit_run`: the
+        # expensive part (finding the rows to replace) is done now, the commit is quick
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute("CREATE OR REPLACE TEMP TABLE new_ids AS SELECT DISTINCT conversation_id FROM conversations "
+            con.execute(f"CREATE OR REPLACE TEMP TABLE new_ids AS SELECT DISTINCT conversation_id FROM {rows['conversations']} "
                         "WHERE run_id = ?", [run_id])
+            others = con.execute("SELECT count(*) FROM runs WHERE run_id <> ?", [run_id]).fetchone()[0]
             same_input = [r[0] for r in con.execute(
                 "SELECT run_id FROM runs WHERE inputs_sha256 = ? AND inputs_sha256 <> '' AND run_id <> ?",
                 [inputs_sha, run_id]).fetchall()]
             for table in ("conversations", "findings", "messages"):
-                con.execute(f"DELETE FROM {table} WHERE run_id <> ? AND conversation_id IN (SELECT conversation_id FROM new_ids)",
-                            [run_id])
+                if not others:  # (a new store: nothing to replace; orphans went when it was opened)
+                    break
+                con.execute(f"DELETE FROM {rows[table]} WHERE run_id <> ? AND conversation_id IN "
+                            "(SELECT conversation_id FROM new_ids)", [run_id])
                 if same_input:
-                    con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [same_input])
+                    con.execute(f"DELETE FROM {rows[table]} WHERE list_contains(?, run_id)", [same_input])
             con.execute("DROP TABLE new_ids")
-            con.execute("DELETE FROM agents WHERE run_id = ?", [run_id])
+            con.execute(f"DELETE FROM {rows['agents']} WHERE run_id = ?", [run_id])
             con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
             agents_frame = frames["agents"]
             cols = ", ".join(_q(c) for c in agents_frame.columns)
             con.register("incoming", agents_frame)
-            con.execute(f"INSERT INTO agents ({cols}) SELECT {cols} FROM incoming")
+            con.execute(f"INSERT INTO {rows['agents']} ({cols}) SELECT {cols} FROM incoming")
             con.unregister("incoming")
             con.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
@@ -274,15 +400,31 @@ class ResultStore:
                  json.dumps(manifest, ensure_ascii=False, default=str)])
             # earlier runs left without rows are superseded by this one
             con.execute(
-                """UPDATE runs SET superseded_by = ? WHERE run_id <> ? AND superseded_by IS NULL
-                   AND run_id NOT IN (SELECT DISTINCT run_id FROM conversations)""", [run_id, run_id])
-            con.execute("DELETE FROM agents WHERE run_id IN (SELECT run_id FROM runs WHERE superseded_by IS NOT NULL)")
-            con.execute("COMMIT")
+                f"""UPDATE runs SET superseded_by = ? WHERE run_id <> ? AND superseded_by IS NULL
+                   AND run_id NOT IN (SELECT DISTINCT run_id FROM {rows['conversations']})""", [run_id, run_id])
+            con.execute(f"DELETE FROM {rows['agents']} WHERE run_id IN (SELECT run_id FROM runs WHERE superseded_by IS NOT NULL)")
         except BaseException:
             con.execute("ROLLBACK")
             self._drop_run_rows(run_id)
             raise
-        return run_id
+        return PendingRun(run_id)
+
+    def commit_run(self, pending: PendingRun) -> str:
+        """Record the run: its rows count from now on, the rows it replaces are gone."""
+        try:
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.discard_run(pending)
+            raise
+        return pending.run_id
+
+    def discard_run(self, pending: PendingRun) -> None:
+        """Drop a staged run: the transaction rolls back, its rows go."""
+        try:
+            self.con.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - (no transaction open any more)
+            pass
+        self._drop_run_rows(pending.run_id)
 
     def _insert_parquet(self, table: str, parts: list, fields: list[str], tags: dict) -> None:
         files = [str(p) for p in parts]
@@ -312,21 +454,23 @@ class ResultStore:
             [*tags.values(), files])
 
     def _drop_run_rows(self, run_id: str) -> None:
-        for table in ("conversations", "findings", "messages", "agents"):
-            self.con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+        for table in PER_RUN_TABLES:
+            self.con.execute(f"DELETE FROM {self._rows[table]} WHERE run_id = ?", [run_id])
 
     def _drop_orphans(self) -> None:
         """Rows of a run whose write never finished (no runs row): an interrupted `csqa score`."""
-        for table in ("conversations", "findings", "messages", "agents"):
-            self.con.execute(f"DELETE FROM {table} WHERE run_id NOT IN (SELECT run_id FROM runs)")
+        for table in PER_RUN_TABLES:
+            self.con.execute(f"DELETE FROM {self._rows[table]} WHERE run_id NOT IN (SELECT run_id FROM runs)")
 
     # ------------------------------------------------------------------ reading
     def runs(self) -> pd.DataFrame:
         return self.con.execute("SELECT * EXCLUDE (manifest) FROM runs ORDER BY created_at, run_id").df()
 
     def counts(self) -> dict[str, int]:
-        return {t: self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("runs", "conversations", "findings", "agents", "messages")}
+        """Rows of recorded runs per table (what every query sees)."""
+        recorded = "WHERE run_id IN (SELECT run_id FROM runs)"
+        return {t: self.con.execute(f"SELECT count(*) FROM {self._rows.get(t, t)} {recorded if t != 'runs' else ''}").fetchone()[0]
+                for t in ("runs", *PER_RUN_TABLES)}
 
     def load(self, date_from: str | date | None = None, date_to: str | date | None = None, agent: str | None = None,
              check: str | None = None, with_messages: bool = True) -> Selection:
@@ -336,7 +480,11 @@ class ResultStore:
         left out when either is given). agent: the conversation's primary agent. check: a
         check name (e.g. apology) or rule code/prefix (e.g. COMP-001, RED): conversations
         with at least one such finding — with all their findings, so ledgers still add up.
+
+        Only rows of recorded runs are read, and a conversation's findings and messages are
+        those of the run that scored it (joined by conversation_id and run_id).
         """
+        rows = self._rows
         where, params = [], []
         if date_from:
             where.append("c.started_at >= ?")
@@ -348,18 +496,19 @@ class ResultStore:
             where.append("c.agent_id = ?")
             params.append(agent)
         if check:
-            where.append("""c.conversation_id IN (SELECT conversation_id FROM findings f
-                            WHERE f.severity <> 'bonus' AND (f."check" = ? OR upper(f.rule_id) = upper(?)
+            where.append(f"""EXISTS (SELECT 1 FROM {rows['findings']} f
+                            WHERE f.conversation_id = c.conversation_id AND f.run_id = c.run_id
+                            AND f.severity <> 'bonus' AND (f."check" = ? OR upper(f.rule_id) = upper(?)
                             OR starts_with(upper(f.rule_id), upper(?) || '-')))""")
             params += [check, check, check]
         where.append("c.run_id IN (SELECT run_id FROM runs)")  # not the rows of a write in progress or interrupted
         sql_where = "WHERE " + " AND ".join(where)
         con = self.con
-        con.execute(f"CREATE OR REPLACE TEMP TABLE sel AS SELECT c.* FROM conversations c {sql_where}", params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE sel AS SELECT c.* FROM {rows['conversations']} c {sql_where}", params)
         conv = con.execute("SELECT * FROM sel ORDER BY started_at NULLS LAST, conversation_id").df()
-        fnd = con.execute("""SELECT f.* FROM findings f JOIN sel USING (conversation_id)
+        fnd = con.execute(f"""SELECT f.* FROM {rows['findings']} f JOIN sel USING (conversation_id, run_id)
                              ORDER BY f.conversation_id, f.finding_index""").df()
-        msgs = (con.execute("""SELECT m.* FROM messages m JOIN sel USING (conversation_id)
+        msgs = (con.execute(f"""SELECT m.* FROM {rows['messages']} m JOIN sel USING (conversation_id, run_id)
                                ORDER BY m.conversation_id, m.message_index""").df()
                 if with_messages else pd.DataFrame(columns=TAGS + MESSAGE_FIELDS))
         runs = con.execute("""SELECT * EXCLUDE (manifest) FROM runs
@@ -417,4 +566,4 @@ def new_run_id() -> str:
     return datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
-__all__ = ["ResultStore", "Selection", "new_run_id", "SCHEMA_VERSION"]
+__all__ = ["ResultStore", "Selection", "PendingRun", "check_writable", "new_run_id", "SCHEMA_VERSION"]
