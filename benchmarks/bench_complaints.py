@@ -89,8 +89,12 @@ def conversation_figures(clf, part: str) -> dict:
     classify_complaints(convs, clf)
     tp = fp = fn = tn = 0
     same_category = both = 0
+    from csqa.rulebook.loader import load_rulebook
+
+    trigger = load_rulebook().rulebook.triggers.get("complaint")
     for conv in convs:
-        d = decide([m for m in conv.messages if m.role == "customer"])
+        d = decide([m for m in conv.messages if m.role == "customer"],
+                   min_probability=trigger.min_probability if trigger is not None else 0.0)
         truth = labels.loc[conv.id, "complaint"] == "1"
         tp += d.is_complaint and truth
         fp += d.is_complaint and not truth

@@ -253,6 +253,41 @@ def assemble_conduct(folder: Path, check: bool) -> int:
     if not check:
         (HERE / "conduct").mkdir(exist_ok=True)
         write_csv(HERE / "conduct" / "conduct.csv", CONDUCT_COLUMNS, unique)
+    return assemble_replies(folder, check)
+
+
+REPLY_KINDS = ("answer", "deferral", "question", "filler")
+REPLY_COLUMNS = ["customer", "agent", "reply", "style", "writer"]
+
+
+def assemble_replies(folder: Path, check: bool) -> int:
+    """conduct/replies.csv: agent replies labelled by what they do for the customer (answer, deferral, …)."""
+    rows = []
+    for path in sorted(folder.glob("K*.jsonl"), key=lambda p: int(p.stem[1:]) if p.stem[1:].isdigit() else 0):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            if item.get("reply") not in REPLY_KINDS or not str(item.get("agent") or "").strip():
+                raise SystemExit(f"{path}:{n}: invalid item {item!r}")
+            rows.append({"customer": str(item.get("customer") or "").strip(), "agent": str(item["agent"]).strip(),
+                         "reply": item["reply"], "style": item.get("style", ""), "writer": path.stem})
+    if not rows:
+        return 0
+    seen, unique = set(), []
+    for r in rows:
+        if r["agent"] not in seen:
+            seen.add(r["agent"])
+            unique.append(r)
+    real = real_agent_texts()
+    if real:
+        closest = closest_real([r["agent"] for r in unique], real)
+        dropped = sum(1 for r, c in zip(unique, closest) if c >= NEAR and len(r["agent"]) > 6)
+        print(f"replies: closest real agent turn max {max(closest):.2f}; {dropped} ≥ {NEAR} dropped")
+        unique = [r for r, c in zip(unique, closest) if c < NEAR or len(r["agent"]) <= 6]
+    print(f"replies: {len(unique)} rows; " + ", ".join(f"{k} {v}" for k, v in Counter(r["reply"] for r in unique).most_common()))
+    if not check:
+        write_csv(HERE / "conduct" / "replies.csv", REPLY_COLUMNS, unique)
     return 0
 
 

@@ -224,6 +224,20 @@ def test_verdict_cache_gives_the_same_answers(shipped):
     np.testing.assert_allclose([g[2] for g in got], want.complaint_probability)
 
 
+def test_verdicts_survive_the_memo_forgetting_its_oldest(shipped, monkeypatch):
+    """A batch that pushes the memo past its size still answers every text it asked about (a cached text
+    forgotten to make room was once a KeyError)."""
+    from csqa.complaints import model as model_mod
+
+    monkeypatch.setattr(model_mod, "VERDICT_CACHE_SIZE", 5)
+    clf = ComplaintClassifier(shipped.model, shipped.settings)
+    first = [f"在吗{i}" for i in range(4)]
+    clf.verdicts(first)
+    batch = first + [f"快递{i}天了还没到" for i in range(6)]
+    got = clf.verdicts(batch)
+    assert [g[0] for g in got] == clf.predict(batch).complaint_category.tolist()
+
+
 # --------------------------------------------------------------------------- safe loading
 def test_tampered_model_or_meta_is_refused(small_model, tmp_path):
     for target in ("complaint_classifier.npz", "complaint_classifier.json"):

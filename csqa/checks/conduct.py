@@ -13,9 +13,14 @@ a reply is flagged when the model's probability for that kind reaches the thresh
 the clause of the reply the model scores highest. The rule's exceptions (quoting the customer, negation)
 then apply as to any other match.
 
-The model: character 1–3-gram and word TF-IDF of the reply, one logistic regression per kind, stored as
-plain arrays (csqa.textmodel.files: nothing pickled, the card checked first) in models/conduct_model.*.
-Probabilities are kept per distinct text; `prefetch` works them out for a whole batch at once.
+The same model also says what a reply does for the customer — answer, deferral (请私信, 我们会反馈 with no
+time), question or filler — for the outcome checks (csqa.checks.outcome): the ``reply`` head, learnt from
+replies people wrote and labelled (corpora/conduct/replies.csv).
+
+The model: character 1–3-gram and word TF-IDF of the reply, one logistic regression per kind and a 4-class
+one for the reply's kind, stored as plain arrays (csqa.textmodel.files: nothing pickled, the card checked
+first) in models/conduct_model.*. Probabilities are kept per distinct text; `prefetch` works them out for a
+whole batch at once.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from csqa.textmodel.files import load_verified, save_model, sha256_file, write_c
 from csqa.textmodel.linear import TEXT, LinearModel
 
 KINDS = ("rude", "argue", "buck_passing", "bare_refusal", "over_promise", "privacy_leak", "off_platform", "slang")
+REPLY = "reply"  # the head that says what a reply does: answer / deferral / question / filler
 MODEL_STEM = "conduct_model"
 DEFAULT_SEED = 20261207
 DEFAULT_CONFIG = {"char_ngrams": [1, 3], "char_min_df": 2, "word_max_features": 60_000, "C": 4.0, "class_weight": "balanced"}
@@ -47,15 +53,21 @@ def default_corpus_path() -> Path:
     return corpora_dir() / "conduct" / "conduct.csv"
 
 
+def replies_path_for(corpus_path: Path) -> Path:
+    """The reply-kind corpus beside a conduct corpus (replies.csv), which may be absent."""
+    return Path(corpus_path).with_name("replies.csv")
+
+
 class ConductModel:
     """P(kind) of agent replies for each kind, per distinct (normalized) text."""
 
     def __init__(self, model: LinearModel, card: dict | None = None, path: Path | None = None):
-        missing = [k for k in model.heads if k not in KINDS]
+        missing = [k for k in model.heads if k not in KINDS and k != REPLY]
         if missing:
             raise ValueError(f"unknown conduct kinds {missing}")
         self.model = model
-        self.kinds = tuple(model.heads)
+        self.kinds = tuple(k for k in model.heads if k != REPLY)
+        self.reply_classes = tuple(model.heads[REPLY].classes) if REPLY in model.heads else ()
         self.card = card or {}
         self.path = path
         self._proba: dict[str, np.ndarray] = {}  # text -> P per kind (in self.kinds order)
@@ -65,15 +77,20 @@ class ConductModel:
         return str(self.card.get("model_id", "unsaved"))
 
     def _compute(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), kinds + reply classes): P of each conduct kind, then the reply head's distribution."""
         from csqa.textmodel.features import normalize_batch
 
-        out = np.zeros((len(texts), len(self.kinds)))
+        out = np.zeros((len(texts), len(self.kinds) + len(self.reply_classes)))
         for start in range(0, len(texts), BATCH_SIZE):
             batch = normalize_batch(texts[start:start + BATCH_SIZE])
             parts = self.model.block_parts(TEXT, batch)
+            rows = slice(start, start + len(batch))
             for j, kind in enumerate(self.kinds):
                 head = self.model.heads[kind]
-                out[start:start + len(batch), j] = head.probabilities(parts[kind] + head.intercept)[:, 1]
+                out[rows, j] = head.probabilities(parts[kind] + head.intercept)[:, 1]
+            if self.reply_classes:
+                head = self.model.heads[REPLY]
+                out[rows, len(self.kinds):] = head.probabilities(parts[REPLY] + head.intercept)
         return out
 
     def prefetch(self, texts: Sequence[str]) -> None:
@@ -86,30 +103,71 @@ class ConductModel:
         for t, row in zip(todo, self._compute(todo)):
             self._proba[t] = row
 
-    def probabilities(self, text: str) -> dict[str, float]:
+    def _row(self, text: str) -> np.ndarray:
         row = self._proba.get(text)
         if row is None:
             self.prefetch([text])
             row = self._proba.get(text)
             if row is None:  # the memo was just emptied for room: work it out alone
                 row = self._compute([text])[0]
-        return dict(zip(self.kinds, row.tolist()))
+        return row
 
-    def spans(self, text: str, kind: str, threshold: float) -> list[tuple[int, int, str]]:
-        """[(start, end, clause)] of the clause scoring highest for `kind` when the reply reaches the threshold."""
-        if kind not in self.kinds or self.probabilities(text)[kind] < threshold:
+    def probabilities(self, text: str) -> dict[str, float]:
+        return dict(zip(self.kinds, self._row(text)[: len(self.kinds)].tolist()))
+
+    def reply_kind(self, text: str) -> str:
+        """answer / deferral / question / filler: the most probable kind of what the reply does."""
+        if not self.reply_classes:
+            raise ValueError("this conduct model has no reply head")
+        return self.reply_classes[int(self._row(text)[len(self.kinds):].argmax())]
+
+    def spans(self, text: str, kind: str, threshold: float, quoted: bool = False, allowed=()) -> list[tuple[int, int, str]]:
+        """[(start, end, clause)] of the clause scoring highest for `kind` when the reply reaches the threshold.
+
+        With `quoted`, what the agent quotes (“…”, 「…」, 您说…) is left out before the reply is scored, and so
+        is every `allowed` phrase (保证正品 is a promise policy allows): the reply is judged by its own words."""
+        if kind not in self.kinds:
             return []
-        clauses = [(m.start(), m.end()) for m in _CLAUSE.finditer(text) if m.group(0).strip()]
+        own = _own_words(text, quoted, allowed)
+        if own is text:
+            if self.probabilities(text)[kind] < threshold:
+                return []
+        elif not own.strip() or self._compute([own])[0][self.kinds.index(kind)] < threshold:
+            return []
+        text_scored = own
+        clauses = [(m.start(), m.end()) for m in _CLAUSE.finditer(text) if text_scored[m.start():m.end()].strip()]
         if len(clauses) <= 1:
-            return [(0, len(text), text)]
+            s, e = clauses[0] if clauses else (0, len(text))
+            return [(s, e, text[s:e])]
         j = self.kinds.index(kind)
-        scores = self._compute([text[s:e] for s, e in clauses])[:, j]
+        scores = self._compute([text_scored[s:e] for s, e in clauses])[:, j]
         s, e = clauses[int(scores.argmax())]
         while e > s and text[e - 1].isspace():
             e -= 1
         while s < e and text[s].isspace():
             s += 1
         return [(s, e, text[s:e])]
+
+
+def _own_words(text: str, quoted: bool, allowed) -> str:
+    """`text` with quoted speech and allowed phrases blanked out (same length, so offsets hold); `text`
+    itself when there is nothing to blank."""
+    blanks: list[tuple[int, int]] = []
+    if quoted:
+        from csqa.checks.negation import quoted_spans
+
+        blanks += quoted_spans(text)
+    for phrase in allowed:
+        start = text.find(phrase)
+        while start >= 0:
+            blanks.append((start, start + len(phrase)))
+            start = text.find(phrase, start + 1)
+    if not blanks:
+        return text
+    chars = list(text)
+    for s, e in blanks:
+        chars[s:e] = " " * (e - s)
+    return "".join(chars)
 
 
 _DEFAULT: ConductModel | None = None
@@ -150,8 +208,11 @@ def read_corpus(path: Path):
     return df[df["agent"].str.strip() != ""].reset_index(drop=True)
 
 
-def fit(df, config: dict | None = None, seed: int = DEFAULT_SEED) -> dict:
-    """{"features": ColumnTransformer, kind: LogisticRegression …}: the scikit-learn reference."""
+def fit(df, config: dict | None = None, seed: int = DEFAULT_SEED, replies=None) -> dict:
+    """{"features": ColumnTransformer, kind: LogisticRegression …, "reply": …}: the scikit-learn reference.
+
+    The features are fitted on the conduct replies and the reply-kind replies together; each head on its own
+    rows."""
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -165,8 +226,13 @@ def fit(df, config: dict | None = None, seed: int = DEFAULT_SEED) -> dict:
                                  sublinear_tf=True, lowercase=True), TEXT),
         ("word", TfidfVectorizer(analyzer=features.word_tokens, max_features=cfg["word_max_features"], sublinear_tf=True), TEXT),
     ], sparse_threshold=1.0)
-    x = vectorizers.fit_transform(input_frame(df["agent"].tolist()))
+    texts = df["agent"].tolist() + ([] if replies is None else replies["agent"].tolist())
+    x_all = vectorizers.fit_transform(input_frame(texts))
+    x = x_all[: len(df)]
     fitted = {"features": vectorizers}
+    if replies is not None and len(replies):
+        fitted[REPLY] = LogisticRegression(C=cfg["C"], class_weight=cfg["class_weight"], max_iter=3000,
+                                           random_state=seed).fit(x_all[len(df):], replies["reply"].to_numpy())
     kinds = df["kinds"].str.split(";")
     for kind in KINDS:
         y = kinds.apply(lambda v, k=kind: k in v).astype(int).to_numpy()
@@ -179,7 +245,7 @@ def fit(df, config: dict | None = None, seed: int = DEFAULT_SEED) -> dict:
 def to_linear(fitted: dict) -> LinearModel:
     from csqa.complaints.model import to_linear as complaints_to_linear
 
-    return complaints_to_linear(fitted, heads=tuple(k for k in KINDS if k in fitted), binary=("no", "yes"))
+    return complaints_to_linear(fitted, heads=tuple(k for k in (*KINDS, REPLY) if k in fitted), binary=("no", "yes"))
 
 
 def train(corpus_path: Path | str | None = None, out_dir: Path | str | None = None, seed: int = DEFAULT_SEED,
@@ -192,7 +258,13 @@ def train(corpus_path: Path | str | None = None, out_dir: Path | str | None = No
     out_dir = Path(out_dir) if out_dir else models_dir()
     cfg = {**DEFAULT_CONFIG, **(config or {})}
     df = read_corpus(corpus_path)
-    model = to_linear(fit(df, cfg, seed))
+    replies_path = replies_path_for(corpus_path)
+    replies = None
+    if replies_path.exists():
+        import pandas as pd
+
+        replies = pd.read_csv(replies_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    model = to_linear(fit(df, cfg, seed, replies))
     model_path, _ = save_model(model, {}, out_dir, MODEL_STEM)
     kinds = df["kinds"].str.split(";")
     card = write_card(model_path, {
@@ -201,6 +273,9 @@ def train(corpus_path: Path | str | None = None, out_dir: Path | str | None = No
         "heads": list(model.heads),
         "corpus": {"file": corpus_path.name, "sha256": sha256_file(corpus_path), "rows": int(len(df)),
                    "kind_counts": {k: int(kinds.apply(lambda v, k=k: k in v).sum()) for k in KINDS}},
+        "replies": None if replies is None else {
+            "file": replies_path.name, "sha256": sha256_file(replies_path), "rows": int(len(replies)),
+            "counts": {k: int(v) for k, v in replies["reply"].value_counts().sort_index().items()}},
         "seed": seed,
         "config": cfg,
         "real_text": "benchmarks/bench_rules.py (written agent replies, blind-labelled; see corpora/conduct/DATASHEET.md)",

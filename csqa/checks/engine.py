@@ -246,7 +246,8 @@ class CompiledMatch:
     def _conduct_spans(self, text: str):
         from csqa.checks.conduct import default_model
 
-        return default_model().spans(text, self.match.conduct, self.match.conduct_threshold)
+        return default_model().spans(text, self.match.conduct, self.match.conduct_threshold,
+                                     quoted=self.match.unless_quoted, allowed=self.match.exclude)
 
     def _pii_spans(self, text: str):
         if _MAY_HOLD_PII.search(text) is None:
@@ -398,7 +399,8 @@ class CompiledRulebook:
         }
         cues = rulebook.outcome
         self.replies = None if cues is None else ReplyClassifier(
-            OutcomeCues.compile(cues.filler, cues.deferral, cues.satisfied, cues.unhappy, cues.min_answer_chars))
+            OutcomeCues.compile(cues.filler, cues.deferral, cues.satisfied, cues.unhappy, cues.min_answer_chars),
+            _reply_model() if cues.reply_model else None)
         phrases: set[str] = set()
         for cm in list(self.matches.values()) + self._trigger_blocks():
             phrases |= cm.phrases()
@@ -484,8 +486,11 @@ class CompiledRulebook:
 
     def prepare(self, convs) -> None:
         """Before a batch is evaluated: the conduct model's probabilities of the batch's messages that conduct
-        rules look at, worked out in one go (alone, each text would be a numpy call of its own)."""
+        rules (and the outcome checks' reply kinds) look at, worked out in one go (alone, each text would be a
+        numpy call of its own)."""
         roles = {r.scope.role for r in self.rules if r.forbid is not None and r.forbid.conduct}
+        if self.replies is not None and self.replies.model is not None and any(r.outcome for r in self.rules):
+            roles.add(AGENT)
         if roles:
             from csqa.checks.conduct import default_model
 
@@ -525,7 +530,7 @@ class CompiledRulebook:
         if trig is not None and not trig.use_classifier:
             return decide_complaint((), self.trigger_index("complaint", conv, view))
         if any(m.complaint is not None for m in view.customers):
-            return decide_complaint(view.customers)
+            return decide_complaint(view.customers, min_probability=trig.min_probability if trig is not None else 0.0)
         cue_at = self.trigger_index("complaint", conv, view) if trig is not None else None
         return decide_complaint((), cue_at, cues_decide=trig is not None)
 
@@ -746,6 +751,14 @@ def _outcome_hit(rule: Rule, outcome: Outcome, conv: Conversation) -> Hit | None
     if at is None:
         return None
     return Hit(rule, _explain(rule, "诉求未解决: 顾客最后的提问或不满没有得到答复"), at)
+
+
+def _reply_model():
+    """The conduct model, whose reply head tells the outcome checks what an agent reply does."""
+    from csqa.checks.conduct import default_model
+
+    model = default_model()
+    return model if model.reply_classes else None
 
 
 def _describe_window(rule: Rule) -> str:

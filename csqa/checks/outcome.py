@@ -36,8 +36,9 @@ from csqa.memo import TEXTS_PER_MEMO
 ANSWER, DEFERRAL, QUESTION, FILLER = "answer", "deferral", "question", "filler"
 SATISFIED, UNHAPPY, NEUTRAL = "satisfied", "unhappy", "neutral"
 
-# clauses: exports join a turn's messages with spaces; sentence and clause punctuation split too
-_CLAUSE = re.compile(r"[^，,。.!！?？;；~～\s]+[?？]*")
+# clauses: sentence and clause punctuation, runs of spaces (exports join a turn's messages with them) and a
+# space between two Chinese characters end one; a space beside digits or Latin letters (2 个工作日) does not
+_CLAUSE = re.compile(r"(?:[^，,。.!！?？;；~～\s]|(?<![\u4e00-\u9fff\s])[ \t](?!\s)|[ \t](?![\u4e00-\u9fff\s]))+[?？]*")
 # what is never content: punctuation, emoji and symbols, masks of non-content ([商品快照] …)
 _NOISE = re.compile(r"[\W_]+|\[(?:商品快照|表情|图片|链接|站点x|语音)\]", re.UNICODE)
 _PARTICLES = re.compile(r"(?:的呢|的哦|的哈|的呀|的啦|的亲|呢|哦|噢|哈|呀|啦|嘛|哒|滴|喔|吖|哟|嗯|恩|啊|哇|捏)")
@@ -84,10 +85,14 @@ def _alternation(phrases) -> re.Pattern | None:
 
 
 class ReplyClassifier:
-    """`reply_kind(text)` and `reaction(text)` for one rulebook's cues, kept per distinct text."""
+    """`reply_kind(text)` and `reaction(text)` for one rulebook's cues, kept per distinct text.
 
-    def __init__(self, cues: OutcomeCues):
+    With `model` (the conduct model's reply head, csqa.checks.conduct) the model says what a reply does and
+    the cues only place it (the span of the deciding clause); without, the cues decide."""
+
+    def __init__(self, cues: OutcomeCues, model=None):
         self.cues = cues
+        self.model = model
         self._kinds: dict[str, tuple[str, tuple[int, int] | None]] = {}
         self._reactions: dict[str, tuple[str, tuple[int, int] | None]] = {}
 
@@ -102,6 +107,13 @@ class ReplyClassifier:
         return found
 
     def _reply_kind(self, text: str) -> tuple[str, tuple[int, int] | None]:
+        by_cues = self._reply_kind_by_cues(text)
+        if self.model is None or by_cues[0] == FILLER:
+            return by_cues  # nothing left once the known formulas are taken away: a filler, whatever the model says
+        kind = self.model.reply_kind(text)
+        return kind, (by_cues[1] if by_cues[0] == kind and by_cues[1] is not None else (0, len(text)))
+
+    def _reply_kind_by_cues(self, text: str) -> tuple[str, tuple[int, int] | None]:
         # every clause's kind and how much content it carries; a reply that puts the answer off
         # (私信 / 请提供 …) is an answer only if it also says something substantial
         first: dict[str, tuple[int, int]] = {}

@@ -30,13 +30,15 @@ NOT_DECIDED = ComplaintDecision(None, None)
 NO_COMPLAINT = ComplaintDecision(False, None, "none", "none")
 
 
-def decide(customer_messages, cue_index: int | None = None, cues_decide: bool = True) -> ComplaintDecision:
+def decide(customer_messages, cue_index: int | None = None, cues_decide: bool = True,
+           min_probability: float = 0.0) -> ComplaintDecision:
     """The conversation's complaint from its customer messages' classifier signals (`Message.complaint`).
 
     Without any signal (no classifier), `cue_index` (the first message matching the rulebook's
     complaint cues) decides when `cues_decide`. With signals, the classifier decides:
-    - complaint when at least one message is judged a complaint;
-    - the first such message is where the complaint starts;
+    - complaint when at least one message is judged a complaint with P(dissatisfied) ≥ `min_probability`
+      (the rulebook's `triggers.complaint.min_probability`: one clear grievance, not a doubtful line);
+    - the first message judged a complaint is where the complaint starts;
     - the category is the one with the most evidence over the complaining messages (the summed
       probability of each message judged a complaint of that category; the earlier on ties);
     - serious when any complaining message is serious.
@@ -47,7 +49,7 @@ def decide(customer_messages, cue_index: int | None = None, cues_decide: bool = 
             return NOT_DECIDED
         return ComplaintDecision(cue_index is not None, cue_index)
     complaining = [(i, s) for i, s in signals if s.is_complaint]
-    if not complaining:
+    if not complaining or max(s.probability for _, s in complaining) < min_probability:
         return NO_COMPLAINT
     evidence: dict[str, float] = {}
     severity = "normal"

@@ -393,15 +393,16 @@ class ComplaintClassifier:
         keys = list(zip(texts, contexts))
         cache = self._verdicts
         todo = [k for k in dict.fromkeys(keys) if k not in cache]
-        if todo:
-            fresh = dict(zip(todo, zip(*self._predict_lists([t for t, _ in todo], [c for _, c in todo]))))
-            cache.update(fresh)
-            overflow = len(cache) - VERDICT_CACHE_SIZE
-            if overflow > 0:
-                for key in list(islice((k for k in cache if k not in fresh), overflow)):
-                    del cache[key]
-            return [fresh[k] if k in fresh else cache[k] for k in keys]
-        return [cache[k] for k in keys]
+        if not todo:
+            return [cache[k] for k in keys]
+        fresh = dict(zip(todo, zip(*self._predict_lists([t for t, _ in todo], [c for _, c in todo]))))
+        out = [fresh[k] if k in fresh else cache[k] for k in keys]  # before the oldest are forgotten
+        cache.update(fresh)
+        overflow = len(cache) - VERDICT_CACHE_SIZE
+        if overflow > 0:
+            for key in list(islice((k for k in cache if k not in fresh), overflow)):
+                del cache[key]
+        return out
 
     def evaluate(self, texts, categories, severities=None, contexts=None) -> dict:
         pred = self.predict(texts, contexts)

@@ -191,6 +191,8 @@ class OutcomeCues(Strict):
     satisfied: list[str] = Field(default_factory=list, description="Customer words that accept the answer: 谢谢, 好的, 解决了 …")
     unhappy: list[str] = Field(default_factory=list, description="Customer words of lasting dissatisfaction: 还是不行, 算了, 投诉 …")
     min_answer_chars: int = Field(4, ge=1, description="Characters of content a clause needs, beyond fillers, to answer.")
+    reply_model: bool = Field(True, description="Let the conduct model's reply head (csqa.checks.conduct) say what an "
+                              "agent reply does; the phrase lists above then only place it. False: the lists decide.")
 
 
 class Examples(Strict):
@@ -275,6 +277,8 @@ class Trigger(Strict):
     role: Literal["agent", "customer"]
     match: Match
     use_classifier: bool = False
+    min_probability: float = Field(0.7, gt=0, le=1, description="With the classifier: a conversation is a complaint "
+                                   "when one customer message reaches this P(dissatisfied) (csqa.complaints.conversation).")
     also: list[TriggerCue] = Field(
         default_factory=list,
         description="More cues, e.g. from the other side (the customer asks to 催一下): the trigger is the first message matching any.",
