@@ -70,10 +70,13 @@ def excel_safe(value):
     return safe_cell(value)
 
 
+_RISKY_FIRST = frozenset(LEADING_IGNORED + FORMULA_CHARS)  # a cell can be a formula only if it starts with one
+
+
 def excel_safe_list(values: list) -> list:
-    """`safe_cell` over a list."""
-    control, risky = _CONTROL.search, _RISKY.match
-    return [safe_cell(v) if isinstance(v, str) and (risky(v) or control(v)) else v for v in values]
+    """`safe_cell` over a list (the first-character test first: most cells start with a letter)."""
+    control, first = _CONTROL.search, _RISKY_FIRST
+    return [safe_cell(v) if isinstance(v, str) and (v[:1] in first or control(v)) else v for v in values]
 
 
 def _needs_safe(value) -> bool:
