@@ -125,11 +125,55 @@ def safe_arrow(cells):
 
     if len(cells) == 0:
         return cells
-    hits = pc.fill_null(pc.match_substring_regex(cells, RISKY_RE2), False)
-    if not pc.any(hits).as_py():
-        return cells
     if isinstance(cells, pa.ChunkedArray):
-        cells, hits = cells.combine_chunks(), hits.combine_chunks() if isinstance(hits, pa.ChunkedArray) else hits
-    rows = np.flatnonzero(hits.to_numpy(zero_copy_only=False))
+        cells = cells.combine_chunks()
+    rows = _suspect_rows(cells) if pa.types.is_large_string(cells.type) and not cells.null_count else None
+    if rows is None:
+        hits = pc.fill_null(pc.match_substring_regex(cells, RISKY_RE2), False)
+        rows = np.flatnonzero(hits.to_numpy(zero_copy_only=False))
+    if not len(rows):
+        return cells
     fixed = pa.array([safe_cell(v) for v in cells.take(pa.array(rows)).to_pylist()], cells.type)
-    return pc.replace_with_mask(cells, hits, fixed)
+    mask = np.zeros(len(cells), dtype=bool)
+    mask[rows] = True
+    return pc.replace_with_mask(cells, pa.array(mask), fixed)
+
+
+def _byte_table(values) -> "np.ndarray":
+    import numpy as np
+
+    table = np.zeros(256, dtype=bool)
+    table[list(values)] = True
+    return table
+
+
+# The first byte of every character safe_cell looks at first (LEADING_IGNORED, FORMULA_CHARS)
+# and of every control character, in UTF-8; a cell starting with another byte and holding no
+# control character is left as it is.
+_FIRST_BYTES = _byte_table({(c.encode("utf-8"))[0] for c in LEADING_IGNORED + FORMULA_CHARS + CONTROL_CHARS})
+_CONTROL_BYTES = _byte_table([ord(c) for c in CONTROL_CHARS if ord(c) < 0x80])  # (C1: 0xC2 0x80-0x9F)
+
+
+def _suspect_rows(cells) -> "np.ndarray":
+    """Rows of a large_string array without nulls that safe_cell may change (a superset: each is
+    then decided by safe_cell itself), found with one pass over the bytes."""
+    import numpy as np
+
+    _, offsets, data = cells.buffers()
+    offsets = np.frombuffer(offsets, dtype=np.int64)[cells.offset: cells.offset + len(cells) + 1]
+    if data is None or offsets[-1] == offsets[0]:
+        return np.zeros(0, dtype=np.int64)
+    raw = np.frombuffer(data, dtype=np.uint8)[offsets[0]: offsets[-1]]
+    starts = offsets[:-1] - offsets[0]
+    filled = offsets[1:] > offsets[:-1]
+    first = np.zeros(len(cells), dtype=bool)
+    first[filled] = _FIRST_BYTES[raw[starts[filled]]]
+    control = _CONTROL_BYTES[raw]
+    c2 = np.flatnonzero(raw[:-1] == 0xC2)
+    if len(c2):
+        follow = raw[c2 + 1]
+        control[c2[(follow >= 0x80) & (follow <= 0x9F)]] = True
+    hits = np.flatnonzero(control)
+    if len(hits):
+        first[np.searchsorted(starts, hits, side="right") - 1] = True
+    return np.flatnonzero(first)
