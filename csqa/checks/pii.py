@@ -1016,25 +1016,32 @@ def mask_regions(text: str, kinds: "set[str] | None" = None, *,
     if not text:
         return []
     wanted = set(kinds) if kinds is not None else None
-    folded = _fold_numerals(_normalize(text))
+    norm = _normalize(text)
+    folded = _fold_numerals(norm)
     hide = _hide_plans(recognizers)
-    if hide.gate is None:
-        cands = _norm_candidates(folded, hide.plans, wanted)
-    else:
-        word = hide.words(folded) if hide.words is not None else None
-        if word is None and hide.gate(folded) is None:
-            return []  # no digit, no @, no cue word: nothing to hide
-        run, total = _digit_counts(folded)
-        cands = _norm_candidates(folded, hide.word_plans, wanted, (run, total)) if word is not None else []
-        if total:
-            if hide.digit_plans:
-                cands += _norm_candidates(folded, hide.digit_plans, wanted, (run, total))
-            # the chains: one search of all of them first (a text with many digits seldom has one)
-            if total >= hide.chain_digits and hide.chain_rx.search(folded) is not None:
-                cands += _norm_candidates(folded, hide.chain_plans, wanted, (run, total))
+    cands = _hide_candidates(folded, hide, wanted)
+    if folded is not norm:  # (Chinese numerals next to a number: what the plain text shows counts too)
+        cands += _hide_candidates(norm, hide, wanted)
     if not cands:
         return []
     return _cover(text, folded, cands, hide.order)
+
+
+def _hide_candidates(norm: str, hide: _HidePlans, wanted: Optional[set[str]]) -> list[_Candidate]:
+    if hide.gate is None:
+        return _norm_candidates(norm, hide.plans, wanted)
+    word = hide.words(norm) if hide.words is not None else None
+    if word is None and hide.gate(norm) is None:
+        return []  # no digit, no @, no cue word: nothing to hide
+    run, total = _digit_counts(norm)
+    cands = _norm_candidates(norm, hide.word_plans, wanted, (run, total)) if word is not None else []
+    if total:
+        if hide.digit_plans:
+            cands += _norm_candidates(norm, hide.digit_plans, wanted, (run, total))
+        # the chains: one search of all of them first (a text with many digits seldom has one)
+        if total >= hide.chain_digits and hide.chain_rx.search(norm) is not None:
+            cands += _norm_candidates(norm, hide.chain_plans, wanted, (run, total))
+    return cands
 
 
 def _cover(text: str, folded: str, cands: list[_Candidate], order: dict) -> list[tuple[int, int, str]]:
