@@ -1,10 +1,17 @@
 """Personal-data (PII) recognizers for Chinese customer-service chats.
 
 Presidio-style design: a registry of recognizers (``pii_recognizers.yaml``),
-each made of regex patterns with a base score, optional validators
-(GB 11643 ID checksum, Luhn) and context words that raise or lower the
-score.  ``find_pii`` returns non-overlapping matches; ``mask_pii`` replaces
-them with partially masked values for evidence snippets and reports.
+one entry per kind of personal data holding everything about it: regex
+patterns with a base score, optional validators (GB 11643 ID checksum, Luhn),
+context words that raise or lower the score, contact cues and mask patterns.
+
+Two questions, two answers.  ``find_pii`` (detection: did an agent leak
+personal data? the RED-003 finding) is strict: validated values scoring at
+least min_score, non-overlapping.  ``mask_pii`` / ``mask_regions`` (masking:
+what must a report hide?) err toward privacy: every mask-pattern match —
+any checksum, any spacing, full-width or Chinese numerals, e-mails written
+(at) / # / 艾特, anything after a contact cue — hidden as a partially masked
+value in evidence, transcripts, reports and the store.
 
 Scanning is fast because most texts cannot hold personal data: a pattern runs only
 when its gate passes (a necessary condition derived from the regex at load time:
@@ -15,7 +22,8 @@ candidates are cached by text.  Results are exactly those of running every patte
 Public API::
 
     PiiMatch, Recognizer, load_recognizers(path=None),
-    find_pii(text, kinds=None, min_score=0.5), mask_pii(text, kinds=None)
+    find_pii(text, kinds=None, min_score=0.5), mask_pii(text, kinds=None),
+    mask_regions(text, kinds=None), may_need_masking(text)
 """
 
 from __future__ import annotations
@@ -252,7 +260,7 @@ def _parse(data: dict) -> tuple[Recognizer, ...]:
             window_before=int(item.get("window_before", defaults.get("window_before", 12))),
             window_after=int(item.get("window_after", defaults.get("window_after", 6))),
             cues=cues,
-            mask_patterns=tuple(p for p in mask_patterns),
+            mask_patterns=tuple(mask_patterns),
         ))
     return tuple(out)
 
