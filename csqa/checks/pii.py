@@ -870,6 +870,12 @@ _NUMERAL = "[0-9" + "".join(_CN_DIGITS) + "]"
 _NUMERAL_RUN = re.compile(_NUMERAL + r"(?:[ \t\u00a0.\-_·•/\\~—–]{0,3}" + _NUMERAL + "){4,}")
 
 
+# The full-width characters whose folding can change what masking finds (digits, letters, @ #,
+# and the separators a run of numerals may have): a text without them is tested as it is.
+# (Full-width punctuation such as ，？！ is in nearly every Chinese text and changes nothing.)
+_FOLDS_INTO_SOMETHING = re.compile("[０-９Ａ-Ｚａ-ｚ＠＃．－＿／＼～（［｛\u3000]")
+
+
 def _fold_numerals(norm: str) -> str:
     """`norm` with the Chinese numerals of every run of five or more numerals as ASCII digits."""
     out = None
@@ -906,13 +912,15 @@ class _HidePlans:
     """The masking scan of a registry, split by what lets a pattern match at all."""
 
     plans: tuple[_Plan, ...]            # every plan (what a text is scanned with when nothing is known)
-    word_plans: tuple[_Plan, ...] = ()  # patterns that need a cue word or an @ form …
-    words: Optional[Callable] = None    # … found with one Aho-Corasick search for all their words
+    word_plans: tuple[tuple[_Plan, frozenset], ...] = ()  # patterns that need a cue word or an @ form (one a plan) …
+    words: Optional[Callable] = None    # … the words of a text, found with one Aho-Corasick search for all
     digit_plans: tuple[_Plan, ...] = () # patterns that need a digit (and are not plain chains: the address)
     chain_plans: tuple[_Plan, ...] = ()  # patterns that need only digits (chains: phone, ID, card …) …
     chain_rx: Optional["re.Pattern[str]"] = None  # … and all of them as one alternation (no match: none matches)
     chain_digits: int = 0               # the fewest \d characters a chain holds
     gate: Optional[Callable] = None     # finds a digit, an @ or a WeChat cue: without it and without a word, nothing
+    quick: Optional[Callable] = None    # `gate`, or a full-width character that folding changes, or a run of numerals
+    has_word: Optional[Callable] = None  # finds one of the words (the first), None if there is none
     order: dict = field(default_factory=dict)  # kind → its place in the registry (ties between kinds)
 
 
@@ -922,23 +930,23 @@ def _hide_gates(plans: tuple[_Plan, ...]) -> _HidePlans:
     by_digit: list[_Plan] = []
     by_chain: list[_Plan] = []
     for plan in plans:
-        w_pats, d_pats, c_pats = [], [], []
+        d_pats, c_pats = [], []
         needs_digit = plan.requires_gate is not None and plan.requires_gate.digits > 0
         for pp in plan.patterns:
             needed = _rarest_words(pp)
             if needed is not None and not needed & _COMMON_LITERALS:
                 words.update(needed)
-                w_pats.append(pp)
+                by_word.append((_Plan(plan.rec, (pp,), pp.digits, plan.requires_gate, pp.total), needed))
             elif pp.digits > 0 or pp.total > 0 or needs_digit:
                 plain = plan.rec.requires is None and not pp.spec.regex.groups and not pp.spec.regex.flags & ~re.UNICODE
                 (c_pats if plain else d_pats).append(pp)
             else:
                 return _HidePlans(plans, order=_registry_order(plans))  # needs neither: every text scanned in full
-        for pats, out in ((w_pats, by_word), (d_pats, by_digit), (c_pats, by_chain)):
+        for pats, out in ((d_pats, by_digit), (c_pats, by_chain)):
             if pats:
                 out.append(_Plan(plan.rec, tuple(pats), min(p.digits for p in pats), plan.requires_gate,
                                  min(p.total for p in pats)))
-    find_word = None
+    find_words = has_word = None
     if words:
         import ahocorasick
 
@@ -947,13 +955,17 @@ def _hide_gates(plans: tuple[_Plan, ...]) -> _HidePlans:
             automaton.add_word(w, w)
         automaton.make_automaton()
 
-        def find_word(text: str, _iter=automaton.iter):
+        def find_words(text: str, _iter=automaton.iter) -> frozenset:
+            return frozenset(w for _, w in _iter(text))
+
+        def has_word(text: str, _iter=automaton.iter):
             return next(_iter(text), None)
     chain_specs = [pp.spec for plan in by_chain for pp in plan.patterns]
     chain_rx = re.compile("|".join(f"(?:{spec.regex.pattern})" for spec in chain_specs)) if chain_specs else None
     chain_digits = min((plan.min_total for plan in by_chain), default=1 << 30)
-    return _HidePlans(plans, tuple(by_word), find_word, tuple(by_digit), tuple(by_chain), chain_rx, chain_digits,
-                      _MAY_HOLD_VALUE.search, _registry_order(plans))
+    quick = re.compile("|".join([_MAY_HOLD_VALUE.pattern, _FOLDS_INTO_SOMETHING.pattern, _NUMERAL_RUN.pattern])).search
+    return _HidePlans(plans, tuple(by_word), find_words, tuple(by_digit), tuple(by_chain), chain_rx, chain_digits,
+                      _MAY_HOLD_VALUE.search, quick, has_word, _registry_order(plans))
 
 
 def _registry_order(plans: tuple[_Plan, ...]) -> dict:
@@ -961,17 +973,6 @@ def _registry_order(plans: tuple[_Plan, ...]) -> dict:
     for plan in plans:
         order.setdefault(plan.rec.id, len(order))
     return order
-
-
-def _registry_order(plans: tuple[_Plan, ...]) -> dict:
-    order: dict = {}
-    for plan in plans:
-        order.setdefault(plan.rec.id, len(order))
-    return order
-
-
-def _plan_of_spec(plans: tuple[_Plan, ...], spec: PatternSpec) -> _PatternPlan:
-    return next(pp for plan in plans for pp in plan.patterns if pp.spec is spec)
 
 
 def _rarest_words(pp: _PatternPlan) -> Optional[frozenset]:
@@ -1005,10 +1006,9 @@ def may_need_masking(text: str) -> bool:
     if not text:
         return False
     hide = _hide_plans(None)
-    if hide.gate is None:
+    if hide.quick is None:
         return True
-    folded = _fold_numerals(_normalize(text))
-    return (hide.words is not None and hide.words(folded) is not None) or hide.gate(folded) is not None
+    return hide.quick(text) is not None or (hide.has_word is not None and hide.has_word(text) is not None)
 
 
 def mask_regions(text: str, kinds: "set[str] | None" = None, *,
@@ -1023,10 +1023,12 @@ def mask_regions(text: str, kinds: "set[str] | None" = None, *,
     """
     if not text:
         return []
+    hide = _hide_plans(recognizers)
+    if hide.quick is not None and hide.quick(text) is None and (hide.has_word is None or hide.has_word(text) is None):
+        return []  # most texts: no digit, no @, no cue word, nothing to fold (`_hide_candidates`' own test)
     wanted = set(kinds) if kinds is not None else None
     norm = _normalize(text)
     folded = _fold_numerals(norm)
-    hide = _hide_plans(recognizers)
     cands = _hide_candidates(folded, hide, wanted)
     if folded is not norm:  # (Chinese numerals next to a number: what the plain text shows counts too)
         cands += _hide_candidates(norm, hide, wanted)
@@ -1038,11 +1040,14 @@ def mask_regions(text: str, kinds: "set[str] | None" = None, *,
 def _hide_candidates(norm: str, hide: _HidePlans, wanted: Optional[set[str]]) -> list[_Candidate]:
     if hide.gate is None:
         return _norm_candidates(norm, hide.plans, wanted)
-    word = hide.words(norm) if hide.words is not None else None
-    if word is None and hide.gate(norm) is None:
+    found = hide.words(norm) if hide.words is not None else frozenset()
+    if not found and hide.gate(norm) is None:
         return []  # no digit, no @, no cue word: nothing to hide
     run, total = _digit_counts(norm)
-    cands = _norm_candidates(norm, hide.word_plans, wanted, (run, total)) if word is not None else []
+    cands = []
+    if found:  # the patterns whose word the text holds
+        cands = _norm_candidates(norm, tuple(plan for plan, needs in hide.word_plans if needs & found), wanted,
+                                 (run, total))
     if total:
         if hide.digit_plans:
             cands += _norm_candidates(norm, hide.digit_plans, wanted, (run, total))
