@@ -8,7 +8,8 @@ cells (formatted, quoted where needed), the columns and rows are joined by Arrow
 kernels in C, and the joined buffer goes to the file as it is.
 
 Contract: `write_csv_part(frame, fh, header)` writes to the binary file `fh` exactly the bytes
-of `frame.to_csv(index=False, header=header).encode("utf-8")` (default pandas options:
+of `safe_frame(frame).to_csv(index=False, header=header).encode("utf-8")` — every text cell
+through `csqa.report.safety.safe_cell` (no formula, no control character), then pandas' default options:
 `na_rep=""`, no float_format, `lineterminator=os.linesep`, `csv.QUOTE_MINIMAL`, `quotechar='"'`,
 doubled inner quotes). Columns of these dtypes are encoded here:
 
@@ -32,6 +33,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from csqa.report.safety import safe_arrow, safe_frame
 
 LINE_END = os.linesep  # pandas' default lineterminator
 _TEXT = pa.large_string()
@@ -66,8 +69,8 @@ QUOTED_CHARACTERS = _quoted_characters()
 
 
 def csv_bytes_pandas(frame: pd.DataFrame, header: bool) -> bytes:
-    """The reference: what pandas writes (also the fallback for what this module does not encode)."""
-    return frame.to_csv(None, index=False, header=header).encode("utf-8")
+    """The reference: what pandas writes of the safe cells (also the fallback for what this module does not encode)."""
+    return safe_frame(frame).to_csv(None, index=False, header=header).encode("utf-8")
 
 
 def write_csv_part(frame: pd.DataFrame, fh, header: bool) -> None:
@@ -121,7 +124,8 @@ def _cells(series: pd.Series) -> pa.Array | None:
     """One column's finished cells (formatted, quoted when needed) as large_string, no nulls."""
     dtype = series.dtype
     if isinstance(dtype, pd.StringDtype) or dtype == object:
-        return _quote(_text_cells(series))
+        cells = _text_cells(series)
+        return None if cells is None else _quote(safe_arrow(cells))
     if isinstance(dtype, np.dtype) and dtype.kind == "f":
         return _float_cells(series.to_numpy())
     if isinstance(dtype, np.dtype) and dtype.kind in "iu":

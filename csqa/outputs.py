@@ -12,11 +12,9 @@ import pandas as pd
 from csqa import testhook
 from csqa.csv_writer import write_csv_part
 from csqa.errors import writing
-from csqa.report.safety import excel_safe_series
 from csqa.workspace import OutputDir
 
 UTF8_BOM = "\ufeff".encode("utf-8")
-CHAT_TEXT_COLUMNS = ("matched_text", "evidence", "raw", "explanation")
 
 
 def _contract_columns() -> dict[str, list[str]]:
@@ -27,7 +25,8 @@ def _contract_columns() -> dict[str, list[str]]:
 
 def _csv(table, path: Path, columns: list[str] | None = None) -> None:
     """A DataFrame, or a spool of parts (`csqa.engines.spool.FrameSpool`) written part by part.
-    The bytes are pandas' `to_csv(index=False)`, encoded by `csqa.csv_writer` (much less CPU)."""
+    The bytes are pandas' `to_csv(index=False)` of the safe cells (`csqa.report.safety.safe_frame`:
+    every text cell, ids included), encoded by `csqa.csv_writer` (much less CPU)."""
     parts = _slices(table) if isinstance(table, pd.DataFrame) else table.frames(columns)
     empty = table if isinstance(table, pd.DataFrame) else table.empty_frame()
     # UTF-8 with BOM so Excel opens Chinese text correctly
@@ -59,10 +58,7 @@ def _slices(frame: pd.DataFrame):
 
 def _csv_part(df: pd.DataFrame, fh, columns: list[str] | None, header: bool) -> None:
     out = df[[c for c in columns if c in df.columns]] if columns else df
-    safe = {col: excel_safe_series(out[col]) for col in CHAT_TEXT_COLUMNS if col in out.columns}
-    if safe:
-        out = out.assign(**safe)
-    write_csv_part(out, fh, header)
+    write_csv_part(out, fh, header)  # (every text cell made safe there: csqa.report.safety.safe_cell)
 
 
 def write_outputs(outdir: Path | OutputDir, tables: dict[str, pd.DataFrame], manifest: dict | Callable[[], dict] | None,

@@ -202,7 +202,7 @@ def _run_score(inputs, target: OutputDir, encoding, column_map, role_map, rulebo
         timer.add(f"score.{stage} (cpu, all workers)", seconds, rss=False)
     if result.peak_rss_mb:
         timer.peak_rss["score (largest worker)"] = result.peak_rss_mb
-    rejects_frame = pd.concat(rejects, ignore_index=True) if rejects else empty_rejects()
+    rejects_frame = _masked_rejects(pd.concat(rejects, ignore_index=True) if rejects else empty_rejects(), mask)
     rows_read = rows_scored + len(rejects_frame)
     manifest = {
         "csqa_version": __version__,
@@ -448,6 +448,20 @@ def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, ag
     text = (f"报告: {len(sel.conversations)} 个会话, {sel.conversations['agent_id'].nunique()} 名客服, "
             f"{len(runs)} 个批次" + (f" ({filters})" if filters else "") + f"\n输出: {outdir}")
     return {"conversations": len(sel.conversations), "runs": len(runs), "text": text}
+
+
+def _masked_rejects(rejects: pd.DataFrame, mask: bool) -> pd.DataFrame:
+    """rejects.csv as written: the raw row and the reason (which may quote a cell) masked unless --no-mask."""
+    if not mask or rejects.empty:
+        return rejects
+    from csqa.report.transcript import _Masker
+
+    masker = _Masker()
+    out = rejects.copy()
+    for col in ("raw", "reason"):
+        if col in out.columns:
+            out[col] = pd.Series(masker.values(out[col].tolist()), index=out.index, dtype=out[col].dtype)
+    return out
 
 
 def _model_info(classifier) -> dict | None:

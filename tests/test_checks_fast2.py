@@ -241,7 +241,7 @@ def test_two_generation_scan_cache_equals_uncached(monkeypatch):
 def _reference_findings(conv, book, mask, ev):
     """The original finding assembly of `score_conversation`."""
     from csqa.model import Finding
-    from csqa.scoring.scorecard import _evidence, _masked, may_hold_pii, score_hits
+    from csqa.scoring.scorecard import _evidence, _masked, may_need_masking, score_hits
 
     ledger, score, critical = score_hits(book, conv, ev)
     findings = []
@@ -263,7 +263,7 @@ def _reference_findings(conv, book, mask, ev):
             agent_id=msg.agent_id if (msg is not None and msg.agent_id) else conv.primary_agent,
             message_index=hit.message_index, timestamp=msg.timestamp if msg is not None else "",
             span_start=span_start, span_end=span_end,
-            matched_text=_masked(mask, matched) if (mask and matched and may_hold_pii(matched)) else matched,
+            matched_text=_masked(mask, matched) if (mask and matched and may_need_masking(matched)) else matched,
             evidence=evidence,
         ))
     return findings, float(score), critical

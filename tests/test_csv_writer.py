@@ -1,6 +1,8 @@
-"""csqa.csv_writer writes exactly the bytes of pandas' `to_csv(index=False)`.
+"""csqa.csv_writer writes exactly the bytes of pandas' `to_csv(index=False)` of the safe cells.
 
-The reference in every test is pandas itself, run on the same frame; the tests also check
+The reference in every test is pandas itself, run on the same frame with every text cell
+through `csqa.report.safety.safe_cell` (`safe_frame`: no formula, no control character, ids
+included); the tests also check
 that the fast path really ran (`encode_rows` is not None) where it should, so a silent fall
 back to pandas cannot make them pass.
 """
@@ -20,11 +22,11 @@ from hypothesis import strategies as st
 import csqa.outputs as outputs
 from csqa.csv_writer import LINE_END, QUOTED_CHARACTERS, encode_rows, write_csv_part
 from csqa.engines.spool import FrameSpool
-from csqa.report.safety import excel_safe_series
+from csqa.report.safety import safe_cell, safe_frame
 
 
 def pandas_bytes(frame: pd.DataFrame, header: bool = True) -> bytes:
-    return frame.to_csv(index=False, header=header).encode("utf-8")
+    return safe_frame(frame).to_csv(index=False, header=header).encode("utf-8")
 
 
 def ours(frame: pd.DataFrame, header: bool = True) -> bytes:
@@ -48,16 +50,16 @@ def _first_difference(got: bytes, want: bytes) -> str:
 
 # ---------------------------------------------------------------------------- the run's real tables
 def pandas_csv_file(table, columns) -> bytes:
-    """What `csqa.outputs._csv` wrote before csv_writer: pandas per part, chat text made excel-safe."""
+    """What `csqa.outputs._csv` writes, the plain way: pandas per part, every text cell made safe."""
     parts = [table] if isinstance(table, pd.DataFrame) else list(table.frames(columns))
     if not parts:  # an empty spool: the header of its empty frame
         parts = [table.empty_frame()]
     out = "\ufeff".encode("utf-8")
     for i, part in enumerate(parts):
         part = part[[c for c in columns if c in part.columns]].copy() if columns else part.copy()
-        for col in outputs.CHAT_TEXT_COLUMNS:
-            if col in part.columns:
-                part[col] = excel_safe_series(part[col])
+        for col in part.columns:  # the reference rule cell by cell (pandas_bytes does it in bulk)
+            if part[col].dtype == object or isinstance(part[col].dtype, pd.StringDtype):
+                part[col] = part[col].map(safe_cell)
         out += pandas_bytes(part, header=i == 0)
     return out
 
@@ -152,8 +154,7 @@ def test_chat_text_gets_excel_prefix_and_bom_through_outputs(tmp_path):
     outputs._csv(frame, path)
     data = path.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
-    safe = frame.assign(evidence=excel_safe_series(frame["evidence"]))
-    assert data == b"\xef\xbb\xbf" + pandas_bytes(safe)
+    assert data == b"\xef\xbb\xbf" + pandas_bytes(frame)
     assert "'=HYPERLINK" in data.decode("utf-8-sig")
 
 
@@ -257,10 +258,10 @@ def test_a_large_frame_is_written_in_slices_with_the_same_bytes(tmp_path, monkey
     slices = list(outputs._slices(frame))
     assert [len(s) for s in slices] == [7, 7, 7, 7, 2]
     outputs._csv(frame, tmp_path / "sliced.csv")
-    safe = frame.assign(evidence=excel_safe_series(frame["evidence"]))
-    assert (tmp_path / "sliced.csv").read_bytes() == b"\xef\xbb\xbf" + pandas_bytes(safe)
+    assert (tmp_path / "sliced.csv").read_bytes() == b"\xef\xbb\xbf" + pandas_bytes(frame)
+    assert "'=1+1" in (tmp_path / "sliced.csv").read_text(encoding="utf-8-sig")
     # pandas formats a datetime column as a whole (fractions for all, if one has them): never sliced
     timed = frame.assign(at=pd.Timestamp("2026-11-23 10:00:00") + pd.to_timedelta(np.arange(30) * 1.5, unit="s"))
     assert len(list(outputs._slices(timed))) == 1
     outputs._csv(timed, tmp_path / "timed.csv")
-    assert (tmp_path / "timed.csv").read_bytes() == b"\xef\xbb\xbf" + pandas_bytes(timed.assign(evidence=safe["evidence"]))
+    assert (tmp_path / "timed.csv").read_bytes() == b"\xef\xbb\xbf" + pandas_bytes(timed)

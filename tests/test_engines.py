@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +14,7 @@ from csqa.ingest import read_inputs
 from csqa.paths import corpora_dir
 
 SAMPLE = corpora_dir() / "samples" / "chat_export.csv"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -342,3 +344,35 @@ def test_parts_written_by_workers_read_back_as_the_parts_the_main_process_writes
         ledger = pd.concat(list(f_adopt.frames()), ignore_index=True)
         assert (ledger.groupby("conversation_id", sort=False)["finding_index"]
                 .apply(lambda s: list(s) == list(range(len(s))))).all()
+
+
+def test_spark_from_a_virtualenv_that_is_not_on_path(tmp_path, special_export):
+    """`--engine spark` run by a virtualenv's interpreter while PATH has no usable python3 (a
+    stand-in that fails stands first on PATH): the workers use the driver's interpreter."""
+    import os
+    import subprocess
+    import sys
+
+    _spark_or_skip()
+    venv = tmp_path / "venv"
+    # (--system-site-packages: this machine's PySpark and csqa's dependencies, no download)
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    decoy = tmp_path / "decoy-bin"
+    decoy.mkdir()
+    for name in ("python", "python3"):
+        (decoy / name).write_text("#!/bin/sh\necho 'not the python you want' >&2\nexit 3\n", encoding="utf-8")
+        (decoy / name).chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")}
+    env["PATH"] = os.pathsep.join([str(decoy), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    java = subprocess.run(["sh", "-c", "command -v java"], env=env, capture_output=True, text=True).stdout.strip()
+    if not java and not env.get("JAVA_HOME"):
+        pytest.skip("no java on the plain PATH")
+    out = tmp_path / "out"
+    run = subprocess.run([str(python), "-c", "from csqa.cli import main; main()", "score", str(special_export),
+                          "-o", str(out), "--engine", "spark", "--no-model", "-q"],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (out / "conversations.csv").exists()
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["engine"] == "spark"

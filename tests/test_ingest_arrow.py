@@ -192,7 +192,10 @@ def test_unclosed_quote_at_the_end(tmp_path, rows, monkeypatch):
     lines = [_line(r) for r in rows[:50]] + ['X1,2026-11-02 09:00:00,客服,a,"never closed', "X1,2026-11-02 09:00:01,客服,a,swallowed"]
     path = _write(tmp_path / "q.csv", lines)
     result = _read_both(path, 7, monkeypatch)
-    assert result.messages["text"].iloc[-1] == "never closed\nX1,2026-11-02 09:00:01,客服,a,swallowed\n"
+    # the quote swallowed the last line: its row is rejected and the line read as the row it is
+    assert result.messages["text"].iloc[-1] == "swallowed"
+    assert result.rejects["row"].tolist() == [52] and "unclosed quote" in result.rejects["reason"].iloc[0]
+    assert "never closed" in result.rejects["raw"].iloc[0]
 
 
 def test_tsv_without_quoting_and_stray_quotes(tmp_path, rows, monkeypatch):

@@ -86,7 +86,7 @@ def test_registry_loads_and_is_cached():
     ids = {r.id for r in recs}
     assert {"mobile", "landline", "id_card", "bank_card", "email", "address"} <= ids
     for r in recs:
-        assert r.name and r.patterns
+        assert r.name and (r.patterns or r.mask_patterns)
         assert any("\u4e00" <= ch <= "\u9fff" for ch in r.name)
 
 

@@ -128,7 +128,7 @@ KINDS = [None, {"mobile", "landline", "id_card", "bank_card", "email", "address"
 
 def test_generated_texts_have_hits_of_every_kind():
     kinds = {c[0] for t in TEXTS for c in reference_scan(t, min_score=0.0)}
-    assert kinds == {r.id for r in load_recognizers()}
+    assert kinds == {r.id for r in load_recognizers() if r.patterns}  # (a kind may have mask patterns only)
 
 
 @pytest.mark.parametrize("kinds", KINDS, ids=lambda k: "all" if k is None else "+".join(sorted(k)) or "none")
@@ -150,7 +150,8 @@ def test_public_functions_agree_with_reference_and_transcript_masking():
         assert [(m.kind, m.start, m.end, m.score) for m in find_pii(text)] == [c[:4] for c in ref]
         masked = mask_pii(text)
         assert mask_with_offsets(text)[0] == masked
-        assert (masked == text) == (not ref)
+        if ref:  # masking hides at least what detection finds (tests/test_masking.py: every span)
+            assert masked != text
 
 
 def test_custom_recognizers_equal_reference():

@@ -172,7 +172,8 @@ def test_details_pair_reads_once_and_gives_each_selection(prepared, stored, tmp_
 
 
 # ---------------------------------------------------------------------------- formula guard
-TEXTS = ["=SUM(A1)", "+1", "-1", "@x", "\tq", "\rz", "'=already", "", "普通文本", " =not first", "=", "a=b", "—"]
+TEXTS = ["=SUM(A1)", "+1", "-1", "@x", "\tq", "\rz", "'=already", "", "普通文本", " =also a formula", "=", "a=b", "—",
+         "\u3000＝1", "a\x1bb", "\x00", "－2"]
 
 
 def test_excel_safe_series_and_list_match_excel_safe():
@@ -191,7 +192,7 @@ def test_excel_safe_series_and_list_match_excel_safe():
 
 
 def test_csv_bytes_match_utf8_sig_and_mapped_guard(tmp_path):
-    from csqa.outputs import CHAT_TEXT_COLUMNS, _csv
+    from csqa.outputs import _csv
 
     rng = random.Random(5)
     n = 300
@@ -204,8 +205,8 @@ def test_csv_bytes_match_utf8_sig_and_mapped_guard(tmp_path):
     })
     _csv(df, tmp_path / "fast.csv")
     ref = df.copy()
-    for col in CHAT_TEXT_COLUMNS:
-        if col in ref.columns:
+    for col in ref.columns:  # every text column, ids included
+        if ref[col].dtype == object or isinstance(ref[col].dtype, pd.StringDtype):
             ref[col] = ref[col].map(excel_safe)
     with open(tmp_path / "ref.csv", "w", encoding="utf-8-sig", newline="") as fh:
         ref.to_csv(fh, index=False)
@@ -253,6 +254,8 @@ def _write_xlsx_reference(path, sheets):
                     shown = f"{float(v):.2f}"
                 else:
                     shown = excel_safe(str(v))
+                    if not shown:  # nothing but control characters: an empty cell
+                        continue
                     ws.write_string(i, j, shown)
                 if i <= 300:
                     widths[j] = max(widths[j], min(X.display_width(shown), 70) + 2)

@@ -1,10 +1,17 @@
 """Personal-data (PII) recognizers for Chinese customer-service chats.
 
 Presidio-style design: a registry of recognizers (``pii_recognizers.yaml``),
-each made of regex patterns with a base score, optional validators
-(GB 11643 ID checksum, Luhn) and context words that raise or lower the
-score.  ``find_pii`` returns non-overlapping matches; ``mask_pii`` replaces
-them with partially masked values for evidence snippets and reports.
+one entry per kind of personal data holding everything about it: regex
+patterns with a base score, optional validators (GB 11643 ID checksum, Luhn),
+context words that raise or lower the score, contact cues and mask patterns.
+
+Two questions, two answers.  ``find_pii`` (detection: did an agent leak
+personal data? the RED-003 finding) is strict: validated values scoring at
+least min_score, non-overlapping.  ``mask_pii`` / ``mask_regions`` (masking:
+what must a report hide?) err toward privacy: every mask-pattern match —
+any checksum, any spacing, full-width or Chinese numerals, e-mails written
+(at) / # / 艾特, anything after a contact cue — hidden as a partially masked
+value in evidence, transcripts, reports and the store.
 
 Scanning is fast because most texts cannot hold personal data: a pattern runs only
 when its gate passes (a necessary condition derived from the regex at load time:
@@ -15,7 +22,8 @@ candidates are cached by text.  Results are exactly those of running every patte
 Public API::
 
     PiiMatch, Recognizer, load_recognizers(path=None),
-    find_pii(text, kinds=None, min_score=0.5), mask_pii(text, kinds=None)
+    find_pii(text, kinds=None, min_score=0.5), mask_pii(text, kinds=None),
+    mask_regions(text, kinds=None), may_need_masking(text)
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
@@ -40,6 +48,8 @@ __all__ = [
     "load_recognizers",
     "find_pii",
     "mask_pii",
+    "mask_regions",
+    "may_need_masking",
     "mask_value",
     "id_card_checksum_ok",
     "id15_birthdate_ok",
@@ -152,6 +162,8 @@ class Recognizer:
     negative_penalty: float = 0.4
     window_before: int = 12
     window_after: int = 6
+    cues: tuple[str, ...] = ()                 # contact cues: what follows them is hidden (masking only)
+    mask_patterns: tuple[PatternSpec, ...] = ()  # masking only: any checksum, any spelling
 
 
 _MACRO_RE = re.compile(r"<<([A-Z_]+)>>")
@@ -178,6 +190,35 @@ def _check_validator(name: Optional[str], where: str) -> Optional[str]:
     return name
 
 
+def _cue_alternation(words) -> str:
+    """`<<CUES>>`: the recognizer's cue words as one group; an ASCII word must not end a longer
+    word (vx in "avx"), it may begin one (vx in "vxabc123": the id follows without a space)."""
+    alts = []
+    for w in sorted(dict.fromkeys(words), key=lambda w: (-len(w), w)):
+        alt = re.escape(w)
+        if w[:1].isascii() and w[:1].isalpha():
+            alt = "(?<![A-Za-z])" + alt
+        alts.append(alt)
+    return "(?:" + "|".join(alts) + ")" if alts else "(?!)"
+
+
+def _patterns(items, rid: str, macros: dict[str, str], what: str) -> list[PatternSpec]:
+    out = []
+    for p in items or []:
+        pname = p.get("name", rid)
+        try:
+            rx = re.compile(_expand(p["regex"], macros))
+        except re.error as exc:
+            raise ValueError(f"pii_recognizers: bad {what}regex in {rid}/{pname}: {exc}") from exc
+        out.append(PatternSpec(
+            name=pname,
+            regex=rx,
+            score=float(p.get("score", 0.5)),
+            validator=_check_validator(p.get("validator"), f"{rid}/{pname}"),
+        ))
+    return out
+
+
 def _parse(data: dict) -> tuple[Recognizer, ...]:
     defaults = data.get("defaults") or {}
     macros = {k: str(v) for k, v in (data.get("macros") or {}).items()}
@@ -189,19 +230,12 @@ def _parse(data: dict) -> tuple[Recognizer, ...]:
         if rid in seen:
             raise ValueError(f"pii_recognizers: duplicate recognizer id {rid!r}")
         seen.add(rid)
-        patterns = []
-        for p in item.get("patterns") or []:
-            pname = p.get("name", rid)
-            try:
-                rx = re.compile(_expand(p["regex"], macros))
-            except re.error as exc:
-                raise ValueError(f"pii_recognizers: bad regex in {rid}/{pname}: {exc}") from exc
-            patterns.append(PatternSpec(
-                name=pname,
-                regex=rx,
-                score=float(p.get("score", 0.5)),
-                validator=_check_validator(p.get("validator"), f"{rid}/{pname}"),
-            ))
+        patterns = _patterns(item.get("patterns"), rid, macros, "")
+        cues = tuple(str(w) for w in item.get("cues") or ())
+        mask_patterns = _patterns(item.get("mask_patterns"), rid, {**macros, "CUES": _cue_alternation(cues)}, "mask ")
+        for p in mask_patterns:
+            if p.validator is not None:
+                raise ValueError(f"pii_recognizers: {rid}/{p.name}: mask_patterns take no validator (masking errs toward privacy)")
         neg = item.get("negative_context")
         requires = item.get("requires")
         try:
@@ -225,6 +259,8 @@ def _parse(data: dict) -> tuple[Recognizer, ...]:
             negative_penalty=float(item.get("negative_penalty", defaults.get("negative_penalty", 0.4))),
             window_before=int(item.get("window_before", defaults.get("window_before", 12))),
             window_after=int(item.get("window_after", defaults.get("window_after", 6))),
+            cues=cues,
+            mask_patterns=tuple(mask_patterns),
         ))
     return tuple(out)
 
@@ -494,6 +530,7 @@ class _Gate:
     digits: int = 0                                          # longest run of \d the text must have
     checks: tuple[Callable[[str], object], ...] = ()         # each must find something in the text
     total: int = 0                                           # \d characters the text must have in all
+    words: tuple[frozenset, ...] = ()                        # every set of strings one of which a match holds
 
     def ok(self, norm: str, run: int, total: int | None = None) -> bool:
         """`run`: the text's longest run of \\d, `total`: its count of \\d (None: not known)."""
@@ -518,11 +555,12 @@ def _gate(rx: "re.Pattern[str]") -> _Gate:
         total = max(run, _digits_needed(list(parsed), icase))  # (a run of `run` digits is `run` digits)
     except Exception:  # pragma: no cover - an unexpected parse tree: no gate, always scan
         return _Gate()
+    usable = [c for c in conds if c and all(c)]
     checks = tuple(
         re.compile("|".join(re.escape(x) for x in sorted(c, key=lambda x: (-len(x), x)))).search
-        for c in _best([c for c in conds if c and all(c)])[:2]
+        for c in _best(usable)[:2]
     )
-    return _Gate(run, checks, total)
+    return _Gate(run, checks, total, tuple(usable))
 
 
 @dataclass(frozen=True)
@@ -533,6 +571,7 @@ class _PatternPlan:
     has_value: bool
     has_admin: bool
     total: int = 0  # \d characters a match holds at least (`_digits_needed`)
+    words: tuple[frozenset, ...] = ()  # `_Gate.words`
 
 
 @dataclass(frozen=True)
@@ -553,7 +592,7 @@ def _plan(rec: Recognizer) -> _Plan:
     for p in rec.patterns:
         g = _gate(p.regex)
         pats.append(_PatternPlan(p, g.digits, g.checks, "value" in p.regex.groupindex, "admin" in p.regex.groupindex,
-                                 g.total))
+                                 g.total, g.words))
     plan = _Plan(
         rec=rec,
         patterns=tuple(pats),
@@ -679,11 +718,12 @@ def _candidates(text: str, plans: tuple[_Plan, ...], wanted: Optional[set[str]])
     return _norm_candidates(_normalize(text), plans, wanted)
 
 
-def _norm_candidates(norm: str, plans: tuple[_Plan, ...], wanted: Optional[set[str]]) -> list[_Candidate]:
+def _norm_candidates(norm: str, plans: tuple[_Plan, ...], wanted: Optional[set[str]],
+                     counts: Optional[tuple[int, int]] = None) -> list[_Candidate]:
     """`_candidates` of a text whose full-width-folded form (`_normalize`) is `norm`: the
     candidates are worked out on that form alone (offsets are the same, it folds character
-    by character)."""
-    run, total = _digit_counts(norm)
+    by character). `counts`: `_digit_counts(norm)` when known."""
+    run, total = counts if counts is not None else _digit_counts(norm)
     cands: list[_Candidate] = []
     for plan in plans:
         if plan.min_digits > run or plan.min_total > total:
@@ -758,10 +798,13 @@ def _norm_candidates(norm: str, plans: tuple[_Plan, ...], wanted: Optional[set[s
 
 _MOBILE_SPLIT = re.compile(r"^((?:\+|00)?86[ -]?)?(.*)$")
 _LANDLINE_SPLIT = re.compile(r"^(\(0\d{2,3}\)[ ]?|0(?:10|2\d|[3-9]\d{2})[ -]?)(\d+)(.*)$")
+# an e-mail written without "@": abc(at)qq.com, abc [at] qq dot com, abc#qq.com, abc艾特qq点com
+_EMAIL_AT = re.compile(r"[ ]?(?:@|[(\[{【][ ]?(?:at|AT|At)[ ]?[)\]}】]|(?<=[ ])(?:at|AT)(?=[ ])|#|艾特|圈)[ ]?")
 
 
 def mask_value(kind: str, value: str, keep_prefix: Optional[str] = None) -> str:
-    """Partially mask one recognized value, keeping its shape recognisable."""
+    """Partially mask one recognized value, keeping its shape recognisable (never more than
+    the first three and last four digits of a long number, nothing of a short one)."""
     value = value.translate(_FULLWIDTH)
     digits = re.sub(r"\D", "", value)
     if kind == "mobile":
@@ -769,6 +812,8 @@ def mask_value(kind: str, value: str, keep_prefix: Optional[str] = None) -> str:
         cc = (m.group(1) or "") if m else ""
         core = re.sub(r"\D", "", m.group(2)) if m else digits
         if len(core) != 11:
+            if len(digits) < 11:  # (a number after a phone cue: show its end only)
+                return "****" + (digits[-4:] if len(digits) >= 8 else "")
             core = digits[-11:]
         return f"{cc}{core[:3]}****{core[-4:]}"
     if kind == "landline":
@@ -776,25 +821,268 @@ def mask_value(kind: str, value: str, keep_prefix: Optional[str] = None) -> str:
         if m:
             local = m.group(2)
             return f"{m.group(1)}{'*' * max(len(local) - 4, 3)}{local[-4:]}{m.group(3)}"
-        return "****" + digits[-4:]
+        return "****" + (digits[-4:] if len(digits) >= 8 else "")
     if kind == "id_card":
-        s = value.replace(" ", "")
+        s = re.sub(r"[^0-9Xx]", "", value)
+        if len(s) < 15:  # (a token after an ID cue)
+            return s[:2] + "****" if len(s) >= 8 else "****"
         return s[:3] + "*" * max(len(s) - 7, 4) + s[-4:]
     if kind == "bank_card":
-        return "****" + digits[-4:]
+        return "****" + (digits[-4:] if len(digits) >= 8 else "")
     if kind == "email":
-        local, _, domain = value.partition("@")
+        local, at, domain = value.partition("@")
+        if not at:
+            m = _EMAIL_AT.search(value)
+            if m is None:
+                return "****"
+            local, domain = value[:m.start()], value[m.end():]
         return f"{local[:1]}***@{domain}"
     if kind == "address":
         return (keep_prefix or "") + "****"
-    if kind in ("qq", "wechat"):
-        return value[:2] + "****"
+    if kind in ("qq", "wechat", "account"):
+        return value[:2] + "****" if len(value) >= 6 else "****"
     return "****"
 
 
 def _masked_for(text: str, c: _Candidate) -> str:
     keep = text[c.start:c.keep_end] if c.keep_end is not None else None
     return mask_value(c.rec.id, text[c.start:c.end], keep)
+
+
+# --------------------------------------------------------------------------
+# masking: what to hide
+# --------------------------------------------------------------------------
+#
+# Detection (find_pii) decides whether an agent leaked personal data: validated values
+# (ID checksum, Luhn) scoring at least min_score. Masking decides what to hide and errs
+# toward privacy: every detection candidate whatever its score, and every match of the
+# registry's mask_patterns (any checksum, any spacing, full-width or Chinese numerals,
+# e-mails written (at) / # / 艾特, anything after a contact cue). `mask_regions` is the one
+# decision; mask_pii and the transcripts' offset-keeping masking apply it.
+
+# Chinese numerals as digits (phones read out digit by digit: 一三八…, 幺 for 1, the financial
+# forms 壹贰…); folded only inside a run of at least five numerals, one character for one.
+_CN_DIGITS = {"〇": "0", "零": "0", "一": "1", "幺": "1", "壹": "1", "二": "2", "贰": "2", "三": "3", "叁": "3",
+              "四": "4", "肆": "4", "五": "5", "伍": "5", "六": "6", "陆": "6", "七": "7", "柒": "7",
+              "八": "8", "捌": "8", "九": "9", "玖": "9"}
+_CN_TABLE = str.maketrans(_CN_DIGITS)
+_NUMERAL = "[0-9" + "".join(_CN_DIGITS) + "]"
+_NUMERAL_RUN = re.compile(_NUMERAL + r"(?:[ \t\u00a0.\-_·•/\\~—–]{0,3}" + _NUMERAL + "){4,}")
+
+
+# The full-width characters whose folding can change what masking finds (digits, letters, @ #,
+# and the separators a run of numerals may have): a text without them is tested as it is.
+# (Full-width punctuation such as ，？！ is in nearly every Chinese text and changes nothing.)
+_FOLDS_INTO_SOMETHING = re.compile("[０-９Ａ-Ｚａ-ｚ＠＃．－＿／＼～（［｛\u3000]")
+
+
+def _fold_numerals(norm: str) -> str:
+    """`norm` with the Chinese numerals of every run of five or more numerals as ASCII digits."""
+    out = None
+    for m in _NUMERAL_RUN.finditer(norm):
+        run = m.group(0)
+        folded = run.translate(_CN_TABLE)
+        if folded != run:
+            if out is None:
+                out = list(norm)
+            out[m.start():m.end()] = folded
+    return norm if out is None else "".join(out)
+
+
+def _hide_recognizer(rec: Recognizer) -> Recognizer:
+    """What masking runs for one kind: its mask_patterns (no validator, no context scoring, no
+    'requires'); a kind without mask_patterns (the address): its detection patterns without
+    validators, every score."""
+    import dataclasses
+
+    if rec.mask_patterns:
+        return dataclasses.replace(rec, patterns=rec.mask_patterns, validator=None, requires=None, context=(),
+                                   negative_context=(), mask_patterns=())
+    return dataclasses.replace(rec, patterns=tuple(dataclasses.replace(p, validator=None) for p in rec.patterns),
+                               validator=None, mask_patterns=())
+
+
+# Characters too frequent in chat text to gate anything on (a pattern that needs one of them
+# and something rarer is gated on the rarer one; one that needs only such and digits, on the digits).
+_COMMON_LITERALS = frozenset("。，、.,点的了是号道路街")
+
+
+@dataclass(frozen=True)
+class _HidePlans:
+    """The masking scan of a registry, split by what lets a pattern match at all."""
+
+    plans: tuple[_Plan, ...]            # every plan (what a text is scanned with when nothing is known)
+    word_plans: tuple[tuple[_Plan, frozenset], ...] = ()  # patterns that need a cue word or an @ form (one a plan) …
+    words: Optional[Callable] = None    # … the words of a text, found with one Aho-Corasick search for all
+    digit_plans: tuple[_Plan, ...] = () # patterns that need a digit (and are not plain chains: the address)
+    chain_plans: tuple[_Plan, ...] = ()  # patterns that need only digits (chains: phone, ID, card …) …
+    chain_rx: Optional["re.Pattern[str]"] = None  # … and all of them as one alternation (no match: none matches)
+    chain_digits: int = 0               # the fewest \d characters a chain holds
+    gate: Optional[Callable] = None     # finds a digit, an @ or a WeChat cue: without it and without a word, nothing
+    quick: Optional[Callable] = None    # `gate`, or a full-width character that folding changes, or a run of numerals
+    has_word: Optional[Callable] = None  # finds one of the words (the first), None if there is none
+    order: dict = field(default_factory=dict)  # kind → its place in the registry (ties between kinds)
+
+
+def _hide_gates(plans: tuple[_Plan, ...]) -> _HidePlans:
+    words: set[str] = set()
+    by_word: list[_Plan] = []
+    by_digit: list[_Plan] = []
+    by_chain: list[_Plan] = []
+    for plan in plans:
+        d_pats, c_pats = [], []
+        needs_digit = plan.requires_gate is not None and plan.requires_gate.digits > 0
+        for pp in plan.patterns:
+            needed = _rarest_words(pp)
+            if needed is not None and not needed & _COMMON_LITERALS:
+                words.update(needed)
+                by_word.append((_Plan(plan.rec, (pp,), pp.digits, plan.requires_gate, pp.total), needed))
+            elif pp.digits > 0 or pp.total > 0 or needs_digit:
+                plain = plan.rec.requires is None and not pp.spec.regex.groups and not pp.spec.regex.flags & ~re.UNICODE
+                (c_pats if plain else d_pats).append(pp)
+            else:
+                return _HidePlans(plans, order=_registry_order(plans))  # needs neither: every text scanned in full
+        for pats, out in ((d_pats, by_digit), (c_pats, by_chain)):
+            if pats:
+                out.append(_Plan(plan.rec, tuple(pats), min(p.digits for p in pats), plan.requires_gate,
+                                 min(p.total for p in pats)))
+    find_words = has_word = None
+    if words:
+        import ahocorasick
+
+        automaton = ahocorasick.Automaton()
+        for w in words:
+            automaton.add_word(w, w)
+        automaton.make_automaton()
+
+        def find_words(text: str, _iter=automaton.iter) -> frozenset:
+            return frozenset(w for _, w in _iter(text))
+
+        def has_word(text: str, _iter=automaton.iter):
+            return next(_iter(text), None)
+    chain_specs = [pp.spec for plan in by_chain for pp in plan.patterns]
+    chain_rx = re.compile("|".join(f"(?:{spec.regex.pattern})" for spec in chain_specs)) if chain_specs else None
+    chain_digits = min((plan.min_total for plan in by_chain), default=1 << 30)
+    quick = re.compile("|".join([_MAY_HOLD_VALUE.pattern, _FOLDS_INTO_SOMETHING.pattern, _NUMERAL_RUN.pattern])).search
+    return _HidePlans(plans, tuple(by_word), find_words, tuple(by_digit), tuple(by_chain), chain_rx, chain_digits,
+                      _MAY_HOLD_VALUE.search, quick, has_word, _registry_order(plans))
+
+
+def _registry_order(plans: tuple[_Plan, ...]) -> dict:
+    order: dict = {}
+    for plan in plans:
+        order.setdefault(plan.rec.id, len(order))
+    return order
+
+
+def _rarest_words(pp: _PatternPlan) -> Optional[frozenset]:
+    """Of the sets of strings every match of the pattern holds one of, the most telling: none
+    made of digits only (the "1" of a mobile number says nothing a digit count does not), none
+    holding a character frequent in any chat text if possible, then the fewest strings. None:
+    the pattern needs no such word (a digit chain)."""
+    usable = [w for w in pp.words if not any(x.isdigit() for x in w)]
+    if not usable:
+        return None
+    usable.sort(key=lambda w: (bool(w & _COMMON_LITERALS), len(w)))
+    return usable[0]
+
+
+_default_hide_cache: list = [None, None]  # [the loaded default recognizers, their _HidePlans]
+
+
+def _hide_plans(recognizers: Optional[Iterable[Recognizer]]) -> _HidePlans:
+    if recognizers is None:
+        recs = load_recognizers()
+        if _default_hide_cache[0] is not recs:
+            plans = tuple(_plan(_hide_recognizer(r)) for r in recs)
+            _default_hide_cache[:] = [recs, _hide_gates(plans)]
+        return _default_hide_cache[1]
+    plans = tuple(_plan(_hide_recognizer(r)) for r in recognizers)
+    return _HidePlans(plans, order=_registry_order(plans))  # (custom registries: plainly)
+
+
+def may_need_masking(text: str) -> bool:
+    """Cheap pre-check: False when `mask_pii` (packaged recognizers) certainly leaves `text` as it is."""
+    if not text:
+        return False
+    hide = _hide_plans(None)
+    if hide.quick is None:
+        return True
+    return hide.quick(text) is not None or (hide.has_word is not None and hide.has_word(text) is not None)
+
+
+def mask_regions(text: str, kinds: "set[str] | None" = None, *,
+                 recognizers: Optional[Iterable[Recognizer]] = None) -> list[tuple[int, int, str]]:
+    """What masking hides in `text`: [(start, end, masked value)], sorted, not overlapping.
+
+    Every match of the wanted kinds' mask patterns (for a kind without mask patterns, the
+    address: its detection patterns, unvalidated, any score) on the text with full-width
+    characters and runs of Chinese numerals folded; overlapping matches are hidden together
+    (as the kind of the longest). The registry's mask patterns hide at least what its
+    detection patterns find (tests/test_masking.py). No cache: its callers memoize by text.
+    """
+    if not text:
+        return []
+    hide = _hide_plans(recognizers)
+    if hide.quick is not None and hide.quick(text) is None and (hide.has_word is None or hide.has_word(text) is None):
+        return []  # most texts: no digit, no @, no cue word, nothing to fold (`_hide_candidates`' own test)
+    wanted = set(kinds) if kinds is not None else None
+    norm = _normalize(text)
+    folded = _fold_numerals(norm)
+    cands = _hide_candidates(folded, hide, wanted)
+    if folded is not norm:  # (Chinese numerals next to a number: what the plain text shows counts too)
+        cands += _hide_candidates(norm, hide, wanted)
+    if not cands:
+        return []
+    return _cover(text, folded, cands, hide.order)
+
+
+def _hide_candidates(norm: str, hide: _HidePlans, wanted: Optional[set[str]]) -> list[_Candidate]:
+    if hide.gate is None:
+        return _norm_candidates(norm, hide.plans, wanted)
+    found = hide.words(norm) if hide.words is not None else frozenset()
+    if not found and hide.gate(norm) is None:
+        return []  # no digit, no @, no cue word: nothing to hide
+    run, total = _digit_counts(norm)
+    cands = []
+    if found:  # the patterns whose word the text holds
+        cands = _norm_candidates(norm, tuple(plan for plan, needs in hide.word_plans if needs & found), wanted,
+                                 (run, total))
+    if total:
+        if hide.digit_plans:
+            cands += _norm_candidates(norm, hide.digit_plans, wanted, (run, total))
+        # the chains: one search of all of them first (a text with many digits seldom has one)
+        if total >= hide.chain_digits and hide.chain_rx.search(norm) is not None:
+            cands += _norm_candidates(norm, hide.chain_plans, wanted, (run, total))
+    return cands
+
+
+def _cover(text: str, folded: str, cands: list[_Candidate], order: dict) -> list[tuple[int, int, str]]:
+    """Group overlapping candidates; each group is hidden as its longest member (then the higher
+    score, the earlier start, the kind first in the registry, the one keeping an address's
+    district), over the whole span the group covers."""
+    cands.sort(key=lambda c: (c.start, -c.end))
+    out: list[tuple[int, int, str]] = []
+    group: list[_Candidate] = []
+    hi = -1
+    for c in cands + [None]:
+        if c is not None and group and c.start < hi:
+            group.append(c)
+            hi = max(hi, c.end)
+            continue
+        if group:
+            lo = group[0].start
+            best = min(group, key=lambda g: (-(g.end - g.start), -g.score, g.start, order.get(g.rec.id, 0),
+                                             -(g.keep_end if g.keep_end is not None else -1)))
+            if best.start == lo and best.end == hi:
+                keep = text[best.start:best.keep_end] if best.keep_end is not None else None
+                out.append((lo, hi, mask_value(best.rec.id, folded[lo:hi], keep)))
+            else:
+                keep = text[lo:best.keep_end] if best.keep_end is not None and best.start == lo else None
+                out.append((lo, hi, mask_value(best.rec.id, folded[lo:hi], keep)))
+        if c is not None:
+            group, hi = [c], c.end
+    return out
 
 
 class _SafeDict(dict):
@@ -822,18 +1110,24 @@ def find_pii(text: str, kinds: "set[str] | None" = None, min_score: float = 0.5,
     return out
 
 
-def mask_pii(text: str, kinds: "set[str] | None" = None, min_score: float = 0.5, *,
+def mask_pii(text: str, kinds: "set[str] | None" = None, *,
              recognizers: Optional[Iterable[Recognizer]] = None) -> str:
-    """Return ``text`` with every recognized value partially masked
-    (138****5678, 110***********123X, ****1234, a***@qq.com, 北京市朝阳区****)."""
-    cands = _scan(text, kinds, min_score, recognizers)
-    if not cands:
+    """Return ``text`` with everything that looks like personal data hidden (`mask_regions`):
+    138****5678, 110***********123X, ****1234, a***@qq.com, 北京市朝阳区****, ab****.
+
+    Errs toward privacy: whatever its checksum or score, in any spacing, full-width or
+    Chinese-numeral form, e-mails written (at) / # / 艾特, and account-like strings after a
+    contact cue (微信, vx, QQ, 加我, 卡号, 银行卡, 支付宝 …). Detection (`find_pii`, the
+    RED-003 finding) stays strict: validated values only.
+    """
+    regions = mask_regions(text, kinds, recognizers=recognizers)
+    if not regions:
         return text
     parts = []
     pos = 0
-    for c in cands:
-        parts.append(text[pos:c.start])
-        parts.append(_masked_for(text, c))
-        pos = c.end
+    for start, end, masked in regions:
+        parts.append(text[pos:start])
+        parts.append(masked)
+        pos = end
     parts.append(text[pos:])
     return "".join(parts)

@@ -87,9 +87,21 @@ class Scorer:
 
 
 def _classifier(options: ScoreOptions):
+    """The complaint classifier; None only with --no-model. A shipped model that is missing or
+    cannot be loaded is an error (exit 2), never a silent run without complaint columns."""
     if not options.use_model:
         return None
-    return load_complaint_model(options)
+    from csqa.complaints.errors import ModelLoadError
+
+    try:
+        return load_complaint_model(options)
+    except ModelLoadError as exc:
+        if options.model is not None:
+            raise
+        raise ModelLoadError(
+            f"内置的投诉分类模型无法使用：{exc} — 请重新安装 csqa，或用 --model PATH 指定模型，"
+            f"或加 --no-model 不做投诉分类 (the shipped complaint model cannot be used: reinstall csqa, "
+            f"pass --model PATH, or --no-model)") from None
 
 
 def concat_outputs(outputs: list[ChunkOutput]) -> ChunkOutput:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -68,6 +69,12 @@ def spark_session(master: str | None = None, partitions: int | None = None):
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    # The Python workers run the interpreter PYSPARK_PYTHON names, and PATH's python3 without it:
+    # from a virtualenv that is not on PATH that is another Python, without csqa (or without
+    # PySpark) — so they use this one unless PYSPARK_PYTHON (or spark-submit's
+    # spark.pyspark.python, which sets it) says otherwise. (SparkContext reads it when created.)
+    if not os.environ.get("PYSPARK_PYTHON") and sys.executable:
+        os.environ["PYSPARK_PYTHON"] = sys.executable
     builder = SparkSession.builder.appName("csqa")
     master = master or os.environ.get("CSQA_SPARK_MASTER")
     if master:

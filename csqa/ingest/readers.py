@@ -12,6 +12,7 @@ import datetime as _dt
 import io
 import json
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,6 +283,15 @@ class DelimitedReader(Reader):
                 arrow.close()
             except Exception:  # noqa: BLE001 - nothing to keep from a reader that failed
                 pass
+        if held:
+            last = next(t for t in reversed(pending) if t.num_rows)
+            last_rows = next(r for r in reversed(pending_rows) if len(r))
+            if int(last_rows[-1]) == number and self._swallows_rows(last.column(last.num_columns - 1)[-1].as_py()):
+                # an unclosed quote ran to the end: the csv module reads the file's last record again
+                rows = [int(r) for part in pending_rows for r in part][:-1]
+                records = [tuple(r) for t in pending for r in zip(*(c.to_pylist() for c in t.columns))][:-1]
+                self.arrow_records = consumed - 1
+                return consumed - 1, rows, records
         self._record = number
         self.arrow_records = consumed
         if held:
@@ -328,9 +338,49 @@ class DelimitedReader(Reader):
             except csv.Error as exc:
                 number += 1
                 bad.append((number, "", f"该行无法按 CSV 解析（{exc}）：请检查引号与特殊字符 (malformed CSV row)", ""))
+        number = self._unclosed_quote_at_end(rows, records, bad, width, number)
         self._record = number
         if rows or bad:
             yield self._make_chunk(mapping, rows, records, bad)
+
+    def _swallows_rows(self, cell) -> list | None:
+        """The records after the first line break of the file's last cell, when one of them reads
+        as a row of the table's width (a quote never closed); else None."""
+        if not isinstance(cell, str) or "\n" not in cell:
+            return None
+        try:
+            tail = list(csv.reader(io.StringIO(cell.partition("\n")[2]), delimiter=self.delimiter,
+                                   quoting=self.quoting, strict=False))
+        except csv.Error:
+            return None
+        width = len(self._header or ())
+        return tail if any(len(rec) == width and not _blank_row(rec) for rec in tail) else None
+
+    def _unclosed_quote_at_end(self, rows, records, bad, width: int, number: int) -> int:
+        """A quote opened in the last cell of a row and never closed swallows every line after
+        it into that cell (the csv module reads to the end of the file). When what it swallowed
+        reads as rows of the table's width, that row is rejected and the swallowed lines are
+        read as the rows they are. Returns the number of the last record."""
+        if not records or rows[-1] != number:
+            return number
+        tail = self._swallows_rows(records[-1][-1])
+        if not tail:
+            return number  # (a message with line breaks, as it should be)
+        first = records[-1][-1].partition("\n")[0]
+        rec = records.pop()
+        rows.pop()
+        bad.append((number, self._header[-1] if self._header else "",
+                    f"引号未闭合：该行最后一格以引号开头却没有结束引号，把其后 {len(tail)} 行都并进了这一格；"
+                    f"该行已跳过，其后的行照常读取。请检查导出中的引号 (unclosed quote swallowed the following lines)",
+                    self.delimiter.join(rec[:-1] + (first,))))
+        for tail_rec in tail:
+            number += 1
+            if len(tail_rec) == width and tail_rec[0].strip():
+                rows.append(number)
+                records.append(tuple(tail_rec))
+            else:
+                self._odd_record(tail_rec, number, width, rows, records, bad)
+        return number
 
     def _odd_record(self, rec: list[str], number: int, width: int, rows, records, bad) -> None:
         """A record of another width or with a blank first cell: trim, skip when blank, or reject."""
@@ -450,6 +500,58 @@ def sniff_dialect(sample: str, suffix: str) -> tuple[str, int]:
 
 # --------------------------------------------------------------------------- XLSX
 
+# Limits of what an .xlsx may hold, checked before anything is unpacked (a workbook is a zip of
+# XML parts: a small file can unpack to gigabytes). Excel itself stops at 1,048,576 rows and
+# 32,767 characters a cell; openpyxl keeps the whole shared-strings part in memory.
+MAX_XLSX_ROWS = 1_048_576
+MAX_XLSX_CELL_CHARS = 32_767
+MAX_XLSX_PART_BYTES = 1 << 30            # any one part, unpacked
+MAX_XLSX_SHARED_STRINGS_BYTES = 512 << 20  # xl/sharedStrings.xml, unpacked (held in memory whole)
+MAX_XLSX_TOTAL_BYTES = 4 << 30           # all parts together, unpacked
+MAX_XLSX_RATIO = 200                     # a part over 16 MiB that unpacks to more than 200× its packed size
+_RATIO_FROM_BYTES = 16 << 20
+
+XLSX_TOO_BIG = ("Excel 文件解压后过大：{what}；这不是 Excel 能保存的表格，可能是损坏或恶意构造的文件（zip 炸弹）。"
+                "请在 Excel 中打开后另存为 UTF-8 CSV 再试 (workbook refused: {english})")
+
+
+def check_xlsx_limits(path: Path, name: str) -> None:
+    """Refuse a workbook whose parts unpack too large (by the sizes its zip directory declares:
+    Python's zipfile never unpacks more than that), before openpyxl opens it."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip: openpyxl says so in its own words
+    total = 0
+    for info in infos:
+        size = info.file_size
+        total += size
+        mb = f"{info.filename} 解压后 {size / (1 << 20):,.0f} MB"
+        if info.filename.lower().endswith("sharedstrings.xml") and size > MAX_XLSX_SHARED_STRINGS_BYTES:
+            raise InputError(name, XLSX_TOO_BIG.format(
+                what=f"{mb}（文本单元格合计上限 {MAX_XLSX_SHARED_STRINGS_BYTES >> 20} MB）",
+                english=f"{info.filename} unpacks to {size:,} bytes, over {MAX_XLSX_SHARED_STRINGS_BYTES:,}"))
+        if size > MAX_XLSX_PART_BYTES:
+            raise InputError(name, XLSX_TOO_BIG.format(
+                what=f"{mb}（每个部分上限 {MAX_XLSX_PART_BYTES >> 20} MB）",
+                english=f"{info.filename} unpacks to {size:,} bytes, over {MAX_XLSX_PART_BYTES:,}"))
+        if size > _RATIO_FROM_BYTES and size > MAX_XLSX_RATIO * max(info.compress_size, 1):
+            raise InputError(name, XLSX_TOO_BIG.format(
+                what=f"{mb}，是压缩后大小的 {size // max(info.compress_size, 1):,} 倍（上限 {MAX_XLSX_RATIO} 倍）",
+                english=f"{info.filename} unpacks to {size // max(info.compress_size, 1):,}x its packed size"))
+    if total > MAX_XLSX_TOTAL_BYTES:
+        raise InputError(name, XLSX_TOO_BIG.format(
+            what=f"全部解压后 {total / (1 << 20):,.0f} MB（上限 {MAX_XLSX_TOTAL_BYTES >> 20} MB）",
+            english=f"the parts unpack to {total:,} bytes, over {MAX_XLSX_TOTAL_BYTES:,}"))
+
+
+def _too_many_rows(name: str, where: str) -> InputError:
+    return InputError(name, f"{where}超过 Excel 的上限 {MAX_XLSX_ROWS:,} 行：这不是 Excel 能保存的表格，可能是损坏或恶意构造的文件；"
+                            f"请拆分导出，或另存为 UTF-8 CSV (more rows than Excel's {MAX_XLSX_ROWS:,})")
+
 
 class XlsxReader(Reader):
     format = "xlsx"
@@ -463,6 +565,7 @@ class XlsxReader(Reader):
         self.path = path
         self.name = name
         self.sha256 = file_sha256(path)
+        check_xlsx_limits(path, name)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -479,6 +582,9 @@ class XlsxReader(Reader):
     def header(self) -> list[str]:
         first_key = None
         for ws in self._wb.worksheets:
+            declared = getattr(ws, "max_row", None)  # (the sheet's own dimension, when it has one)
+            if isinstance(declared, int) and declared > MAX_XLSX_ROWS:
+                raise _too_many_rows(self.name, f"工作表「{ws.title}」声明有 {declared:,} 行，")
             if hasattr(ws, "reset_dimensions"):
                 ws.reset_dimensions()  # some writers store a wrong size; read what is there
             found = None
@@ -526,22 +632,33 @@ class XlsxReader(Reader):
             source = f"{self.name}#{ws.title}" if several else None
             rows: list[int] = []
             records: list[tuple] = []
+            bad: list[tuple[int, str, str, str]] = []
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+                    if number > MAX_XLSX_ROWS:
+                        raise _too_many_rows(self.name, f"工作表「{ws.title}」")
                     if number <= header_row or _blank_row(values):
                         continue
                     values = tuple(values[:width]) + (None,) * (width - len(values))
-                    rows.append(number)
-                    records.append(values)
-                    if len(rows) >= chunk_rows:
-                        yield self._make_chunk(mapping, rows, records, source)
-                        rows, records = [], []
-            if rows:
-                yield self._make_chunk(mapping, rows, records, source)
+                    long_cell = next((j for j, v in enumerate(values)
+                                      if isinstance(v, str) and len(v) > MAX_XLSX_CELL_CHARS), None)
+                    if long_cell is not None:
+                        bad.append((number, header[long_cell],
+                                    f"单元格有 {len(values[long_cell]):,} 个字符，超过 Excel 每格 {MAX_XLSX_CELL_CHARS:,} "
+                                    f"字符的上限：不是 Excel 保存的内容，已跳过该行 (cell longer than Excel allows)",
+                                    "\t".join(cell_to_str(v)[:200] for v in values)))
+                    else:
+                        rows.append(number)
+                        records.append(values)
+                    if len(rows) + len(bad) >= chunk_rows:
+                        yield self._make_chunk(mapping, rows, records, source, bad)
+                        rows, records, bad = [], [], []
+            if rows or bad:
+                yield self._make_chunk(mapping, rows, records, source, bad)
 
     @staticmethod
-    def _make_chunk(mapping, rows, records, source) -> RawChunk:
+    def _make_chunk(mapping, rows, records, source, bad=None) -> RawChunk:
         fields = {}
         for name, idx in mapping.index.items():
             if idx is not None:
@@ -550,6 +667,7 @@ class XlsxReader(Reader):
             rows=rows,
             fields=fields,
             raw_of=lambda i: "\t".join(cell_to_str(v) for v in records[i]),
+            bad=bad or [],
             source=source,
         )
 
@@ -576,7 +694,8 @@ class JsonlReader(Reader):
         self._buffer: list[tuple[int, object, str]] | None = None  # (line, object or None, line text)
         self._keys: list[str] = []
 
-    def _read(self, limit: int) -> list[tuple[int, object, str]]:
+    def _read(self, limit: int) -> list[tuple[int, "dict | str", str]]:
+        """Up to `limit` non-blank lines: (line number, the object or why the line is refused, the line)."""
         out = []
         for number, line in self._lines:
             text = line.rstrip("\r\n")
@@ -584,13 +703,7 @@ class JsonlReader(Reader):
                 text = text.lstrip("\ufeff")
             if not text.strip():
                 continue
-            try:
-                obj = json.loads(text)
-            except ValueError:
-                obj = None
-            if not isinstance(obj, dict):
-                obj = None
-            out.append((number, obj, text))
+            out.append((number, *_json_object(text)))
             if len(out) >= limit:
                 break
         return out
@@ -602,13 +715,13 @@ class JsonlReader(Reader):
             if not part:
                 break
             buffered.extend(part)
-            if any(obj is not None for _, obj, _ in part):
+            if any(isinstance(obj, dict) for _, obj, _ in part):
                 break
         if not buffered:
             raise InputError(self.name, NO_DATA)
         keys: dict[str, None] = {}
         for _, obj, _ in buffered:
-            if obj is not None:
+            if isinstance(obj, dict):
                 keys.update(dict.fromkeys(obj.keys()))
         if not keys:
             raise InputError(
@@ -638,18 +751,8 @@ class JsonlReader(Reader):
             yield self._make_chunk(mapping, part)
 
     def _make_chunk(self, mapping, part) -> RawChunk:
-        good = [(n, obj, t) for n, obj, t in part if obj is not None]
-        bad = [
-            (
-                n,
-                "",
-                "该行不是合法的 JSON 对象：请确认每行是一个完整的 {…} 对象，没有被截断或换行拆开 "
-                "(line is not a JSON object)",
-                t,
-            )
-            for n, obj, t in part
-            if obj is None
-        ]
+        good = [(n, obj, t) for n, obj, t in part if isinstance(obj, dict)]
+        bad = [(n, "", obj, t) for n, obj, t in part if not isinstance(obj, dict)]  # (obj: the reason)
         fields = {}
         for name, idx in mapping.index.items():
             if idx is not None:
@@ -660,6 +763,36 @@ class JsonlReader(Reader):
 
     def close(self) -> None:
         self._fh.close()
+
+
+NOT_A_JSON_OBJECT = ("该行不是合法的 JSON 对象：请确认每行是一个完整的 {…} 对象，没有被截断或换行拆开 "
+                     "(line is not a JSON object)")
+TOO_DEEP = "该行 JSON 嵌套过深，无法解析：请确认每行是一个普通的 {…} 对象 (JSON nested too deeply)"
+LONE_SURROGATE = ("该行含有无效的 Unicode 转义（孤立的代理字符，如 \\ud800）：无法作为文本保存，"
+                  "请检查导出程序的编码 (lone surrogate escape)")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _json_object(text: str) -> tuple["dict | str", str]:
+    """(the line's object, the line), or (why it cannot be used, the line): not JSON, not an
+    object, nested too deeply for the parser, or holding a lone surrogate (\\ud800 without its
+    pair decodes to a character no UTF-8 file, Arrow column or report can hold)."""
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        return TOO_DEEP, text
+    except ValueError:
+        return NOT_A_JSON_OBJECT, text
+    if not isinstance(obj, dict):
+        return NOT_A_JSON_OBJECT, text
+    if _SURROGATE_ESCAPE.search(text) is not None:
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return LONE_SURROGATE, text
+        except (RecursionError, ValueError):
+            return TOO_DEEP, text
+    return obj, text
 
 
 # --------------------------------------------------------------------------- Parquet

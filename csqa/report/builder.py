@@ -37,6 +37,7 @@ from markupsafe import Markup
 from csqa.report import charts
 from csqa.report.charts import AMBER, BLUE, GREEN, GREY, RED, Bar, Bin, Point, Segment
 from csqa.report.stats import Z95, rate_text, wilson_interval
+from csqa.report.safety import strip_controls
 from csqa.report.transcript import Mark, highlight_html, mask_findings_text, prepare_transcripts, role_zh
 from csqa.rulebook.schema import CHECK_NAMES_ZH
 
@@ -931,6 +932,7 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
         drilldown=drilldown, n_drill=len(drilldown), red=red, js=_SORT_AND_OPEN_JS,
         period=(f"{first_day:%Y-%m-%d} 至 {last_day:%Y-%m-%d}" if first_day is not None else "无时间数据"),
     )
+    html = strip_controls(html)  # (NUL, ESC … from chat text or ids: escaping keeps them)
     if not with_detail_sheets:
         return html, _sheets(None, None, ranking, rules, agent_rules, mix, kpis, summary)
     if options.mask and not options.already_masked:

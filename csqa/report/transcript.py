@@ -91,51 +91,29 @@ class OffsetMap:
 _IDENTITY = OffsetMap()  # immutable: shared by every text that masking leaves unchanged
 
 
-def _scan_once(text: str) -> list:
-    """`_pii._scan(text, None, 0.5, None)` (what mask_pii(text) masks), without adding `text` to the scan cache.
-
-    For a text scanned once: nearly every transcript text is distinct, and storing them would
-    push the checks' entries (repeated agent templates) out of the bounded cache, each push
-    costing a walk to its oldest entry. Same steps as _scan: a text no recognizer could match
-    has no candidates; else the cached candidates or a fresh scan, then the score filter and
-    the overlap resolution (tests/test_tables_fast.py compares it with _scan).
-    """
-    if not _pii._MAY_HOLD_VALUE.search(text):
-        return []
-    plans = _pii._plans(None)  # first: it empties the cache if the registry was reloaded
-    norm = _pii._normalize(text)  # the cache's key: an agent message's normalized text, scanned
-    raw = _pii._SCAN_CACHE.get(norm)  # by the PII rule, mostly folds to the same
-    if raw is None:
-        raw = _pii._SCAN_CACHE_OLD.get(norm)
-        if raw is None:
-            raw = _pii._norm_candidates(norm, plans, None)
-    return _pii._resolve(raw, None, 0.5)
-
-
-def mask_with_offsets(text: str, scan=None) -> tuple[str, OffsetMap]:
+def mask_with_offsets(text: str, regions_of=None) -> tuple[str, OffsetMap]:
     """`csqa.checks.pii.mask_pii(text)` plus the map from original to masked offsets.
 
-    `scan`: what finds the values to mask, `_pii._scan`'s result for the text (default: _scan itself).
+    `regions_of`: what decides what is hidden, `_pii.mask_regions`' result for the text (default: mask_regions itself).
     """
     if not text:
         return text, _IDENTITY
-    # exactly what mask_pii(text) masks (cheap no-PII pre-check inside)
-    cands = scan(text) if scan is not None else _pii._scan(text, None, 0.5, None)
-    if not cands:
+    # exactly what mask_pii(text) hides (cheap pre-checks inside)
+    found = regions_of(text) if regions_of is not None else _pii.mask_regions(text)
+    if not found:
         return text, _IDENTITY
     parts: list[str] = []
     regions = []
     pos = 0
     new_len = 0
-    for c in cands:
-        keep = text[pos:c.start]
+    for start, end, masked in found:
+        keep = text[pos:start]
         parts.append(keep)
         new_len += len(keep)
-        masked = _pii._masked_for(text, c)
         parts.append(masked)
-        regions.append((c.start, c.end, new_len, new_len + len(masked)))
+        regions.append((start, end, new_len, new_len + len(masked)))
         new_len += len(masked)
-        pos = c.end
+        pos = end
     parts.append(text[pos:])
     return "".join(parts), OffsetMap(tuple(regions))
 
@@ -159,11 +137,12 @@ class _Masker:
 
     def texts(self, texts: list[str]) -> tuple[list[str], list[OffsetMap]]:
         """`mask_with_offsets(t)` for each t (str), as two lists: the masked texts and their offset maps."""
-        may_hold = _pii._MAY_HOLD_VALUE.search  # _scan's own first test: no hit, nothing to mask
         masked, maps = self._masked, self._maps
         for t in dict.fromkeys(texts):
-            if t not in masked and may_hold(t):
-                masked[t], maps[t] = mask_with_offsets(t, _scan_once)
+            if t not in masked and t:
+                shown, omap = mask_with_offsets(t)
+                if omap is not _IDENTITY:
+                    masked[t], maps[t] = shown, omap
         # any other text: mask_with_offsets(t) == (t, identity). (Two flat lists, no tuple per
         # message: a chunk's worth of new containers would cost full garbage collections.)
         return [masked.get(t, t) for t in texts], [maps.get(t, _IDENTITY) for t in texts]

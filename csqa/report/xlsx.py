@@ -1,9 +1,10 @@
 """report.xlsx: Chinese sheets with frozen headers, filters and widths; no formula ever comes from chat text.
 
 Every cell is written with an explicit type: numbers as numbers (rates formatted as %),
-times as Excel date-times, and text with `write_string` after `excel_safe`, so text that
-starts with = + - @ can never become a formula (and carries a leading apostrophe in CSVs
-and here alike).
+times as Excel date-times, and text with `write_string` after `excel_safe`
+(`csqa.report.safety.safe_cell`, the rule of every CSV too), so text that starts with
+= + - @ can never become a formula (it carries a leading apostrophe in CSVs and here alike)
+and no control character reaches a cell.
 """
 from __future__ import annotations
 
@@ -95,6 +96,8 @@ def _shown_and_kind(col: str, v, row_fmt: str | None):
             f = None
         return "num", float(v), f, f"{float(v):.2f}"
     text = excel_safe(str(v))
+    if not text:  # (nothing but control characters)
+        return None
     return "str", text, None, text
 
 

@@ -17,7 +17,8 @@ from functools import lru_cache
 from operator import attrgetter
 from weakref import WeakKeyDictionary
 
-from csqa.checks.engine import CompiledRulebook, Evaluation, Hit, may_hold_pii
+from csqa.checks.engine import CompiledRulebook, Evaluation, Hit
+from csqa.checks.pii import may_need_masking
 from csqa.model import Conversation, ConversationResult, Finding
 from csqa.memo import TEXTS_PER_MEMO
 
@@ -122,7 +123,7 @@ def _evidence(text: str, span, mask) -> str:
         s, e = span
         left, right = max(0, s - 20), min(len(text), e + 20)
         snippet = ("…" if left else "") + text[left:right] + ("…" if right < len(text) else "")
-    return _masked(mask, snippet) if mask and may_hold_pii(snippet) else snippet
+    return _masked(mask, snippet) if mask and may_need_masking(snippet) else snippet
 
 
 _MASKED: dict[tuple, str] = {}  # (mask function, text) → masked text: evidence of canned replies recurs
@@ -185,7 +186,7 @@ def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None, ev
                 msg.timestamp,
                 span_start,
                 span_end,
-                _masked(mask, matched) if (mask and matched and may_hold_pii(matched)) else matched,
+                _masked(mask, matched) if (mask and matched and may_need_masking(matched)) else matched,
                 _evidence(msg.text, (span_start, span_end) if span_start is not None else None, mask) if evidence else "",
             )
         )
