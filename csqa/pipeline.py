@@ -72,7 +72,8 @@ def prepare_rulebook(options: ScoreOptions, segmenter: Segmenter) -> tuple[Loade
     from csqa.rulebook.loader import load_rulebook
 
     loaded = load_rulebook(options.rulebook)
-    book = CompiledRulebook(loaded.rulebook, select=options.select or None, ignore=options.ignore or None)
+    book = CompiledRulebook(loaded.rulebook, select=options.select or None, ignore=options.ignore or None,
+                            models=options.use_model)
     segmenter.add_words(w for w in book.vocabulary() if len(w) >= 2)
     return loaded, book
 

@@ -215,7 +215,8 @@ def _run_score(inputs, target: OutputDir, encoding, column_map, role_map, rulebo
         "rows_scored": int(rows_scored),
         "rows_rejected": int(len(rejects_frame)),
         "rulebook": {"id": scorer.loaded.rulebook.id, "path": scorer.loaded.path, "sha256": scorer.loaded.sha256,
-                     "select": list(select), "ignore": list(ignore), "rules": [r.code for r in scorer.book.rules]},
+                     "select": list(select), "ignore": list(ignore), "rules": [r.code for r in scorer.book.rules],
+                     **rulebook_report_settings(scorer.loaded.rulebook)},
         "model": _model_info(scorer.classifier),
         "options": {"encoding": encoding, "column_map": column_map or {}, "role_map": role_map or {}},
     }
@@ -314,6 +315,7 @@ def _write_run(target: OutputDir, manifest: dict, conversations: pd.DataFrame, f
             raise CsqaError("内部错误: 读取行数 ≠ 打分行数 + 拒收行数，请报告此问题")
         rulebook = manifest.get("rulebook") or {}
         summary = {
+            **report_settings_of(rulebook),
             "generated_at": started.strftime("%Y-%m-%d %H:%M"),
             "rulebook": f"{rulebook.get('id')} ({str(rulebook.get('sha256') or '')[:8]})",
             "model": manifest["model"]["id"] if manifest.get("model") else None,
@@ -427,6 +429,7 @@ def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, ag
         rulebooks = sorted({f"{r.rulebook_id} ({str(r.rulebook_sha256)[:8]})" for r in runs.itertuples()})
         models = sorted({str(r.model_id) for r in runs.itertuples() if r.model_id})
         summary = {
+            **_latest_report_settings(runs),
             "generated_at": started.strftime("%Y-%m-%d %H:%M"),
             "rulebook": "、".join(rulebooks),
             "model": "、".join(models) or None,
@@ -469,3 +472,34 @@ def _model_info(classifier) -> dict | None:
         return None
     return {"id": getattr(classifier, "model_id", None), "sha256": getattr(classifier, "sha256", None),
             "threshold": getattr(classifier, "threshold", None)}
+
+
+def rulebook_report_settings(rulebook) -> dict:
+    """What a report needs of the rulebook that scored a run (kept in run.json and the store's runs): the pass
+    mark, the time limits of its timing rules and its scorecard dimensions."""
+    firsts = [r.timing.first_response_s for r in rulebook.rules if r.enabled and r.timing and r.timing.first_response_s]
+    replies = [r.timing.response_s for r in rulebook.rules if r.enabled and r.timing and r.timing.response_s]
+    return {"pass_mark": rulebook.settings.pass_mark,
+            "first_response_limit_s": min(firsts) if firsts else None,
+            "reply_limit_s": min(replies) if replies else None,
+            "dimensions": [{"id": d.id, "name": d.name, "weight": d.weight} for d in rulebook.dimensions]}
+
+
+def report_settings_of(rulebook_entry: dict) -> dict:
+    """The report settings of a manifest's rulebook entry (older runs have none: the report's defaults)."""
+    return {k: rulebook_entry[k] for k in ("pass_mark", "first_response_limit_s", "reply_limit_s", "dimensions")
+            if rulebook_entry.get(k) is not None}
+
+
+def _latest_report_settings(runs) -> dict:
+    """The report settings of the latest run of a store selection (its rulebook is the one in force)."""
+    import json
+
+    for manifest in reversed(list(runs["manifest"])) if "manifest" in runs else ():
+        try:
+            settings = report_settings_of(json.loads(manifest).get("rulebook") or {})
+        except (TypeError, ValueError):
+            continue
+        if settings:
+            return settings
+    return {}

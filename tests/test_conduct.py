@@ -26,7 +26,7 @@ def corpus() -> pd.DataFrame:
 
 def test_corpus_is_written_replies_of_every_kind(corpus):
     assert list(corpus.columns) == ["customer", "agent", "kinds", "family", "writer"]
-    assert len(corpus) >= 2500 and corpus.agent.is_unique
+    assert len(corpus) >= 2500 and not corpus.duplicated(["customer", "agent"]).any()
     kinds = corpus.kinds.str.split(";")
     for kind in KINDS:
         assert kinds.apply(lambda v, k=kind: k in v).sum() >= 80, kind

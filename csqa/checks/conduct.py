@@ -42,6 +42,7 @@ DEFAULT_SEED = 20261207
 DEFAULT_CONFIG = {"char_ngrams": [1, 3], "char_min_df": 2, "word_max_features": 60_000, "C": 4.0, "class_weight": "balanced"}
 BATCH_SIZE = 4096
 # clauses, to place a finding: sentence and clause punctuation, and runs of spaces (exports join messages)
+_WORD_CHARS = re.compile(r"[^\W_]")  # letters, digits and Chinese characters: the words a reply is made of
 _CLAUSE = re.compile(r"[^。.!！?？;；\n]+[。.!！?？;；]*|[^。.!！?？;；\n]+$")
 
 
@@ -121,18 +122,16 @@ class ConductModel:
             raise ValueError("this conduct model has no reply head")
         return self.reply_classes[int(self._row(text)[len(self.kinds):].argmax())]
 
-    def spans(self, text: str, kind: str, threshold: float, quoted: bool = False, allowed=()) -> list[tuple[int, int, str]]:
+    def spans(self, text: str, kind: str, threshold: float, quoted: bool = False, allowed=(), min_chars: int = 1
+              ) -> list[tuple[int, int, str]]:
         """[(start, end, clause)] of the clause scoring highest for `kind` when the reply reaches the threshold.
 
         With `quoted`, what the agent quotes (“…”, 「…」, 您说…) is left out before the reply is scored, and so
         is every `allowed` phrase (保证正品 is a promise policy allows): the reply is judged by its own words."""
         if kind not in self.kinds:
             return []
-        own = _own_words(text, quoted, allowed)
-        if own is text:
-            if self.probabilities(text)[kind] < threshold:
-                return []
-        elif not own.strip() or self._compute([own])[0][self.kinds.index(kind)] < threshold:
+        own = own_words(text, quoted, allowed)
+        if len(_WORD_CHARS.findall(own)) < min_chars or self._row(own)[self.kinds.index(kind)] < threshold:
             return []
         text_scored = own
         clauses = [(m.start(), m.end()) for m in _CLAUSE.finditer(text) if text_scored[m.start():m.end()].strip()]
@@ -149,7 +148,7 @@ class ConductModel:
         return [(s, e, text[s:e])]
 
 
-def _own_words(text: str, quoted: bool, allowed) -> str:
+def own_words(text: str, quoted: bool, allowed=()) -> str:
     """`text` with quoted speech and allowed phrases blanked out (same length, so offsets hold); `text`
     itself when there is nothing to blank."""
     blanks: list[tuple[int, int]] = []
@@ -185,7 +184,7 @@ def load_conduct_model(path: str | Path | None = None) -> ConductModel:
     model_path = Path(path) if path is not None else default_model_path()
     if model_path.is_dir():
         model_path = model_path / f"{MODEL_STEM}.npz"
-    model, _, card = load_verified(model_path, "言行模型", "csqa train --kind conduct")
+    model, _, card = load_verified(model_path, "言行模型", "csqa train --kind conduct")  # (--no-model: none needed)
     return ConductModel(model, card, model_path)
 
 

@@ -87,9 +87,12 @@ def may_hold_pii(text: str) -> bool:
 
 
 class CompiledMatch:
-    """A `Match` block ready to run: OR of its matchers, then its exceptions."""
+    """A `Match` block ready to run: OR of its matchers, then its exceptions. Without `models` (csqa score
+    --no-model) its `conduct` matcher is left out and the block is what its phrases and patterns make it."""
 
-    def __init__(self, match: Match):
+    def __init__(self, match: Match, models: bool = True):
+        if match.conduct and not models:
+            match = match.model_copy(update={"conduct": None})
         self.match = match
         self.groups = phrase_groups(match.phrases)
         self.phrase_set = frozenset(p for group in self.groups for p in group)
@@ -123,6 +126,11 @@ class CompiledMatch:
             if used
         ]
         self.matchers = ([self._phrase_spans] if self.groups else []) + self.text_matchers
+        # the conduct model's matcher goes last: its spans are whole clauses
+        self.conduct_matcher = next((m for m in self.text_matchers if m.spans_of == self._conduct_spans), None)
+        if self.conduct_matcher is not None:
+            self.matchers.remove(self.conduct_matcher)
+            self.matchers.append(self.conduct_matcher)
         # positions of the text matchers among the rulebook's scanners (`forbid` blocks only)
         self.scan_ids: frozenset[int] = frozenset()
         # Whether the block matches one message on its own (no following message) is a function
@@ -132,10 +140,11 @@ class CompiledMatch:
         # it still runs only when no cheaper matcher matched anywhere in the window.
         self.verdict_bit = 0
         self.context_free = not match.unless_quoted
-        if self.templates is not None:
-            self.cheap_matchers, self.costly_matchers = self.matchers[:-1], self.matchers[-1:]
-        else:
-            self.cheap_matchers, self.costly_matchers = self.matchers, []
+        # the costly ones: the similarity matcher and the conduct model (each text's model scores are worked
+        # out for a whole batch beforehand, but a span means scoring clauses)
+        costly = [m for m in self.text_matchers if m.spans_of in (self._template_spans, self._conduct_spans)]
+        self.cheap_matchers = [m for m in self.matchers if m not in costly]
+        self.costly_matchers = [m for m in self.matchers if m in costly]
 
     def phrases(self) -> set[str]:
         return {p for group in self.groups for p in group} | set(self.exclude) | set(self.redeemers)
@@ -152,6 +161,8 @@ class CompiledMatch:
             return []
         found: list[tuple[int, int, str]] = []
         for matcher in self.matchers:
+            if matcher is self.conduct_matcher and found:
+                continue  # the model speaks for the replies nothing more precise caught (its span is a clause)
             spans = matcher(msg, view)
             if not spans:
                 continue
@@ -247,7 +258,8 @@ class CompiledMatch:
         from csqa.checks.conduct import default_model
 
         return default_model().spans(text, self.match.conduct, self.match.conduct_threshold,
-                                     quoted=self.match.unless_quoted, allowed=self.match.exclude)
+                                     quoted=self.match.unless_quoted, allowed=self.match.exclude,
+                                     min_chars=self.match.conduct_min_chars)
 
     def _pii_spans(self, text: str):
         if _MAY_HOLD_PII.search(text) is None:
@@ -383,14 +395,16 @@ def _explain(rule: Rule, default: str, matched: str = "") -> str:
 
 
 class CompiledRulebook:
-    def __init__(self, rulebook: Rulebook, select=None, ignore=None):
+    def __init__(self, rulebook: Rulebook, select=None, ignore=None, models: bool = True):
+        """`models=False` (csqa score --no-model): no model at all — conduct matchers are left out and the
+        outcome checks tell an answer from a filler by their phrase lists."""
         self.rulebook = rulebook
         self.rules = [r for r in rulebook.rules if r.enabled and _selected(r, select, ignore)]
         self.matches: dict[str, CompiledMatch] = {}
         for rule in self.rules:
             body = rule.require or rule.forbid
             if body is not None:
-                self.matches[rule.code] = CompiledMatch(body)
+                self.matches[rule.code] = CompiledMatch(body, models)
         self.triggers = {name: CompiledMatch(t.match) for name, t in rulebook.triggers.items()}
         # every cue of a trigger: (role, compiled block), its own first, then its `also` cues
         self.trigger_cues = {
@@ -400,7 +414,7 @@ class CompiledRulebook:
         cues = rulebook.outcome
         self.replies = None if cues is None else ReplyClassifier(
             OutcomeCues.compile(cues.filler, cues.deferral, cues.satisfied, cues.unhappy, cues.min_answer_chars),
-            _reply_model() if cues.reply_model else None)
+            _reply_model() if cues.reply_model and models else None)
         phrases: set[str] = set()
         for cm in list(self.matches.values()) + self._trigger_blocks():
             phrases |= cm.phrases()
@@ -488,13 +502,19 @@ class CompiledRulebook:
         """Before a batch is evaluated: the conduct model's probabilities of the batch's messages that conduct
         rules (and the outcome checks' reply kinds) look at, worked out in one go (alone, each text would be a
         numpy call of its own)."""
-        roles = {r.scope.role for r in self.rules if r.forbid is not None and r.forbid.conduct}
+        with_model = [r for r in self.rules if r.forbid is not None and self.matches[r.code].match.conduct]
+        conduct = [self.matches[r.code].match for r in with_model]
+        roles = {r.scope.role for r in with_model}
         if self.replies is not None and self.replies.model is not None and any(r.outcome for r in self.rules):
             roles.add(AGENT)
         if roles:
-            from csqa.checks.conduct import default_model
+            from csqa.checks.conduct import default_model, own_words
 
-            default_model().prefetch([m.clean for c in convs for m in c.messages if m.role in roles])
+            texts = list(dict.fromkeys(m.clean for c in convs for m in c.messages if m.role in roles))
+            # and each text as the conduct rules score it: their own words, without what they quote
+            # (nor a rule's allowed phrases)
+            variants = {own_words(t, block.unless_quoted, block.exclude) for t in texts for block in conduct}
+            default_model().prefetch(texts + list(variants))
 
     def vocabulary(self) -> set[str]:
         """Every phrase of the rulebook (added to jieba so they are kept whole)."""

@@ -25,7 +25,7 @@ transcripts, evidence and explanations is masked here again, whatever the inputs
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -687,6 +687,9 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     """
     options = options or ReportOptions(mask=bool(summary.get("masked", True)))
     pass_mark = float(summary.get("pass_mark", options.pass_mark))
+    # the time limits of the rulebook that scored the conversations (its timing rules), else the defaults
+    options = replace(options, first_response_limit_s=float(summary.get("first_response_limit_s") or options.first_response_limit_s),
+                      reply_limit_s=float(summary.get("reply_limit_s") or options.reply_limit_s))
     conv, fnd = _prepare(conversations, findings)
     if messages is None:
         messages = pd.DataFrame(columns=["conversation_id", "message_index", "role", "agent_id", "timestamp", "text"])
@@ -764,6 +767,9 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
         ("开始日期", first_day.strftime("%Y-%m-%d") if first_day is not None else "", None, "", "text"),
         ("结束日期", last_day.strftime("%Y-%m-%d") if last_day is not None else "", None, "", "text"),
         ("规则库", summary.get("rulebook") or "", None, "", "text"),
+        ("合格线", pass_mark, None, "规则库 settings.pass_mark", "0.0"),
+        ("评分维度 (满分 100)", " · ".join(f"{d['name']} {d['weight']:g}" for d in summary.get("dimensions") or []), None,
+         "按规则库的维度与权重", "text"),
         ("投诉模型", summary.get("model") or "未使用", None, "", "text"),
         ("个人信息打码", "是" if options.mask else "否 (--no-mask)", None, "", "text"),
         ("样本少的标准", options.min_n, None, "会话数少于此值的客服标为样本少", "int"),

@@ -98,6 +98,8 @@ class Match(Strict):
                      "slang"] | None = Field(None, description="The conduct model's kind (csqa.checks.conduct): a reply it "
                                                                 "scores at or above conduct_threshold matches.")
     conduct_threshold: float = 0.8
+    conduct_min_chars: int = Field(8, ge=1, description="Replies with fewer characters of their own words than this "
+                                   "are left to the phrase lists: a model cannot judge 什么事 or 发我 alone.")
     # exceptions
     exclude: list[str] = Field(default_factory=list, description="Allow-list phrases that contain the match.")
     unless_negated: bool = False

@@ -52,7 +52,7 @@ import pandas as pd
 
 from csqa.errors import ConfigError, CsqaError, StorageError, storage_error, storage_problem, writing
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TAGS = ["run_id", "rulebook_sha256", "model_sha256"]
 PER_RUN_TABLES = ("conversations", "findings", "agents", "messages")
 
@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS conversations_rows (
     conversation_id VARCHAR, agent_id VARCHAR, agents VARCHAR, started_at TIMESTAMP, ended_at TIMESTAMP,
     n_messages INTEGER, score DOUBLE, passed BOOLEAN, critical BOOLEAN, complaint BOOLEAN,
     complaint_category VARCHAR, complaint_severity VARCHAR, first_response_s DOUBLE, mean_response_s DOUBLE,
-    n_findings INTEGER, not_applicable VARCHAR
+    n_findings INTEGER, not_applicable VARCHAR, resolved BOOLEAN, unhappy_end BOOLEAN
 );
 CREATE TABLE IF NOT EXISTS findings_rows (
     run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS agents_rows (
     agent_id VARCHAR, conversations INTEGER, mean_score DOUBLE, pass_rate DOUBLE, passed INTEGER,
     critical_conversations INTEGER, findings INTEGER, complaints INTEGER, serious_complaints INTEGER,
     mean_first_response_s DOUBLE, mean_response_s DOUBLE, top_failed_check VARCHAR,
-    pass_rate_low95 DOUBLE, small_sample BOOLEAN
+    pass_rate_low95 DOUBLE, small_sample BOOLEAN, resolution_rate DOUBLE, unhappy_rate DOUBLE
 );
 CREATE TABLE IF NOT EXISTS messages_rows (
     run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
@@ -92,15 +92,17 @@ CREATE TABLE IF NOT EXISTS messages_rows (
 """ + "".join(f"""
 CREATE VIEW IF NOT EXISTS {t} AS SELECT * FROM {t}_rows WHERE run_id IN (SELECT run_id FROM runs);""" for t in PER_RUN_TABLES)
 
+_ADDED_IN_3 = {"conversations_rows": [("resolved", "BOOLEAN"), ("unhappy_end", "BOOLEAN")],
+               "agents_rows": [("resolution_rate", "DOUBLE"), ("unhappy_rate", "DOUBLE")]}
 CONVERSATION_FIELDS = ["conversation_id", "agent_id", "agents", "started_at", "ended_at", "n_messages", "score",
                        "passed", "critical", "complaint", "complaint_category", "complaint_severity",
-                       "first_response_s", "mean_response_s", "n_findings", "not_applicable"]
+                       "first_response_s", "mean_response_s", "n_findings", "not_applicable", "resolved", "unhappy_end"]
 FINDING_FIELDS = ["conversation_id", "finding_index", "agent_id", "rule_id", "rule_name", "check", "severity",
                   "points", "message_index", "timestamp", "span_start", "span_end", "matched_text", "evidence",
                   "explanation", "hl_start", "hl_end"]
 AGENT_FIELDS = ["agent_id", "conversations", "mean_score", "pass_rate", "passed", "critical_conversations",
                 "findings", "complaints", "serious_complaints", "mean_first_response_s", "mean_response_s",
-                "top_failed_check", "pass_rate_low95", "small_sample"]
+                "top_failed_check", "pass_rate_low95", "small_sample", "resolution_rate", "unhappy_rate"]
 MESSAGE_FIELDS = ["conversation_id", "message_index", "role", "agent_id", "timestamp", "text"]
 TIME_FIELDS = {"started_at", "ended_at", "timestamp"}
 
@@ -274,6 +276,19 @@ class ResultStore:
                 if kinds.get(t) == "BASE TABLE" and f"{t}_rows" not in kinds:
                     con.execute(f"ALTER TABLE {t} RENAME TO {t}_rows")
             con.execute(_DDL)
+            # schema 3 added the outcome columns: older tables get them (unknown for their rows), the views are
+            # made again so that they show them
+            added = False
+            for table, columns in _ADDED_IN_3.items():
+                have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+                for name, kind in columns:
+                    if name not in have:
+                        con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                        added = True
+            if added:
+                for t in PER_RUN_TABLES:
+                    con.execute(f"CREATE OR REPLACE VIEW {t} AS SELECT * FROM {t}_rows "
+                                "WHERE run_id IN (SELECT run_id FROM runs)")
             con.execute("INSERT OR REPLACE INTO csqa_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
             con.execute("COMMIT")
         except BaseException:
@@ -511,7 +526,7 @@ class ResultStore:
         msgs = (con.execute(f"""SELECT m.* FROM {rows['messages']} m JOIN sel USING (conversation_id, run_id)
                                ORDER BY m.conversation_id, m.message_index""").df()
                 if with_messages else pd.DataFrame(columns=TAGS + MESSAGE_FIELDS))
-        runs = con.execute("""SELECT * EXCLUDE (manifest) FROM runs
+        runs = con.execute("""SELECT * FROM runs
                               WHERE run_id IN (SELECT DISTINCT run_id FROM sel) ORDER BY created_at""").df()
         con.execute("DROP TABLE IF EXISTS sel")
         return Selection(_as_run_frame(conv), _as_run_frame(fnd), _as_run_frame(msgs), runs)

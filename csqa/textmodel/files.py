@@ -121,8 +121,9 @@ def check_card(model_path: Path, meta_path: Path, card: dict) -> None:
         if actual != expected:
             raise ModelLoadError(
                 f"模型文件 {path} 的 sha256 与说明卡不符 (文件 {actual[:12]}…, 说明卡 {expected[:12]}…): "
-                "文件可能被篡改或损坏,拒绝加载。请用 `csqa train` 重新训练或恢复原文件。 / "
-                "model file hash does not match its card: tampered or corrupt; retrain with `csqa train`."
+                "文件可能被篡改或损坏,拒绝加载。请用 `csqa train` 重新训练或恢复原文件 (或加 --no-model 不用模型打分)。 / "
+                "model file hash does not match its card: tampered or corrupt; retrain with `csqa train` "
+                "(or score with --no-model)."
             )
     want = str(card.get("libraries", {}).get("numpy", ""))
     if want.split(".")[0] != np.__version__.split(".")[0]:
@@ -157,7 +158,8 @@ def load_verified(model_path: Path, what: str, how_to_make: str) -> tuple[Linear
     if model_path.suffix != ".npz":
         raise ModelLoadError(f"{model_path} 不是 csqa 模型文件 (应为 .npz 或其所在目录) / not a csqa model file: give the .npz file or its folder")
     if not model_path.exists():
-        raise ModelLoadError(f"找不到{what} {model_path}。请先运行 `{how_to_make}` 生成模型。 / model file not found: {model_path}; run `{how_to_make}`.")
+        raise ModelLoadError(f"找不到{what} {model_path}。请先运行 `{how_to_make}` 生成模型，或加 --no-model 不用模型打分。 / "
+                             f"model file not found: {model_path}; run `{how_to_make}`, or score with --no-model.")
     meta_path, card_path = paths_of(model_path)
     for needed in (card_path, meta_path):
         if not needed.exists():

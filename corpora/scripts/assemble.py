@@ -3,8 +3,8 @@
 Both corpora are written by people, one text at a time (see each DATASHEET.md); this script only validates,
 de-duplicates and joins the writers' JSON Lines files; it writes no text of its own.
 
-  python corpora/assemble.py complaints DRAFTS_DIR [--check]   # complaints/complaints.csv from W*.jsonl, R*.jsonl
-  python corpora/assemble.py conduct DRAFTS_DIR [--check]      # conduct/conduct.csv from C*.jsonl
+  python corpora/scripts/assemble.py complaints DRAFTS_DIR [--check]   # complaints/complaints.csv from W*.jsonl, R*.jsonl
+  python corpora/scripts/assemble.py conduct DRAFTS_DIR [--check]      # conduct/conduct.csv from C*.jsonl
 
 Figures (for DATASHEET.md): counts per category / severity / style / family, the near-duplicate share
 (pairs of texts whose character 5-gram sets have Jaccard ≥ 0.6), vocabulary size, length distribution
@@ -21,7 +21,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # corpora/
 REPO = HERE.parent
 DATA = REPO.parent / "shared" / "data"
 CATEGORIES = ("none", "product", "logistics", "service", "payment", "system", "price", "other")
