@@ -25,6 +25,7 @@ whole batch at once.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -113,6 +114,9 @@ class ConductModel:
                 row = self._compute([text])[0]
         return row
 
+    def probability(self, text: str, kind: str) -> float:
+        return float(self._row(text)[self.kinds.index(kind)])
+
     def probabilities(self, text: str) -> dict[str, float]:
         return dict(zip(self.kinds, self._row(text)[: len(self.kinds)].tolist()))
 
@@ -150,12 +154,20 @@ class ConductModel:
 
 def own_words(text: str, quoted: bool, allowed=()) -> str:
     """`text` with quoted speech and allowed phrases blanked out (same length, so offsets hold); `text`
-    itself when there is nothing to blank."""
-    blanks: list[tuple[int, int]] = []
-    if quoted:
-        from csqa.checks.negation import quoted_spans
+    itself when there is nothing to blank. Kept per (text, quoted, allowed): every conduct rule asks."""
+    return _own_words(text, quoted, tuple(allowed))
 
-        blanks += quoted_spans(text)
+
+@lru_cache(maxsize=TEXTS_PER_MEMO)
+def _quoted(text: str) -> tuple:
+    from csqa.checks.negation import quoted_spans
+
+    return tuple(quoted_spans(text))
+
+
+@lru_cache(maxsize=TEXTS_PER_MEMO)
+def _own_words(text: str, quoted: bool, allowed: tuple) -> str:
+    blanks: list[tuple[int, int]] = list(_quoted(text)) if quoted else []
     for phrase in allowed:
         start = text.find(phrase)
         while start >= 0:

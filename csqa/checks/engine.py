@@ -247,6 +247,13 @@ class CompiledMatch:
         return match_groups(self.groups, hits, self.match.mode, self.match.at_least, self.phrase_set)
 
     def _template_spans(self, text: str):
+        match = self.match
+        if match.conduct and match.conduct_screen > 0:
+            from csqa.checks.conduct import default_model, own_words
+
+            own = own_words(text, match.unless_quoted, match.exclude)
+            if default_model().probability(own, match.conduct) < match.conduct_screen:
+                return []  # the model sees nothing of the kind here: no exemplar to compare
         return [(s, e, text[s:e]) for s, e, _ in self.templates.find(text)]
 
     def _regex_spans(self, text: str):

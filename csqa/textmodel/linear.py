@@ -92,31 +92,52 @@ class LinearModel:
             cmap = np.full(len(index) + 1, -1, dtype=np.int64)
             cmap[[index[t] for t in b.terms]] = np.arange(len(b.terms), dtype=np.int64)
             self._columns.append(cmap)
-        # per (head, block): the block's coefficients as (n_features_of_block, n_outputs)
-        self._coef = {(h, i): np.ascontiguousarray(head.coef[:, self.offsets[i]:self.offsets[i + 1]].T)
-                      for h, head in self.heads.items() for i in range(len(blocks))}
+        # per field: its blocks' columns, and every head's coefficients for them side by side
+        # ((n_features_of_the_field, total outputs)), so one sparse product gives every head's part
+        self._field_blocks = {f: [i for i, b in enumerate(blocks) if b.field == f] for f in {b.field for b in blocks}}
+        self._head_slices: dict[str, slice] = {}
+        start = 0
+        for h, head in self.heads.items():
+            self._head_slices[h] = slice(start, start + len(head.intercept))
+            start += len(head.intercept)
+        self._field_coef = {
+            f: np.ascontiguousarray(np.vstack([
+                np.vstack([head.coef[:, self.offsets[i]:self.offsets[i + 1]] for head in self.heads.values()]).T
+                for i in idx]))
+            for f, idx in self._field_blocks.items()}
 
     def block_parts(self, field: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """{head: (len(texts), n_outputs) decision parts} of the blocks reading `field`."""
+        """{head: (len(texts), n_outputs) decision parts} of the blocks reading `field`: the TF-IDF rows of
+        those blocks, side by side, times the heads' coefficients (one sparse product for all heads)."""
+        from scipy.sparse import csr_matrix
+
         texts = list(texts)
         n = len(texts)
-        parts = {h: np.zeros((n, len(head.intercept))) for h, head in self.heads.items()}
-        analyzed: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-        for i, b in enumerate(self.blocks):
-            if b.field != field or n == 0:
-                continue
-            key = b.analyzer_key
-            if key not in analyzed:
-                analyzed[key] = self._analyzers[key](texts)
-            rows, ids = analyzed[key]
-            cols = self._columns[i][ids]
-            keep = cols >= 0
-            r, c, v = _tfidf(b, rows[keep], cols[keep], n)
-            for h in self.heads:
-                coef = self._coef[(h, i)]
-                contrib = v[:, None] * coef[c]
-                np.add.at(parts[h], r, contrib)
-        return parts
+        total = sum(len(head.intercept) for head in self.heads.values())
+        idx = self._field_blocks.get(field, [])
+        if n == 0 or not idx:
+            out = np.zeros((n, total))
+        else:
+            analyzed: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+            rows_all, cols_all, vals_all = [], [], []
+            offset = 0
+            for i in idx:
+                b = self.blocks[i]
+                key = b.analyzer_key
+                if key not in analyzed:
+                    analyzed[key] = self._analyzers[key](texts)
+                rows, ids = analyzed[key]
+                cols = self._columns[i][ids]
+                keep = cols >= 0
+                r, c, v = _tfidf(b, rows[keep], cols[keep], n)
+                rows_all.append(r)
+                cols_all.append(c + offset)
+                vals_all.append(v)
+                offset += len(b.terms)
+            x = csr_matrix((np.concatenate(vals_all), (np.concatenate(rows_all), np.concatenate(cols_all))),
+                           shape=(n, offset))
+            out = np.asarray(x @ self._field_coef[field])
+        return {h: out[:, s] for h, s in self._head_slices.items()}
 
     def decisions(self, text_parts: dict[str, np.ndarray], context_parts: dict[str, np.ndarray], head: str) -> np.ndarray:
         return text_parts[head] + context_parts[head] + self.heads[head].intercept
