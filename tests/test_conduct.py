@@ -60,7 +60,13 @@ def test_numpy_scoring_equals_scikit_learn_and_files_reload(corpus, tmp_path):
 
 
 def test_training_is_reproducible_and_the_shipped_model_is_what_it_writes(tmp_path):
-    train(out_dir=tmp_path)
+    """`csqa train --kind conduct` writes the shipped conduct model, bit for bit."""
+    from click.testing import CliRunner
+
+    from csqa.complaints.cli import train as train_cmd
+
+    res = CliRunner().invoke(train_cmd, ["--kind", "conduct", "-o", str(tmp_path)])
+    assert res.exit_code == 0 and "言行模型" in res.output, res.output
     for name in FILES:
         assert (tmp_path / name).read_bytes() == (REPO / "models" / name).read_bytes(), name
     card = json.loads((REPO / "models" / "conduct_model.card.json").read_text(encoding="utf-8"))

@@ -60,7 +60,10 @@ def _csqa(*args, cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
     peak = cwd / "peak_rss_kb"
     code = ("import atexit, resource, sys\n"
             "def peak():\n"
-            "    kb = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
+            # VmHWM, not RUSAGE_SELF: Linux carries the forking parent's high-water mark across exec,
+            # so under a big pytest process RUSAGE_SELF reports pytest's size, not csqa's.
+            "    own = int(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')))\n"
+            "    kb = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
             f"    open({str(peak)!r}, 'w').write(str(kb))\n"
             "atexit.register(peak)\n"
             "from csqa.cli import main\n"

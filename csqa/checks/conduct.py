@@ -37,7 +37,8 @@ from csqa.textmodel.files import load_verified, save_model, sha256_file, write_c
 from csqa.textmodel.linear import TEXT, LinearModel
 
 KINDS = ("rude", "argue", "buck_passing", "bare_refusal", "over_promise", "privacy_leak", "off_platform", "slang")
-REPLY = "reply"  # the head that says what a reply does: answer / deferral / question / filler
+REPLY = "reply"
+HOSTILE = ("rude", "argue", "buck_passing", "over_promise", "bare_refusal")  # the head that says what a reply does: answer / deferral / question / filler
 MODEL_STEM = "conduct_model"
 DEFAULT_SEED = 20261207
 DEFAULT_CONFIG = {"char_ngrams": [1, 3], "char_min_df": 2, "word_max_features": 60_000, "C": 4.0, "class_weight": "balanced"}
@@ -113,6 +114,12 @@ class ConductModel:
             if row is None:  # the memo was just emptied for room: work it out alone
                 row = self._compute([text])[0]
         return row
+
+    def hostility(self, text: str) -> float:
+        """The largest probability of the hostile kinds (rude, argue, buck_passing, over_promise, bare_refusal):
+        a reply far below it on all of them is one no exemplar of those kinds needs to be compared with."""
+        row = self._row(text)
+        return float(max(row[self.kinds.index(k)] for k in HOSTILE if k in self.kinds))
 
     def probability(self, text: str, kind: str) -> float:
         return float(self._row(text)[self.kinds.index(kind)])

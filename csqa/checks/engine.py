@@ -252,8 +252,8 @@ class CompiledMatch:
             from csqa.checks.conduct import default_model, own_words
 
             own = own_words(text, match.unless_quoted, match.exclude)
-            if default_model().probability(own, match.conduct) < match.conduct_screen:
-                return []  # the model sees nothing of the kind here: no exemplar to compare
+            if default_model().hostility(own) < match.conduct_screen:
+                return []  # the model sees no hostile conduct here at all: no exemplar to compare
         return [(s, e, text[s:e]) for s, e, _ in self.templates.find(text)]
 
     def _regex_spans(self, text: str):

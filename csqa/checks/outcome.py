@@ -107,11 +107,15 @@ class ReplyClassifier:
         return found
 
     def _reply_kind(self, text: str) -> tuple[str, tuple[int, int] | None]:
-        by_cues = self._reply_kind_by_cues(text)
-        if self.model is None or by_cues[0] == FILLER:
-            return by_cues  # nothing left once the known formulas are taken away: a filler, whatever the model says
-        kind = self.model.reply_kind(text)
-        return kind, (by_cues[1] if by_cues[0] == kind and by_cues[1] is not None else (0, len(text)))
+        if self.model is None:
+            return self._reply_kind_by_cues(text)
+        if self._all_filler(text):
+            return FILLER, None  # nothing left once the known formulas are taken away, whatever the model says
+        return self.model.reply_kind(text), (0, len(text))
+
+    def _all_filler(self, text: str) -> bool:
+        """Every clause is a filler (what `_reply_kind_by_cues` calls FILLER), stopping at the first that is not."""
+        return all(self._clause_kind(m.group(0))[0] == FILLER for m in _CLAUSE.finditer(text))
 
     def _reply_kind_by_cues(self, text: str) -> tuple[str, tuple[int, int] | None]:
         # every clause's kind and how much content it carries; a reply that puts the answer off

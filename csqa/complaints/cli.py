@@ -84,12 +84,26 @@ def _to_code(value: str, mapping: dict[str, str], allowed) -> str:
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="模型输出目录;默认 models/")
 @click.option("--seed", type=int, default=None, help="随机种子 (默认 20261123)")
 @click.option("--cv-folds", type=int, default=0, show_default=True, help="语料内交叉验证折数 (0 = 不做;只说明语料自洽,不代表真实文本上的表现)")
-def train(corpus: Path | None, out_dir: Path | None, seed: int | None, cv_folds: int) -> None:
-    """训练投诉分类模型 / train the complaint classifier and write its model card."""
+@click.option("--kind", type=click.Choice(["complaints", "conduct"]), default="complaints", show_default=True,
+              help="complaints: 投诉分类模型 (corpora/complaints); conduct: 客服言行与答复类型模型 (corpora/conduct)")
+def train(corpus: Path | None, out_dir: Path | None, seed: int | None, cv_folds: int, kind: str) -> None:
+    """训练模型 (默认投诉分类) / train a model (the complaint classifier by default) and write its model card."""
     from csqa.complaints.model import DEFAULT_SEED, card_path_for
     from csqa.complaints.model import train as train_model
 
     started = time.perf_counter()
+    if kind == "conduct":
+        from csqa.checks import conduct
+
+        try:
+            model, path = conduct.train(corpus, out_dir, conduct.DEFAULT_SEED if seed is None else seed)
+        except ComplaintModelError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"已训练言行模型 / trained: {path}  ({time.perf_counter() - started:.1f} 秒)")
+        click.echo(f"语料 / corpus: {model.card['corpus']['file']}, {model.card['corpus']['rows']} 条; "
+                   f"答复类型 / replies: {(model.card.get('replies') or {}).get('rows', 0)} 条")
+        click.echo(f"模型编号 / model_id: {model.model_id}")
+        return
     try:
         clf, path = train_model(corpus, out_dir, DEFAULT_SEED if seed is None else seed, cv_folds=cv_folds)
     except ComplaintModelError as exc:

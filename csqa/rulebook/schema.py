@@ -98,9 +98,10 @@ class Match(Strict):
                      "slang"] | None = Field(None, description="The conduct model's kind (csqa.checks.conduct): a reply it "
                                                                 "scores at or above conduct_threshold matches.")
     conduct_threshold: float = 0.8
-    conduct_screen: float = Field(0.02, ge=0, le=1, description="With both conduct and similar_to: the exemplars "
-                                  "are compared only with replies the model scores at least this for the kind "
-                                  "(the cheap model screens, the exemplars confirm).")
+    conduct_screen: float = Field(0.05, ge=0, le=1, description="With both conduct and similar_to: the exemplars "
+                                  "are compared only with replies the model scores at least this for some hostile "
+                                  "kind (rude, argue, buck_passing, over_promise, bare_refusal): the cheap model "
+                                  "screens, the exemplars confirm.")
     conduct_min_chars: int = Field(8, ge=1, description="Replies with fewer characters of their own words than this "
                                    "are left to the phrase lists: a model cannot judge 什么事 or 发我 alone.")
     # exceptions
