@@ -3,7 +3,7 @@
 The project's own training writes the complaint model to the top-level models/ and the domain
 dictionary lives in corpora/; a wheel carries them as package data of csqa._bundled.models and
 csqa._bundled.corpora (the folders are mapped there at build time, nothing is copied in the
-repo), where `csqa.paths` finds them with importlib.resources. Every file of models/ is
+repo), where `csqa.core.paths` finds them with importlib.resources. Every file of models/ is
 included, whatever its name or format.
 """
 from setuptools import find_packages, setup

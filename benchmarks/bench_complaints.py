@@ -77,7 +77,7 @@ def text_figures(clf, items: pd.DataFrame, errors: int = 0) -> dict:
 def conversation_figures(clf, part: str) -> dict:
     """Conversation-level complaint decisions on the labelled chat_a sessions of one part."""
     from csqa.complaints.conversation import decide
-    from csqa.conversations import build_conversations
+    from csqa.text.conversations import build_conversations
     from csqa.pipeline import classify_complaints
     from csqa.text.segment import Segmenter
 

@@ -59,7 +59,7 @@ def score_messages(messages: pd.DataFrame, use_model: bool = True, rulebook: str
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    from csqa.conversations import build_conversations
+    from csqa.text.conversations import build_conversations
     from csqa.engines import Scorer, ScorerSetup
     from csqa.pipeline import classify_complaints
     from csqa.scoring import score_conversation

@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 
 from csqa import __version__
-from csqa.errors import ConfigError, CsqaError, named_path, storage_error
+from csqa.core.errors import ConfigError, CsqaError, named_path, storage_error
 
 
 def _warnings_and_worse(record: logging.LogRecord) -> bool:
@@ -188,7 +188,7 @@ def score(inputs, outdir, encoding, column_map, role_map, rulebook, select, igno
           store, engine, workers, segmenter, statistics, fmt, quiet, debug):
     """为导出的聊天记录打分: csqa score INPUT… -o OUTDIR"""
     columns, roles = _pairs(column_map, "--map"), _pairs(role_map, "--role-map")
-    from csqa.workspace import RunTemp
+    from csqa.runtime.workspace import RunTemp
 
     with _TerminateAsInterrupt(), RunTemp():  # every temporary folder of the run under one, removed at the end
         summary = _score(inputs, outdir, encoding, columns, roles, rulebook, select, ignore, model, no_model, no_mask,
@@ -329,7 +329,7 @@ def rules_lint(rulebook):
 
 
 def main() -> None:
-    from csqa.lifeline import end_helper_processes
+    from csqa.runtime.lifeline import end_helper_processes
 
     try:
         cli(prog_name="csqa")

@@ -31,7 +31,7 @@ message, and `OutputPool.result` raises `CsqaError` (a user-facing message) or
 permission problem is a `StorageError` naming the file.
 
 One process tree: the fork server and the job processes die with the main process
-(`csqa.lifeline`: the fork server arms it when it imports `csqa._forkserver_guard`, the job
+(`csqa.runtime.lifeline`: the fork server arms it when it imports `csqa.runtime.forkserver_guard`, the job
 processes in their initializer), and `OutputPool.terminate` ends the jobs at once when the run
 is interrupted. The store job records the run only when the main process says so: it inserts
 the rows (invisible until the run is recorded, see `csqa.store`), prepares the transaction that
@@ -56,8 +56,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from csqa import lifeline, testhook
-from csqa.errors import CsqaError, storage_error
+from csqa.runtime import lifeline
+from csqa.runtime import testhook
+from csqa.core.errors import CsqaError, storage_error
 
 
 @dataclass
@@ -104,7 +105,7 @@ class StoreJob:
 # what the fork server imports once (see the module docstring): besides the libraries, everything a
 # job imports on its way (unpickling a job, the spools, `check_statistics`, `peak_rss_mb`: ~0.09 s of
 # CPU per job otherwise), and report.html's template, compiled (`csqa.report.preload`)
-_PRELOAD = ["csqa._forkserver_guard", "duckdb", "jinja2", "pyarrow.parquet", "xlsxwriter", "csqa.report.builder", "csqa.report.xlsx",
+_PRELOAD = ["csqa.runtime.forkserver_guard", "duckdb", "jinja2", "pyarrow.parquet", "xlsxwriter", "csqa.report.builder", "csqa.report.xlsx",
             "csqa.store", "csqa.output_jobs", "csqa.engines.spool", "csqa.report.tables", "csqa.pipeline",
             "csqa.report.preload"]
 
@@ -422,7 +423,7 @@ class OutputPool:
             else:  # Windows: fresh interpreters
                 ctx = mp.get_context("spawn")
             # the job processes die with this process: through the fork server (their parent) and through
-            # a pipe only this process writes to (`csqa.lifeline`)
+            # a pipe only this process writes to (`csqa.runtime.lifeline`)
             self._lifeline = lifeline.Lifeline()
             self._pool = ProcessPoolExecutor(max_workers=3, mp_context=ctx, initializer=lifeline.job_init,
                                              initargs=(self._lifeline.reader,))

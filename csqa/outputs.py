@@ -1,5 +1,5 @@
 """Write a run's outputs into OUTDIR atomically: everything goes to a stage folder beside OUTDIR
-first, which then replaces OUTDIR in one rename (`csqa.workspace.OutputDir`), so a crash or kill
+first, which then replaces OUTDIR in one rename (`csqa.runtime.workspace.OutputDir`), so a crash or kill
 leaves OUTDIR as the previous run or the new one, whole."""
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Callable
 
 import pandas as pd
 
-from csqa import testhook
+from csqa.runtime import testhook
 from csqa.csv_writer import write_csv_part
-from csqa.errors import writing
-from csqa.workspace import OutputDir
+from csqa.core.errors import writing
+from csqa.runtime.workspace import OutputDir
 
 UTF8_BOM = "\ufeff".encode("utf-8")
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from csqa.checks.engine import CompiledRulebook
-    from csqa.model import Conversation, ConversationResult
+    from csqa.core.records import Conversation, ConversationResult
     from csqa.rulebook.loader import LoadedRulebook
     from csqa.text.segment import Segmenter
 
@@ -96,7 +96,7 @@ def load_complaint_model(options: ScoreOptions):
 
 def classify_complaints(convs: list[Conversation], classifier) -> None:
     """Attach the classifier's verdict to every customer message (batched)."""
-    from csqa.model import AGENT, CUSTOMER, ComplaintSignal
+    from csqa.core.records import AGENT, CUSTOMER, ComplaintSignal
 
     if classifier is None:
         return
@@ -146,7 +146,7 @@ def score_frame(
     progress: Callable[[int], None] | None = None,
 ) -> list[ConversationResult]:
     """Score every conversation of an ingested messages frame (the local engine's unit of work)."""
-    from csqa.conversations import build_conversations
+    from csqa.text.conversations import build_conversations
     from csqa.scoring import score_conversation
     from csqa.text.segment import default_segmenter
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from csqa import __version__, testhook
-from csqa.errors import ConfigError, CsqaError
+from csqa import __version__
+from csqa.runtime import testhook
+from csqa.core.errors import ConfigError, CsqaError
 from csqa.engines.base import Scorer
 from csqa.ingest import IngestOptions, iter_input_chunks
 from csqa.ingest.model import empty_rejects
@@ -24,7 +25,7 @@ from csqa.report.builder import build as build_report
 from csqa.report.tables import agents_table
 from csqa.report.transcript import prepare_transcripts
 from csqa.store import ResultStore, check_writable, new_run_id
-from csqa.workspace import OutputDir, RunTemp
+from csqa.runtime.workspace import OutputDir, RunTemp
 
 # what the report's figures aggregate; the rest of a finding (evidence, explanation…) is read per conversation shown
 REPORT_FINDING_COLUMNS = ["conversation_id", "agent_id", "rule_id", "rule_name", "check", "severity", "points",
@@ -51,10 +52,10 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
     Parquet parts. It is closed here (the caller may close it again). Without it, this process
     ingests after the setup, as the Spark engine always does.
 
-    Before anything is scored, OUTDIR (`csqa.workspace.OutputDir`: it and its parent writable,
+    Before anything is scored, OUTDIR (`csqa.runtime.workspace.OutputDir`: it and its parent writable,
     what a killed run left repaired) and the store (writable, not in use) are checked; the new
     outputs replace OUTDIR as a whole at the end. Temporary folders live under one run folder
-    (`csqa.workspace.RunTemp`), removed whatever happens.
+    (`csqa.runtime.workspace.RunTemp`), removed whatever happens.
     """
     try:
         with RunTemp():
@@ -252,7 +253,7 @@ def write_run(outdir: Path | OutputDir, manifest: dict, conversations: pd.DataFr
     process's peak.
 
     All of it is written into a stage folder beside OUTDIR (`outdir`: a path, or the run's
-    `csqa.workspace.OutputDir`), run.json last; then the store job records the run (its rows
+    `csqa.runtime.workspace.OutputDir`), run.json last; then the store job records the run (its rows
     were in, invisible, before), and then the stage replaces OUTDIR in one rename. A failure or a
     kill anywhere before leaves OUTDIR and the store as they were.
     """

@@ -171,7 +171,7 @@ def check_segmenter():
 def make_conv(check_segmenter):
     """make_conv(turns) → Conversation; turns as in rulebook examples ([{customer: …}, {agent: …, time: …}])
     or a plain string (one agent reply after 「你好，在吗」)."""
-    from csqa.conversations import build_conversations
+    from csqa.text.conversations import build_conversations
     from csqa.rulebook.testing import example_frame
 
     def _make(turns):

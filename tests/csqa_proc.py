@@ -107,7 +107,7 @@ class Csqa:
         return left
 
     def wait_marker(self, point: str, proc: subprocess.Popen) -> int:
-        from csqa.testhook import marker
+        from csqa.runtime.testhook import marker
 
         mark = marker(self.hooks, point)
         while not mark.exists():

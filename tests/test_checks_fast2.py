@@ -14,7 +14,7 @@ import pytest
 from csqa.checks import engine, pii
 from csqa.checks.engine import CompiledRulebook, MessageView
 from csqa.checks.timing import Response, responses
-from csqa.model import AGENT, CUSTOMER, Conversation, Message
+from csqa.core.records import AGENT, CUSTOMER, Conversation, Message
 
 from tests.test_checks_fast_paths import FRAGMENTS, _sample_texts
 
@@ -183,7 +183,7 @@ def test_evaluate_equals_plain_rule_by_rule(which, texts, default_book):
 
 
 def test_sample_evaluation_equals_plain(scored_sample, segmenter, sample_messages):
-    from csqa.conversations import build_conversations
+    from csqa.text.conversations import build_conversations
 
     book, _ = scored_sample
     plain = CompiledRulebook(book.rulebook, models=False)  # as the sample was scored: without models
@@ -240,7 +240,7 @@ def test_two_generation_scan_cache_equals_uncached(monkeypatch):
 
 def _reference_findings(conv, book, mask, ev):
     """The original finding assembly of `score_conversation`."""
-    from csqa.model import Finding
+    from csqa.core.records import Finding
     from csqa.scoring.scorecard import _evidence, _masked, may_need_masking, score_hits
 
     ledger, score, critical = score_hits(book, conv, ev)

@@ -19,7 +19,7 @@ from csqa.checks import negation, questions
 from csqa.checks.off_platform import _CUES, _FULLWIDTH, _possible_cues, find_off_platform
 from csqa.checks.phrases import PhraseIndex, required_substrings
 from csqa.checks.similarity import _SENTENCE, TemplateMatcher, _clean
-from csqa.model import Message
+from csqa.core.records import Message
 
 FRAGMENTS = [
     "加我", "微信", "vx", "ＶＸ", "wx:", "QQ", "qq号", "扣扣", "企鹅", "钉钉", "加", "添加", "群", "拉您进", "私聊", "私下",
@@ -282,7 +282,7 @@ def test_shared_ledgers_pair_points_with_their_own_hits():
 def test_shared_ledgers_match_direct_scoring(scored_sample, segmenter, sample_messages):
     """score_hits reuses the ledger of an earlier conversation with the same hit rules and
     applicable dimensions: the points must be those worked out directly."""
-    from csqa.conversations import build_conversations
+    from csqa.text.conversations import build_conversations
     from csqa.scoring.scorecard import _score_hits, score_hits
 
     book, _ = scored_sample
@@ -309,7 +309,7 @@ def test_evaluation_does_not_depend_on_caches(scored_sample, default_book, segme
     """A freshly compiled rulebook (cold caches), the same one again (warm) and the rulebook that
     already scored the whole sample give the same hits for every conversation."""
     from csqa.checks.engine import CompiledRulebook
-    from csqa.conversations import build_conversations
+    from csqa.text.conversations import build_conversations
 
     warm_book, _ = scored_sample
     convs = list(build_conversations(sample_messages, segmenter))

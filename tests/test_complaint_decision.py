@@ -6,8 +6,8 @@ import pytest
 
 from csqa.checks.engine import CompiledRulebook
 from csqa.complaints.conversation import decide
-from csqa.conversations import build_conversations
-from csqa.model import ComplaintSignal
+from csqa.text.conversations import build_conversations
+from csqa.core.records import ComplaintSignal
 from csqa.rulebook.loader import load_rulebook
 from csqa.scoring import score_conversation
 from csqa.text.segment import Segmenter

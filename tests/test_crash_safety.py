@@ -3,7 +3,7 @@ previous run or the new one (whole), the store without half a run, no process of
 next run's start at the latest, no temporary folder.
 
 Real processes: `csqa score` runs as a subprocess with its own TMPDIR; a test hook
-(`CSQA_TEST_HOOK=pause@POINT`, `csqa.testhook`) holds one of its processes at a named point, the test
+(`CSQA_TEST_HOOK=pause@POINT`, `csqa.runtime.testhook`) holds one of its processes at a named point, the test
 kills the main process with os.kill, then looks at /proc, OUTDIR, its parent, TMPDIR and the store.
 A run's processes are found by an environment variable only they carry.
 """

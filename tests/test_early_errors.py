@@ -5,7 +5,7 @@ what to do (exit 2, never "internal error"), and leaves OUTDIR and the store as 
 Read-only and full file systems are real where the machine allows a private mount namespace
 (`unshare -rm`: a tmpfs of a few hundred KB, a read-only bind mount) — as root, chmod does not stop
 writes, a read-only mount does. Where it does not, those tests skip and say why; a test hook
-(`csqa.testhook`) then still injects ENOSPC into the CSV writer. `mark@score:batch` tells whether
+(`csqa.runtime.testhook`) then still injects ENOSPC into the CSV writer. `mark@score:batch` tells whether
 scoring had begun: a refused run must not get that far.
 """
 from __future__ import annotations

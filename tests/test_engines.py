@@ -11,7 +11,7 @@ from csqa.engines import ScorerSetup, Scorer, concat_outputs
 from csqa.engines.local import LocalEngine
 from csqa.engines.staging import MessageStage
 from csqa.ingest import read_inputs
-from csqa.paths import corpora_dir
+from csqa.core.paths import corpora_dir
 
 SAMPLE = corpora_dir() / "samples" / "chat_export.csv"
 REPO_ROOT = Path(__file__).resolve().parents[1]

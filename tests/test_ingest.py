@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from csqa.errors import ConfigError, CsqaError, InputError
+from csqa.core.errors import ConfigError, CsqaError, InputError
 from csqa.ingest import (
     MESSAGE_COLUMNS,
     REJECT_COLUMNS,

@@ -217,7 +217,7 @@ def test_a_part_keeps_its_types_when_a_column_is_all_missing(tmp_path):
 
 
 def test_an_error_comes_back_as_the_same_class_and_message():
-    from csqa.errors import InputError
+    from csqa.core.errors import InputError
     from csqa.ingest.background import ChildTraceback, _describe, _rebuild
 
     try:

@@ -66,7 +66,7 @@ def test_the_wheel_holds_every_resource(wheel):
 
 
 def test_score_runs_from_the_installed_package_outside_the_checkout(venv, tmp_path):
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import csqa, csqa.paths as p; print(csqa.__file__); "
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import csqa, csqa.core.paths as p; print(csqa.__file__); "
                             "print(p.models_dir()); print(p.corpora_dir())"],
                            cwd=tmp_path, env=_env(), capture_output=True, text=True, check=True).stdout.split("\n")
     assert all(line.startswith(str(venv)) for line in where[:3]), where  # the wheel's copy, not the checkout
@@ -82,11 +82,11 @@ def test_score_runs_from_the_installed_package_outside_the_checkout(venv, tmp_pa
 
 
 def test_a_missing_or_broken_shipped_model_is_a_clear_error(venv, tmp_path):
-    import csqa.paths
+    import csqa.core.paths
 
-    site = Path(subprocess.run([str(venv / "bin" / "python"), "-c", "import csqa.paths as p; print(p.models_dir())"],
+    site = Path(subprocess.run([str(venv / "bin" / "python"), "-c", "import csqa.core.paths as p; print(p.models_dir())"],
                                cwd=tmp_path, env=_env(), capture_output=True, text=True, check=True).stdout.strip())
-    assert site != csqa.paths.models_dir()
+    assert site != csqa.core.paths.models_dir()
     files = sorted(p for p in site.iterdir() if p.is_file())
     kept = {p: p.read_bytes() for p in files}
     try:

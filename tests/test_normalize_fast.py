@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csqa.conversations import build_conversations
-from csqa.model import AGENT, Conversation, Message
+from csqa.text.conversations import build_conversations
+from csqa.core.records import AGENT, Conversation, Message
 from csqa.text.segment import _GROUP_CHARS, _SEPARATOR, Segmenter, available_backend
 
 norm_mod = importlib.import_module("csqa.text.normalize")

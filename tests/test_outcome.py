@@ -56,7 +56,7 @@ def test_repeating_the_question_counts_as_not_answered():
 def test_outcome_findings_on_whole_conversations(replies):
     import pandas as pd
 
-    from csqa.conversations import build_conversations
+    from csqa.text.conversations import build_conversations
     from csqa.scoring import score_conversation
     from csqa.text.segment import Segmenter
 

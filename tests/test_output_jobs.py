@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 
 from csqa.output_jobs import OutputPool, StoreJob, run_store_job
-from csqa.paths import corpora_dir
+from csqa.core.paths import corpora_dir
 
 SAMPLE = corpora_dir() / "samples" / "chat_export.csv"
 

@@ -147,7 +147,7 @@ def test_agents_csv_has_wilson_and_small_sample(sample_run):
 # ---------------------------------------------------------------------------- transcripts
 def test_messages_table_matches_build_conversations(sample_messages, check_segmenter):
     """message_index in the transcript frame is the index findings carry."""
-    from csqa.conversations import build_conversations
+    from csqa.text.conversations import build_conversations
     from csqa.report.transcript import messages_table
 
     table = messages_table(sample_messages)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from csqa.errors import RulebookError
+from csqa.core.errors import RulebookError
 from csqa.rulebook.loader import DEFAULT_RULEBOOK, load_rulebook, parse_rulebook
 from csqa.rulebook.schema import FORBIDDEN_CHECKS, OUTCOME_CHECKS, REQUIRED_CHECKS, STANDARD_CHECKS, Rulebook
 from csqa.rulebook.testing import lint

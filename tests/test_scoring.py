@@ -237,7 +237,7 @@ def test_critical_conversations_are_exactly_the_red_line_cases(results, special_
 
 def test_bonus_points_give_back_lost_points_and_the_ledger_still_adds_up():
     from csqa.checks.engine import CompiledRulebook
-    from csqa.conversations import build_conversations
+    from csqa.text.conversations import build_conversations
     from csqa.rulebook.loader import parse_rulebook
     from csqa.rulebook.testing import example_frame
     from csqa.scoring import score_conversation

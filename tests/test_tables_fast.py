@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 
 from csqa.checks import pii
-from csqa.conversations import build_conversations
+from csqa.text.conversations import build_conversations
 from csqa.engines import Scorer, ScorerSetup
 from csqa.ingest import read_inputs
-from csqa.paths import corpora_dir
+from csqa.core.paths import corpora_dir
 from csqa.pipeline import classify_complaints
 from csqa.report import tables, transcript
 from csqa.report.tables import conversations_table, findings_table

@@ -221,7 +221,7 @@ def test_rjieba_and_jieba_give_the_same_tokens_on_the_sample():
     """rjieba is the fast default only because it agrees with the jieba reference token for token."""
     pytest.importorskip("rjieba")
     from csqa.ingest import read_inputs
-    from csqa.paths import corpora_dir
+    from csqa.core.paths import corpora_dir
     from csqa.text.normalize import normalize_text
     from csqa.text.segment import Segmenter
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from csqa.conversations import build_conversations
-from csqa.model import AGENT
+from csqa.text.conversations import build_conversations
+from csqa.core.records import AGENT
 from csqa.text.normalize import _normalize, normalize
 from csqa.text.segment import PROTECTED, Segmenter, token_bounds
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from csqa.engines.spool import FrameSpool, MessageSpool
-from csqa.errors import CsqaError
+from csqa.core.errors import CsqaError
 from csqa.output_jobs import (HandoverAborted, OutputPool, ReportJob, XlsxJob, abort_handover, hand_over,
                               run_report_job, run_xlsx_job, take_over)
 from csqa.report import builder as B

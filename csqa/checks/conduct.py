@@ -31,8 +31,8 @@ from typing import Sequence
 
 import numpy as np
 
-from csqa.memo import TEXTS_PER_MEMO
-from csqa.paths import corpora_dir, models_dir
+from csqa.core.memo import TEXTS_PER_MEMO
+from csqa.core.paths import corpora_dir, models_dir
 from csqa.textmodel.files import load_verified, save_model, sha256_file, write_card
 from csqa.textmodel.linear import TEXT, LinearModel
 

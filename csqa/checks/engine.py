@@ -17,9 +17,9 @@ from csqa.checks.repetition import emoji_count, may_hold_emoji, repeated_message
 from csqa.checks.similarity import TemplateMatcher
 from csqa.checks.timing import Response, responses
 from csqa.complaints.conversation import ComplaintDecision, decide as decide_complaint
-from csqa.model import AGENT, CUSTOMER, Conversation, Message
+from csqa.core.records import AGENT, CUSTOMER, Conversation, Message
 from csqa.rulebook.schema import CHECK_NAMES_ZH, Match, Rule, Rulebook
-from csqa.memo import TEXTS_PER_MEMO
+from csqa.core.memo import TEXTS_PER_MEMO
 
 
 @dataclass(slots=True)
@@ -312,7 +312,7 @@ def _customer_turns_between(view: MessageView, start: int, end: int) -> int:
     return sum(1 for i in range(start + 1, end) if messages[i].role == CUSTOMER)
 
 
-_CACHE_SIZE = TEXTS_PER_MEMO  # texts per cache (cleared when full; see csqa.memo)
+_CACHE_SIZE = TEXTS_PER_MEMO  # texts per cache (cleared when full; see csqa.core.memo)
 
 # how a rule runs (`CompiledRulebook._plans`)
 _TIMING, _REPEATS, _EMOJI, _REQUIRE, _FORBID, _OUTCOME = range(6)

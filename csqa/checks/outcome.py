@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from csqa.memo import TEXTS_PER_MEMO
+from csqa.core.memo import TEXTS_PER_MEMO
 
 ANSWER, DEFERRAL, QUESTION, FILLER = "answer", "deferral", "question", "filler"
 SATISFIED, UNHAPPY, NEUTRAL = "satisfied", "unhappy", "neutral"
@@ -225,7 +225,7 @@ class Outcome:
 
 
 def analyse(messages, replies: ReplyClassifier, agent_role: str = "agent", customer_role: str = "customer") -> Outcome:
-    """The outcome of one conversation from its ordered messages (csqa.model.Message)."""
+    """The outcome of one conversation from its ordered messages (csqa.core.records.Message)."""
     answered_at = answer_span = None
     replied_at = None  # the agent's last answer or deferral: what the customer reacts to
     kinds: dict[int, str] = {}

@@ -14,12 +14,12 @@ from types import MappingProxyType
 
 import ahocorasick
 
-from csqa.memo import TEXTS_PER_MEMO
+from csqa.core.memo import TEXTS_PER_MEMO
 
 # A phrase this long or longer is matched as characters even across token boundaries.
 CHAR_FALLBACK_LEN = 3
 # distinct texts whose phrase hits are kept (the cache is cleared when full)
-CACHE_SIZE = TEXTS_PER_MEMO  # see csqa.memo
+CACHE_SIZE = TEXTS_PER_MEMO  # see csqa.core.memo
 # the hits of a text without any phrase: shared, read-only
 NO_HITS = MappingProxyType({})
 

@@ -37,7 +37,7 @@ from typing import Callable, Iterable, Optional
 
 import yaml
 
-from csqa.memo import TEXTS_PER_MEMO
+from csqa.core.memo import TEXTS_PER_MEMO
 
 __all__ = [
     "PiiMatch",
@@ -660,7 +660,7 @@ def _normalize(text: str) -> str:
 # oldest entry of one dict, ``next(iter(d))``, walks the dict's deleted slots: slow).
 _SCAN_CACHE: dict = {}
 _SCAN_CACHE_OLD: dict = {}
-_SCAN_CACHE_MAX = TEXTS_PER_MEMO  # entries per generation (see csqa.memo)
+_SCAN_CACHE_MAX = TEXTS_PER_MEMO  # entries per generation (see csqa.core.memo)
 
 
 def _clear_scan_cache() -> None:

@@ -5,7 +5,7 @@ Bad: the same 20-character canned answer sent four times in one chat; a reply th
 """
 from __future__ import annotations
 
-from csqa.model import Message
+from csqa.core.records import Message
 from csqa.text.segment import EMOJI, PROTECTED, is_emoji_token
 
 

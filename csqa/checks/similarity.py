@@ -26,7 +26,7 @@ from itertools import repeat
 from operator import add, mul
 
 from csqa.checks.negation import quoted_spans
-from csqa.memo import TEXTS_PER_MEMO
+from csqa.core.memo import TEXTS_PER_MEMO
 
 _SENTENCE = re.compile(r"[^。!！?？~～\n]+[。!！?？~～]*")
 # with `polarity` (exemplars of forbidden wordings) a space ends a sentence too
@@ -292,7 +292,7 @@ def _pieces(text: str, sentence: re.Pattern = _SENTENCE) -> list[tuple[int, int]
 
 
 def _memo(cache: dict, text: str, compute):
-    """compute(text), remembered per text (the cache is emptied past csqa.memo.TEXTS_PER_MEMO texts)."""
+    """compute(text), remembered per text (the cache is emptied past csqa.core.memo.TEXTS_PER_MEMO texts)."""
     value = cache.get(text)
     if value is None:
         value = compute(text)

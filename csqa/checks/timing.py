@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from csqa.model import AGENT, CUSTOMER, Conversation
+from csqa.core.records import AGENT, CUSTOMER, Conversation
 
 
 class Response(NamedTuple):  # immutable and cheap to create (a frozen dataclass is not)

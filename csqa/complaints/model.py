@@ -36,8 +36,8 @@ from csqa.complaints.errors import CorpusError, ModelLoadError
 from csqa.textmodel.files import load_verified, save_model, sha256_file, write_card
 from csqa.textmodel.linear import CHAR, CONTEXT, LEXICON, TEXT, WORD, Block, Head, LinearModel
 from csqa.complaints.taxonomy import CATEGORIES, COMPLAINT_CATEGORIES, SEVERITIES, serious_cues
-from csqa.memo import TEXTS_PER_MEMO
-from csqa.paths import corpora_dir, models_dir
+from csqa.core.memo import TEXTS_PER_MEMO
+from csqa.core.paths import corpora_dir, models_dir
 
 MODEL_STEM = "complaint_classifier"
 MODEL_FILENAME = MODEL_STEM + ".npz"
@@ -273,7 +273,7 @@ def score_predictions(y_true_cat, y_pred_cat, y_true_sev=None, y_pred_sev=None) 
 
 
 # --------------------------------------------------------------------------- classifier
-VERDICT_CACHE_SIZE = TEXTS_PER_MEMO  # see csqa.memo
+VERDICT_CACHE_SIZE = TEXTS_PER_MEMO  # see csqa.core.memo
 
 
 class ComplaintClassifier:

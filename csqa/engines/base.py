@@ -43,7 +43,7 @@ class Scorer:
     """A rulebook compiled, a classifier loaded and a segmenter warmed up: ready to score frames."""
 
     def __init__(self, setup: ScorerSetup):
-        from csqa.conversations import build_conversations  # noqa: F401 - warm import before forking
+        from csqa.text.conversations import build_conversations  # noqa: F401 - warm import before forking
 
         self.setup = setup
         # the checks get their own segmenter (dictionary + this rulebook's phrases); the complaint
@@ -57,7 +57,7 @@ class Scorer:
 
     def score_frame(self, messages: pd.DataFrame) -> ChunkOutput:
         """Score every conversation of an ingested-messages frame (all of each conversation's rows)."""
-        from csqa.conversations import build_conversations
+        from csqa.text.conversations import build_conversations
 
         timer = Timer()  # CPU seconds of this process per stage (run.json: "score.* (cpu, all workers)")
         t0 = time.process_time()

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator
 
 import pandas as pd
 
-from csqa import testhook
+from csqa.runtime import testhook
 from csqa.engines.base import ChunkOutput, Scorer
 
 _SCORER: Scorer | None = None  # inherited by forked workers
@@ -74,8 +74,8 @@ class LocalEngine:
             # the workers' garbage collections, and their pages shared
             gc.collect()
             gc.freeze()
-            # the workers die with this process, however it ends (`csqa.lifeline`)
-            from csqa.lifeline import worker_init
+            # the workers die with this process, however it ends (`csqa.runtime.lifeline`)
+            from csqa.runtime.lifeline import worker_init
 
             self._pool = mp.get_context("fork").Pool(self.workers, initializer=worker_init, initargs=(os.getpid(),))
         else:

@@ -36,7 +36,7 @@ from typing import Iterable, Iterator
 import pandas as pd
 
 from csqa.engines.base import ChunkOutput, Scorer, ScorerSetup
-from csqa.errors import ConfigError
+from csqa.core.errors import ConfigError
 from csqa.ingest import MESSAGE_COLUMNS
 
 _EXECUTOR_SCORERS: dict[ScorerSetup, Scorer] = {}

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
 
-from csqa.errors import writing
+from csqa.core.errors import writing
 from csqa.report.transcript import MESSAGE_COLUMNS
 
 

@@ -7,7 +7,7 @@
     result.inputs     # per file: path, sha256, format, encoding, rows_read, rows_rejected, has_time
 
 Nothing is lost: for every file rows_read == kept + rejected. File-level problems raise
-csqa.errors.InputError (one line naming the file and what to do); bad options ConfigError.
+csqa.core.errors.InputError (one line naming the file and what to do); bad options ConfigError.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ An error in the child (InputError, ConfigError…) is raised again in the main p
 same message and class, so the CLI prints the same one line and exit code.
 
 The child ignores Ctrl-C (the main process handles it and ends the child); it also stops by
-itself if the main process goes away (killed with it: `csqa.lifeline`). `close()` ends the child and removes the folder, whatever
+itself if the main process goes away (killed with it: `csqa.runtime.lifeline`). `close()` ends the child and removes the folder, whatever
 happened. This module imports only the standard library: it runs before the heavy imports.
 """
 from __future__ import annotations
@@ -167,7 +167,7 @@ class BackgroundIngest:
 
 def _child_main(folder: Path, inputs, encoding, column_map, role_map, chunk_rows, parent: int, started: float) -> None:
     """The child: read, write parts, write the result pickle; never a traceback on stderr."""
-    from csqa.lifeline import die_with_parent
+    from csqa.runtime.lifeline import die_with_parent
 
     die_with_parent(parent)  # killed with the main process, even mid-chunk
     for name in ("SIGTERM", "SIGHUP"):  # (the main process's handlers for these are not the child's)
@@ -195,7 +195,7 @@ class _ParentGone(Exception):
 def _ingest(parts: Path, inputs, encoding, column_map, role_map, chunk_rows, parent: int, started: float) -> IngestDone:
     import json
 
-    from csqa.errors import writing
+    from csqa.core.errors import writing
     from csqa.ingest import IngestOptions, iter_input_chunks
     from csqa.ingest.order import ORDER_FILE, OrderCheck
     from csqa.pipeline import peak_rss_mb

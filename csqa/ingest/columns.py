@@ -4,7 +4,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from ..errors import ConfigError, InputError
+from csqa.core.errors import ConfigError, InputError
 
 # Field -> header names tried, in order of preference (compared after normalize_header).
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError, InputError
+from csqa.core.errors import ConfigError, InputError
 
 BLOCK = 1 << 20
 SAMPLE_BYTES = 1 << 20

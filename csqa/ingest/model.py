@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..errors import ConfigError
+from csqa.core.errors import ConfigError
 
 MESSAGE_COLUMNS = [
     "conversation_id",

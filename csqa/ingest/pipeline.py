@@ -8,7 +8,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, CsqaError, InputError
+from csqa.core.errors import ConfigError, CsqaError, InputError
 from .columns import ColumnMapping, canonical_column_map, resolve_columns
 from .model import (
     MESSAGE_COLUMNS,

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from csqa.core.errors import InputError
 from .columns import ColumnMapping, normalize_header
 from .encoding import detect_text_encoding, file_sha256
 

@@ -6,7 +6,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
+from csqa.core.errors import ConfigError
 from .model import ROLES
 
 _BUILTIN = {

@@ -12,7 +12,7 @@ from operator import attrgetter
 import numpy as np
 import pandas as pd
 
-from csqa.model import ConversationResult
+from csqa.core.records import ConversationResult
 from csqa.report.stats import wilson_lower
 from csqa.rulebook.schema import CHECK_NAMES_ZH
 

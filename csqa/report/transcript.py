@@ -27,7 +27,7 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from csqa.checks import pii as _pii
-from csqa.model import Conversation, ConversationResult
+from csqa.core.records import Conversation, ConversationResult
 from csqa.report.tables import all_str, finding_columns, findings_frame, findings_table, str_column
 
 MESSAGE_COLUMNS = ["conversation_id", "message_index", "role", "agent_id", "timestamp", "text"]
@@ -37,7 +37,7 @@ MESSAGE_COLUMNS = ["conversation_id", "message_index", "role", "agent_id", "time
 def messages_table(ingested: pd.DataFrame) -> pd.DataFrame:
     """The messages frame from ingested messages (`csqa.ingest.read_inputs(...).messages`).
 
-    Orders messages exactly as `csqa.conversations.build_conversations` does (conversations
+    Orders messages exactly as `csqa.text.conversations.build_conversations` does (conversations
     in order of first appearance, messages by time, input order on ties), so
     `message_index` matches the index findings carry (tests/test_report.py checks this
     against build_conversations on the sample).

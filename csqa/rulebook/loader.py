@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from csqa.errors import RulebookError
+from csqa.core.errors import RulebookError
 from csqa.rulebook.schema import Rulebook
 
 DEFAULT_RULEBOOK = Path(__file__).resolve().parent / "default.yaml"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from csqa.checks.engine import CompiledRulebook
-from csqa.conversations import build_conversations
+from csqa.text.conversations import build_conversations
 from csqa.rulebook.schema import Rule, Rulebook
 from csqa.text.segment import Segmenter
 

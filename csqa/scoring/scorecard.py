@@ -19,8 +19,8 @@ from weakref import WeakKeyDictionary
 
 from csqa.checks.engine import CompiledRulebook, Evaluation, Hit
 from csqa.checks.pii import may_need_masking
-from csqa.model import Conversation, ConversationResult, Finding
-from csqa.memo import TEXTS_PER_MEMO
+from csqa.core.records import Conversation, ConversationResult, Finding
+from csqa.core.memo import TEXTS_PER_MEMO
 
 CENT = Decimal("0.01")
 _ZERO = Decimal(0)

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from csqa.errors import ConfigError, CsqaError, StorageError, storage_error, storage_problem, writing
+from csqa.core.errors import ConfigError, CsqaError, StorageError, storage_error, storage_problem, writing
 
 SCHEMA_VERSION = 3
 TAGS = ["run_id", "rulebook_sha256", "model_sha256"]

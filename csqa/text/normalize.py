@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from csqa.memo import TEXTS_PER_MEMO
+from csqa.core.memo import TEXTS_PER_MEMO
 
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
 _ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
@@ -130,7 +130,7 @@ def _has_cjk(text: str) -> bool:
 # normalize() is a pure function of its text and chats repeat lines endlessly: remember
 # the last results (bounded; NormalizedText is immutable, so sharing one is safe)
 _CACHE: dict[str, NormalizedText] = {}
-_CACHE_SIZE = TEXTS_PER_MEMO  # see csqa.memo
+_CACHE_SIZE = TEXTS_PER_MEMO  # see csqa.core.memo
 
 
 def normalize(text: str) -> NormalizedText:

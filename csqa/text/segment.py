@@ -13,8 +13,8 @@ from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
 
-from csqa.paths import corpora_dir
-from csqa.memo import TEXTS_PER_MEMO
+from csqa.core.paths import corpora_dir
+from csqa.core.memo import TEXTS_PER_MEMO
 
 # [数字x] masks and [微笑] emoticons: short bracketed labels without spaces.
 _BRACKET_TOKEN = r"\[[^\[\]\s]{1,8}\]"

@@ -1,7 +1,7 @@
 """Errors of the text models (shown to users as one line, Chinese then English, naming the file and what to do)."""
 from __future__ import annotations
 
-from csqa.errors import CsqaError
+from csqa.core.errors import CsqaError
 
 
 class TextModelError(CsqaError):

@@ -27,8 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from csqa import testhook
-from csqa.errors import ConfigError, StorageError, storage_error, writing
+from csqa.runtime import testhook
+from csqa.core.errors import ConfigError, StorageError, storage_error, writing
 
 RUN_PREFIX = "csqa-run-"
 MP_PREFIX = "csqa-mp-"  # multiprocessing's own folder (the fork server's socket), one per process

@@ -30,7 +30,7 @@ def _prctl_pdeathsig(sig: int) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        from csqa import testhook
+        from csqa.runtime import testhook
 
         testhook.point("lifeline:prctl")  # (a test turns it off to try the portable way)
         import ctypes

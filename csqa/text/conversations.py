@@ -10,7 +10,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from csqa.model import AGENT, Conversation, Message
+from csqa.core.records import AGENT, Conversation, Message
 from csqa.text.normalize import normalize
 from csqa.text.segment import Segmenter
 

@@ -1,0 +1,1 @@
+"""How a run lives: its output folder (workspace), the lifeline that ends children with their parent, test hooks."""
