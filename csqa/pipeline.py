@@ -120,14 +120,6 @@ def classify_complaints(convs: list[Conversation], classifier) -> None:
         m.complaint = signals[(m.clean, context)]
 
 
-def score_all(
-    convs: Iterable[Conversation], book: CompiledRulebook, mask: Callable[[str], str] | None
-) -> list[ConversationResult]:
-    from csqa.scoring import score_conversation
-
-    return [score_conversation(c, book, mask) for c in convs]
-
-
 def mask_function(enabled: bool):
     if not enabled:
         return None
@@ -146,8 +138,8 @@ def score_frame(
     progress: Callable[[int], None] | None = None,
 ) -> list[ConversationResult]:
     """Score every conversation of an ingested messages frame (the local engine's unit of work)."""
+    from csqa.scoring import Scorecard
     from csqa.text.conversations import build_conversations
-    from csqa.scoring import score_conversation
     from csqa.text.segment import default_segmenter
 
     segmenter = segmenter or default_segmenter()
@@ -160,9 +152,10 @@ def score_frame(
     book.prepare(convs)
     t2 = time.perf_counter()
     timer.add("classify", t2 - t1)
+    scorecard = Scorecard(book, mask)
     results = []
     for conv in convs:
-        results.append(score_conversation(conv, book, mask))
+        results.append(scorecard.score(conv))
         if progress:
             progress(1)
     timer.add("checks_score", time.perf_counter() - t2)
@@ -175,7 +168,6 @@ __all__ = [
     "prepare_rulebook",
     "load_complaint_model",
     "classify_complaints",
-    "score_all",
     "score_frame",
     "mask_function",
 ]

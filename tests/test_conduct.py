@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csqa.checks.conduct import KINDS, ConductModel, default_corpus_path, default_model, fit, load_conduct_model, to_linear, train
+from csqa.checks.conduct_model import KINDS, ConductModel, default_corpus_path, default_model, fit, load_conduct_model, to_linear, train
 from csqa.complaints.model import input_frame
 from csqa.rulebook.loader import load_rulebook
 from csqa.textmodel.errors import ModelLoadError

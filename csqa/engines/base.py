@@ -9,7 +9,7 @@ import pandas as pd
 from csqa.pipeline import ScoreOptions, Timer, peak_rss_mb, classify_complaints, load_complaint_model, mask_function, prepare_rulebook
 from csqa.report.tables import conversations_table, findings_table
 from csqa.report.transcript import chunk_transcripts, messages_table
-from csqa.scoring import score_conversation
+from csqa.scoring import Scorecard
 from csqa.text.segment import Segmenter, available_backend
 
 
@@ -54,6 +54,7 @@ class Scorer:
         self.loaded, self.book = prepare_rulebook(options, self.segmenter)
         self.classifier = _classifier(options)
         self.mask = mask_function(setup.mask)
+        self.scorecard = Scorecard(self.book, self.mask)
 
     def score_frame(self, messages: pd.DataFrame) -> ChunkOutput:
         """Score every conversation of an ingested-messages frame (all of each conversation's rows)."""
@@ -69,7 +70,7 @@ class Scorer:
         # with masking, chunk_transcripts rebuilds the evidence of every finding on a message
         # from the masked transcript (prepare_transcripts does the same): not worked out here
         evidence = not self.setup.mask
-        results = [score_conversation(c, self.book, self.mask, evidence) for c in convs]
+        results = [self.scorecard.score(c, evidence) for c in convs]
         t3 = time.process_time()
         # transcripts masked here, in the workers, with an offset map that moves each finding's
         # highlight onto the masked text (hl_start / hl_end). chunk_transcripts gives
