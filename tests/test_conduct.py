@@ -94,7 +94,7 @@ def test_the_span_is_the_clause_that_carries_the_conduct():
 
 
 def test_the_conduct_matcher_in_a_rulebook(tmp_path):
-    from csqa.rulebook.testing import run_examples
+    from csqa.scoring.examples import run_examples
     from csqa.text.segment import Segmenter
 
     book = load_rulebook().rulebook.model_dump(by_alias=True)

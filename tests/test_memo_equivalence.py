@@ -185,7 +185,7 @@ def test_real_chats_score_the_same_with_and_without_memos(segmenter, sample_mess
     scoring sequence with the shipped models."""
     import pandas as pd
 
-    from csqa.pipeline import ScoreOptions, load_complaint_model, mask_function, prepare_rulebook, score_frame
+    from csqa.scoring.stages import ScoreOptions, load_complaint_model, mask_function, prepare_rulebook, score_frame
 
     frames = [sample_messages]
     real = _jd_chats(300)

@@ -13,33 +13,14 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
 from csqa.core.memo import Memo
+from csqa.core.records import NormalizedText
 
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
 _ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _BLOCK_TAGS = re.compile(r"</?(?:br|p|div|li|tr)\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class NormalizedText:
-    """Normalized text plus, for each of its characters, the index in the original."""
-
-    original: str
-    text: str
-    offsets: tuple[int, ...] | None  # None means the identity map
-
-    def original_span(self, start: int, end: int) -> tuple[int, int]:
-        """Map a [start, end) span of the normalized text back to the original text."""
-        if self.offsets is None:
-            return start, end
-        if start >= len(self.offsets):
-            return len(self.original), len(self.original)
-        o_start = self.offsets[start]
-        o_end = self.offsets[end - 1] + 1 if end > start else o_start
-        return o_start, o_end
 
 
 @lru_cache(maxsize=1)
