@@ -1,0 +1,291 @@
+"""How the complaint classifier's features and estimators were chosen: on real text, the TUNE part only.
+
+Reads the TUNE part of the blind-labelled real development set (benchmarks/devset/text_labels.csv and
+chat_labels.csv, split == "tune"; the texts and chats themselves from ../shared/data) and never the test part:
+there is no option to read it. Each variant is the shipped configuration (csqa.complaints.model.DEFAULT_CONFIG)
+with one thing changed, fitted on the whole written corpus in memory (csqa.complaints.model.fit, seed
+DEFAULT_SEED: the same figures on every run with the same library versions) and measured as
+benchmarks/bench_complaints.py measures a model:
+
+- texts (333 in the tune part): complaint yes/no F1, 8-way macro-F1, serious-complaint recall
+  (bench_complaints.text_items / text_figures);
+- chats (191 chat_a sessions in the tune part): conversation-level complaint F1, category accuracy on the
+  conversations both call a complaint, and the share of conversations without a complaint that are flagged
+  (bench_complaints.conversation_figures: the rulebook's min_probability decides a conversation).
+
+Every variant is measured at thresholds 0.3, 0.4 and 0.5 (no refit: the threshold only reads P(dissatisfied)).
+Deltas against the shipped configuration come with a 95 % paired bootstrap interval (texts resampled for
+yes/no F1, sessions for conversation F1; 2,000 resamples, fixed seed): with a few hundred items, a difference
+of 0.02 is often noise. The conversation figures are also shown at other min_probability values of the
+rulebook's complaint trigger (0.5–0.8), for the estimators: their probabilities are on different scales.
+
+    python benchmarks/choose_complaint_model.py                 # every variant (≈ 15–20 min on 2 cores)
+    python benchmarks/choose_complaint_model.py --only shipped,no-lexicon
+    python benchmarks/choose_complaint_model.py --list
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+import bench_complaints  # noqa: E402
+import realdata  # noqa: E402
+
+PART = "tune"  # the only part this script reads
+THRESHOLDS = (0.3, 0.4, 0.5)
+MIN_PROBABILITIES = (0.5, 0.6, 0.7, 0.8)
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20261124
+
+# (name, what changes, config overrides): one thing at a time from the shipped configuration
+VARIANTS: list[tuple[str, str, dict]] = [
+    ("shipped", "LogisticRegression C=4, char 1–3 + words + lexicon + context", {}),
+    ("linearsvc-C0.25", "estimator LinearSVC C=0.25 (Platt / temperature)", {"estimator": "linearsvc", "C_dissatisfied": 0.25, "C_aspect": 0.25}),
+    ("linearsvc-C1", "estimator LinearSVC C=1 (Platt / temperature)", {"estimator": "linearsvc", "C_dissatisfied": 1.0, "C_aspect": 1.0}),
+    ("linearsvc-C4", "estimator LinearSVC C=4 (Platt / temperature)", {"estimator": "linearsvc"}),
+    ("complementnb", "estimator ComplementNB α=1", {"estimator": "complementnb"}),
+    ("complementnb-a0.1", "estimator ComplementNB α=0.1", {"estimator": "complementnb", "nb_alpha": 0.1}),
+    ("multinomialnb", "estimator MultinomialNB α=1", {"estimator": "multinomialnb"}),
+    ("multinomialnb-a0.1", "estimator MultinomialNB α=0.1", {"estimator": "multinomialnb", "nb_alpha": 0.1}),
+    ("no-lexicon", "features without the lexicon block", {"lexicon": False}),
+    ("no-context", "features without the context block (agent turn before)", {"context": False}),
+    ("char-1-2", "character 1–2-grams", {"char_ngrams": [1, 2]}),
+    ("char-2-4", "character 2–4-grams", {"char_ngrams": [2, 4]}),
+    ("no-words", "no word block (characters only)", {"word_max_features": 0}),
+    ("C1", "C=1 (dissatisfied and aspect)", {"C_dissatisfied": 1.0, "C_aspect": 1.0}),
+    ("C16", "C=16 (dissatisfied and aspect)", {"C_dissatisfied": 16.0, "C_aspect": 16.0}),
+]
+
+
+class FittedReference:
+    """The scikit-learn objects of a fit as a classifier with ComplaintClassifier's decisions, for a variant the
+    numpy scorer cannot hold (character 4-grams): the same predict / verdicts code, probabilities from
+    scikit-learn's predict_proba instead of the plain arrays."""
+
+    @staticmethod
+    def make(fitted: dict, settings: dict):
+        from csqa.complaints.model import _BINARY_CLASSES, ComplaintClassifier, input_frame
+        from csqa.textmodel.linear import TEXT
+
+        heads = {}
+        for name in ("dissatisfied", "aspect", "severity"):
+            est = fitted.get(name)
+            if est is not None:
+                classes = _BINARY_CLASSES[name] if name in _BINARY_CLASSES else [str(c) for c in est.classes_]
+                heads[name] = SimpleNamespace(classes=list(classes))
+
+        class _Reference(ComplaintClassifier):
+            def _heads_proba(self, texts, contexts):
+                frame = input_frame(texts, contexts)
+                x = fitted["features"].transform(frame)
+                return frame[TEXT].tolist(), {h: fitted[h].predict_proba(x) for h in heads}
+
+        return _Reference(SimpleNamespace(heads=heads), settings)
+
+
+class Chats:
+    """The labelled chat_a sessions of the tune part, built once; per-session complaint decisions for a
+    classifier (the loop of bench_complaints.conversation_figures, kept per session for the bootstrap)."""
+
+    def __init__(self):
+        from csqa.rulebook.loader import load_rulebook
+        from csqa.text.conversations import build_conversations
+        from csqa.text.segment import Segmenter
+
+        labels = pd.read_csv(HERE / "devset" / "chat_labels.csv", dtype=str, keep_default_na=False)
+        self.labels = labels[labels["split"] == PART].set_index("id")
+        messages = realdata.load_jddc()
+        messages = messages[messages["conversation_id"].isin(set(self.labels.index))]
+        self.convs = list(build_conversations(messages, Segmenter()))
+        trigger = load_rulebook().rulebook.triggers.get("complaint")
+        self.rulebook_min_probability = trigger.min_probability if trigger is not None else 0.0
+
+    def outcomes(self, clf, min_probabilities) -> dict[float, pd.DataFrame]:
+        """{min_probability: frame (truth, flagged, same_category) per session}."""
+        from csqa.complaints.conversation import decide
+        from csqa.pipeline import classify_complaints
+
+        classify_complaints(self.convs, clf)
+        out = {}
+        for mp in min_probabilities:
+            rows = []
+            for conv in self.convs:
+                d = decide([m for m in conv.messages if m.role == "customer"], min_probability=mp)
+                truth = self.labels.loc[conv.id, "complaint"] == "1"
+                rows.append((truth, bool(d.is_complaint), bool(d.is_complaint) and truth
+                             and d.category == self.labels.loc[conv.id, "complaint_category"]))
+            out[mp] = pd.DataFrame(rows, columns=["truth", "flagged", "same_category"])
+        return out
+
+
+def conversation_summary(o: pd.DataFrame) -> dict:
+    t, f = o["truth"].to_numpy(), o["flagged"].to_numpy()
+    tp, fp, fn, tn = (t & f).sum(), (~t & f).sum(), (t & ~f).sum(), (~t & ~f).sum()
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {"conversation_f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+            "category_accuracy": o["same_category"].sum() / tp if tp else 0.0,
+            "false_complaint_rate": fp / (fp + tn) if fp + tn else 0.0, "precision": precision, "recall": recall}
+
+
+def _f1(truth: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+    """F1 of boolean arrays (last axis = items), vectorized over resamples."""
+    tp = (truth & flagged).sum(-1)
+    denominator = truth.sum(-1) + flagged.sum(-1)
+    return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+
+
+def paired_interval(truth, flagged_base, flagged_new, rng) -> tuple[float, float]:
+    """95 % paired bootstrap interval of F1(new) − F1(base) over the same resampled items."""
+    truth, a, b = (np.asarray(v, dtype=bool) for v in (truth, flagged_base, flagged_new))
+    idx = rng.integers(0, len(truth), size=(BOOTSTRAP_RESAMPLES, len(truth)))
+    delta = _f1(truth[idx], b[idx]) - _f1(truth[idx], a[idx])
+    lo, hi = np.percentile(delta, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def measure(name: str, overrides: dict, corpus: pd.DataFrame, items: pd.DataFrame, chats: Chats) -> dict:
+    from csqa.complaints.model import DEFAULT_CONFIG, DEFAULT_SEED, ComplaintClassifier, fit, to_linear
+
+    cfg = {**DEFAULT_CONFIG, **overrides}
+    start = time.perf_counter()
+    fitted = fit(corpus, cfg, DEFAULT_SEED)
+    seconds = time.perf_counter() - start
+    try:
+        model, scorer = to_linear(fitted), "numpy"
+    except ValueError as exc:  # e.g. character 4-grams: scored by scikit-learn itself
+        model, scorer = None, f"scikit-learn ({exc})"
+    rows = {}
+    for threshold in THRESHOLDS:
+        settings = {"threshold": threshold, "serious_threshold": cfg["serious_threshold"],
+                    "severity_rules": cfg["severity_rules"]}
+        clf = ComplaintClassifier(model, settings) if model is not None else FittedReference.make(fitted, settings)
+        texts = bench_complaints.text_figures(clf, items)["all"]
+        pred = clf.predict(items["text"].tolist(), items["context"].tolist())
+        minps = sorted({chats.rulebook_min_probability, *MIN_PROBABILITIES})
+        outcomes = chats.outcomes(clf, minps)
+        conv = conversation_summary(outcomes[chats.rulebook_min_probability])
+        if threshold == cfg["threshold"]:  # the per-session loop is bench_complaints' own
+            same = bench_complaints.conversation_figures(clf, PART)
+            for key in ("conversation_f1", "category_accuracy", "false_complaint_rate"):
+                assert abs(same[key] - conv[key]) < 1e-12, (name, key, same[key], conv[key])
+        rows[threshold] = {
+            "complaint_f1": texts["complaint_f1"], "macro_f1": texts["macro_f1"],
+            "serious_recall": texts.get("serious_recall"), **conv,
+            "text_flags": (pred["complaint_category"] != "none").to_numpy(),
+            "by_min_probability": {mp: conversation_summary(o) for mp, o in outcomes.items()},
+            "session_outcomes": outcomes[chats.rulebook_min_probability],
+        }
+    return {"name": name, "overrides": overrides, "fit_seconds": seconds, "scorer": scorer, "rows": rows,
+            "fitted": fitted if name == "shipped" else None}
+
+
+def _fmt(v) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=None, help="comma-separated variant names (shipped is always measured)")
+    parser.add_argument("--list", action="store_true", help="list the variants and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, what, overrides in VARIANTS:
+            print(f"{name:20s} {what}  {overrides}")
+        return 0
+    if not realdata.available(realdata.CHAT_A):
+        print("../shared/data is absent: nothing to measure")
+        return 0
+    chosen = VARIANTS
+    if args.only:
+        wanted = {"shipped", *args.only.split(",")}
+        unknown = wanted - {n for n, _, _ in VARIANTS}
+        if unknown:
+            parser.error(f"unknown variants {sorted(unknown)}; see --list")
+        chosen = [v for v in VARIANTS if v[0] in wanted]
+
+    from csqa.complaints.model import DEFAULT_CONFIG, DEFAULT_SEED, default_corpus_path, read_corpus
+
+    corpus = read_corpus(default_corpus_path())
+    items = bench_complaints.text_items(PART)
+    chats = Chats()
+    print(f"part read: {PART} only — {len(items)} labelled texts, {len(chats.convs)} labelled chat_a sessions "
+          f"({int((chats.labels['complaint'] == '1').sum())} with a complaint); corpus {len(corpus)} written texts; "
+          f"seed {DEFAULT_SEED}; conversation decided at the rulebook's min_probability {chats.rulebook_min_probability}",
+          flush=True)
+
+    results = []
+    for name, what, overrides in chosen:
+        r = measure(name, overrides, corpus, items, chats)
+        r["what"] = what
+        results.append(r)
+        row = r["rows"][DEFAULT_CONFIG["threshold"]]
+        print(f"  {name:20s} fit {r['fit_seconds']:5.0f} s  yes/no F1 {row['complaint_f1']:.3f}  macro-F1 {row['macro_f1']:.3f}  "
+              f"conv F1 {row['conversation_f1']:.3f}  [{r['scorer'][:40]}]", flush=True)
+
+    base = results[0]
+    assert base["name"] == "shipped"
+    shipped_threshold = DEFAULT_CONFIG["threshold"]
+    b = base["rows"][shipped_threshold]
+
+    # the scikit-learn reference path gives the shipped variant the same figures as the numpy path
+    ref = FittedReference.make(base["fitted"], {"threshold": shipped_threshold, "serious_threshold": DEFAULT_CONFIG["serious_threshold"],
+                                                 "severity_rules": DEFAULT_CONFIG["severity_rules"]})
+    ref_texts = bench_complaints.text_figures(ref, items)["all"]
+    same_path = abs(ref_texts["complaint_f1"] - b["complaint_f1"]) < 1e-9 and abs(ref_texts["macro_f1"] - b["macro_f1"]) < 1e-9
+
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    truth_texts = (items["category"] != "none").to_numpy()
+    print(f"\nTUNE part; every figure at threshold 0.3 / 0.4 / 0.5 where shown, else {shipped_threshold}. "
+          f"Δ = variant − shipped at {shipped_threshold}, [95 % paired bootstrap interval].")
+    print("scikit-learn reference path = numpy path on the shipped variant: " + ("yes" if same_path else "NO"))
+    header = ("| variant | change | threshold | yes/no F1 | 8-way macro-F1 | serious recall | conversation F1 | "
+              "category accuracy | false-complaint rate |")
+    print("\n" + header)
+    print("|---" * (header.count("|") - 1) + "|")
+    for r in results:
+        for threshold in THRESHOLDS:
+            row = r["rows"][threshold]
+            mark = "**" if (r["name"] == "shipped" and threshold == shipped_threshold) else ""
+            print(f"| {mark}{r['name']}{mark} | {r['what']} | {threshold} | {_fmt(row['complaint_f1'])} | {_fmt(row['macro_f1'])} | "
+                  f"{_fmt(row['serious_recall'])} | {_fmt(row['conversation_f1'])} | {_fmt(row['category_accuracy'])} | "
+                  f"{row['false_complaint_rate']:.1%} |")
+
+    print(f"\nΔ against the shipped configuration, both at threshold {shipped_threshold} "
+          f"(clearly better = ≥ 0.02 on both yes/no F1 and conversation F1):")
+    print("| variant | Δ yes/no F1 [95 %] | Δ 8-way macro-F1 | Δ conversation F1 [95 %] | Δ category accuracy | clearly better |")
+    print("|---|---|---|---|---|---|")
+    for r in results[1:]:
+        row = r["rows"][shipped_threshold]
+        lo, hi = paired_interval(truth_texts, b["text_flags"], row["text_flags"], rng)
+        so_b, so_r = b["session_outcomes"], row["session_outcomes"]
+        clo, chi = paired_interval(so_b["truth"], so_b["flagged"], so_r["flagged"], rng)
+        d_yes = row["complaint_f1"] - b["complaint_f1"]
+        d_conv = row["conversation_f1"] - b["conversation_f1"]
+        clear = "yes" if d_yes >= 0.02 and d_conv >= 0.02 else "no"
+        print(f"| {r['name']} | {d_yes:+.3f} [{lo:+.3f}, {hi:+.3f}] | {row['macro_f1'] - b['macro_f1']:+.3f} | "
+              f"{d_conv:+.3f} [{clo:+.3f}, {chi:+.3f}] | {row['category_accuracy'] - b['category_accuracy']:+.3f} | {clear} |")
+
+    print(f"\nconversation F1 / false-complaint rate by the rulebook's min_probability (threshold {shipped_threshold}):")
+    print("| variant | " + " | ".join(f"min_probability {mp}" for mp in MIN_PROBABILITIES) + " |")
+    print("|---|" + "---|" * len(MIN_PROBABILITIES))
+    for r in results:
+        if r["name"] != "shipped" and not r["overrides"].get("estimator"):
+            continue
+        by = r["rows"][shipped_threshold]["by_min_probability"]
+        print(f"| {r['name']} | " + " | ".join(f"{by[mp]['conversation_f1']:.3f} / {by[mp]['false_complaint_rate']:.1%}"
+                                              for mp in MIN_PROBABILITIES) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
