@@ -14,18 +14,25 @@ benchmarks/bench_complaints.py measures a model:
   (bench_complaints.conversation_figures: the rulebook's min_probability decides a conversation).
 
 Every variant is measured at thresholds 0.3, 0.4 and 0.5 (no refit: the threshold only reads P(dissatisfied)).
-Deltas against the shipped configuration come with a 95 % paired bootstrap interval (texts resampled for
-yes/no F1, sessions for conversation F1; 2,000 resamples, fixed seed): with a few hundred items, a difference
-of 0.02 is often noise. The conversation figures are also shown at other min_probability values of the
-rulebook's complaint trigger (0.5–0.8), for the estimators: their probabilities are on different scales.
+Noise: every (variant, threshold) is set against the shipped configuration at its threshold with a 95 % paired
+bootstrap interval of the difference (2,000 resamples with a fixed seed; texts resampled for yes/no F1 and
+macro-F1, sessions for conversation F1 and the false-complaint rate; both models judged on the same resample).
+"Clearly better" = at least one of those four figures better with its interval clear of 0 and none worse with
+its interval clear of 0. With a few hundred items a difference of 0.02–0.04 is often within noise, and with
+~45 comparisons a few intervals clear 0 by chance: a candidate also has to make sense across the table
+(neighbouring thresholds, the other figures), not win one cell. The conversation figures are also shown at
+other min_probability values of the rulebook's complaint trigger (0.5–0.8), for the estimators: their
+probabilities are on different scales.
 
-    python benchmarks/choose_complaint_model.py                 # every variant (≈ 15–20 min on 2 cores)
+    python benchmarks/choose_complaint_model.py --save /tmp/tune.json   # every variant (≈ 30 min on 2 cores)
+    python benchmarks/choose_complaint_model.py --report /tmp/tune.json # the tables again, without fitting
     python benchmarks/choose_complaint_model.py --only shipped,no-lexicon
     python benchmarks/choose_complaint_model.py --list
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -137,24 +144,48 @@ def conversation_summary(o: pd.DataFrame) -> dict:
             "false_complaint_rate": fp / (fp + tn) if fp + tn else 0.0, "precision": precision, "recall": recall}
 
 
-def _f1(truth: np.ndarray, flagged: np.ndarray) -> np.ndarray:
-    """F1 of boolean arrays (last axis = items), vectorized over resamples."""
-    tp = (truth & flagged).sum(-1)
-    denominator = truth.sum(-1) + flagged.sum(-1)
-    return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+# --------------------------------------------------------------------------- paired bootstrap
+def resample_weights(n: int, rng) -> np.ndarray:
+    """(BOOTSTRAP_RESAMPLES, n): how often each item is drawn in each resample (n draws with replacement)."""
+    idx = rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
+    w = np.zeros((BOOTSTRAP_RESAMPLES, n))
+    np.add.at(w, (np.arange(BOOTSTRAP_RESAMPLES)[:, None], idx), 1.0)
+    return w
 
 
-def paired_interval(truth, flagged_base, flagged_new, rng) -> tuple[float, float]:
-    """95 % paired bootstrap interval of F1(new) − F1(base) over the same resampled items."""
-    truth, a, b = (np.asarray(v, dtype=bool) for v in (truth, flagged_base, flagged_new))
-    idx = rng.integers(0, len(truth), size=(BOOTSTRAP_RESAMPLES, len(truth)))
-    delta = _f1(truth[idx], b[idx]) - _f1(truth[idx], a[idx])
-    lo, hi = np.percentile(delta, [2.5, 97.5])
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.where(den > 0, num / np.maximum(den, 1e-12), 0.0)
+
+
+def yes_no_f1(w: np.ndarray, truth: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+    """Complaint yes/no F1 of every resample (truth, flagged: boolean per item)."""
+    return _ratio(2 * (w @ (truth & flagged)), w @ truth + w @ flagged)
+
+
+def macro_f1(w: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """8-way macro-F1 of every resample, over the classes present in the resample's truth (as score_predictions)."""
+    f1s, present = [], []
+    for c in np.unique(truth):
+        t, p = truth == c, pred == c
+        support = w @ t
+        f1s.append(_ratio(2 * (w @ (t & p)), support + w @ p))
+        present.append(support > 0)
+    f1s, present = np.array(f1s), np.array(present)
+    return (f1s * present).sum(0) / np.maximum(present.sum(0), 1)
+
+
+def false_complaint_rate(w: np.ndarray, truth: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+    return _ratio(w @ (~truth & flagged), w @ ~truth)
+
+
+def interval(values: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(values, [2.5, 97.5])
     return float(lo), float(hi)
 
 
+# --------------------------------------------------------------------------- measuring
 def measure(name: str, overrides: dict, corpus: pd.DataFrame, items: pd.DataFrame, chats: Chats) -> dict:
-    from csqa.complaints.model import DEFAULT_CONFIG, DEFAULT_SEED, ComplaintClassifier, fit, to_linear
+    from csqa.complaints.model import DEFAULT_CONFIG, DEFAULT_SEED, ComplaintClassifier, fit, score_predictions, to_linear
 
     cfg = {**DEFAULT_CONFIG, **overrides}
     start = time.perf_counter()
@@ -169,38 +200,117 @@ def measure(name: str, overrides: dict, corpus: pd.DataFrame, items: pd.DataFram
         settings = {"threshold": threshold, "serious_threshold": cfg["serious_threshold"],
                     "severity_rules": cfg["severity_rules"]}
         clf = ComplaintClassifier(model, settings) if model is not None else FittedReference.make(fitted, settings)
-        texts = bench_complaints.text_figures(clf, items)["all"]
         pred = clf.predict(items["text"].tolist(), items["context"].tolist())
+        texts = score_predictions(items["category"], pred["complaint_category"], items["severity"], pred["complaint_severity"])
         minps = sorted({chats.rulebook_min_probability, *MIN_PROBABILITIES})
         outcomes = chats.outcomes(clf, minps)
-        conv = conversation_summary(outcomes[chats.rulebook_min_probability])
-        if threshold == cfg["threshold"]:  # the per-session loop is bench_complaints' own
+        sessions = outcomes[chats.rulebook_min_probability]
+        conv = conversation_summary(sessions)
+        if threshold == cfg["threshold"] and name == "shipped":  # the same figures as bench_complaints' own code
+            same_texts = bench_complaints.text_figures(clf, items)["all"]
             same = bench_complaints.conversation_figures(clf, PART)
+            assert same_texts["complaint_f1"] == texts["complaint_f1"] and same_texts["macro_f1"] == texts["macro_f1"]
             for key in ("conversation_f1", "category_accuracy", "false_complaint_rate"):
                 assert abs(same[key] - conv[key]) < 1e-12, (name, key, same[key], conv[key])
-        rows[threshold] = {
+        rows[str(threshold)] = {
             "complaint_f1": texts["complaint_f1"], "macro_f1": texts["macro_f1"],
-            "serious_recall": texts.get("serious_recall"), **conv,
-            "text_flags": (pred["complaint_category"] != "none").to_numpy(),
-            "by_min_probability": {mp: conversation_summary(o) for mp, o in outcomes.items()},
-            "session_outcomes": outcomes[chats.rulebook_min_probability],
+            "serious_recall": texts.get("serious_recall"), **{k: float(v) for k, v in conv.items()},
+            "pred_category": pred["complaint_category"].astype(str).tolist(),
+            "by_min_probability": {str(mp): {k: float(v) for k, v in conversation_summary(o).items()}
+                                   for mp, o in outcomes.items()},
+            "sessions": {k: sessions[k].astype(bool).tolist() for k in ("truth", "flagged", "same_category")},
         }
-    return {"name": name, "overrides": overrides, "fit_seconds": seconds, "scorer": scorer, "rows": rows,
-            "fitted": fitted if name == "shipped" else None}
+    return {"name": name, "overrides": overrides, "fit_seconds": seconds, "scorer": scorer, "rows": rows}
 
 
 def _fmt(v) -> str:
     return "–" if v is None else f"{v:.3f}"
 
 
+def report(saved: dict) -> None:
+    results, truth_category = saved["results"], np.asarray(saved["truth_category"])
+    shipped_threshold = str(saved["shipped_threshold"])
+    base = results[0]
+    assert base["name"] == "shipped"
+    b = base["rows"][shipped_threshold]
+    print(f"\nTUNE part only: {len(truth_category)} texts, {len(b['sessions']['truth'])} chat_a sessions; "
+          f"conversation decided at the rulebook's min_probability {saved['rulebook_min_probability']}.")
+    header = ("| variant | change | threshold | yes/no F1 | 8-way macro-F1 | serious recall | conversation F1 | "
+              "category accuracy | false-complaint rate (chats) |")
+    print("\n" + header)
+    print("|---" * (header.count("|") - 1) + "|")
+    for r in results:
+        for threshold, row in r["rows"].items():
+            mark = "**" if (r["name"] == "shipped" and threshold == shipped_threshold) else ""
+            print(f"| {mark}{r['name']}{mark} | {r['what']} | {threshold} | {_fmt(row['complaint_f1'])} | {_fmt(row['macro_f1'])} | "
+                  f"{_fmt(row['serious_recall'])} | {_fmt(row['conversation_f1'])} | {_fmt(row['category_accuracy'])} | "
+                  f"{row['false_complaint_rate']:.1%} |")
+
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    w_texts = resample_weights(len(truth_category), rng)
+    st = np.asarray(b["sessions"]["truth"])
+    w_sessions = resample_weights(len(st), rng)
+    t_yes = truth_category != "none"
+    b_pred = np.asarray(b["pred_category"])
+    b_flag = np.asarray(b["sessions"]["flagged"])
+    base_stats = (yes_no_f1(w_texts, t_yes, b_pred != "none"), macro_f1(w_texts, truth_category, b_pred),
+                  yes_no_f1(w_sessions, st, b_flag), false_complaint_rate(w_sessions, st, b_flag))
+    print(f"\nΔ = variant − shipped (threshold {shipped_threshold}) with its 95 % paired bootstrap interval "
+          f"({BOOTSTRAP_RESAMPLES} resamples of the tune texts / sessions, seed {BOOTSTRAP_SEED}). "
+          "Clearly better = at least one of the four figures better with its interval clear of 0, none worse with "
+          "its interval clear of 0.")
+    print("| variant | threshold | Δ yes/no F1 | Δ 8-way macro-F1 | Δ conversation F1 | Δ false-complaint rate | clearly better |")
+    print("|---|---|---|---|---|---|---|")
+    clear_winners = []
+    for r in results:
+        for threshold, row in r["rows"].items():
+            if r["name"] == "shipped" and threshold == shipped_threshold:
+                continue
+            pred = np.asarray(row["pred_category"])
+            flag = np.asarray(row["sessions"]["flagged"])
+            stats = (yes_no_f1(w_texts, t_yes, pred != "none"), macro_f1(w_texts, truth_category, pred),
+                     yes_no_f1(w_sessions, st, flag), false_complaint_rate(w_sessions, st, flag))
+            point = (row["complaint_f1"] - b["complaint_f1"], row["macro_f1"] - b["macro_f1"],
+                     row["conversation_f1"] - b["conversation_f1"], row["false_complaint_rate"] - b["false_complaint_rate"])
+            cells, better, worse = [], False, False
+            for k, (s_new, s_base) in enumerate(zip(stats, base_stats)):
+                lo, hi = interval(s_new - s_base)
+                good_sign = -1 if k == 3 else 1  # a lower false-complaint rate is better
+                better |= (lo > 0) if good_sign > 0 else (hi < 0)
+                worse |= (hi < 0) if good_sign > 0 else (lo > 0)
+                fmt = "{:+.1%}" if k == 3 else "{:+.3f}"
+                cells.append(f"{fmt.format(point[k])} [{fmt.format(lo)}, {fmt.format(hi)}]")
+            verdict = "yes" if better and not worse else ("worse" if worse and not better else ("mixed" if better else "no"))
+            if verdict == "yes":
+                clear_winners.append((r["name"], threshold))
+            print(f"| {r['name']} | {threshold} | " + " | ".join(cells) + f" | {verdict} |")
+    print("\nclearly better than the shipped configuration on tune: "
+          + (", ".join(f"{n} at threshold {t}" for n, t in clear_winners) if clear_winners else "none"))
+
+    print(f"\nconversation F1 / false-complaint rate by the rulebook's min_probability (threshold {shipped_threshold}):")
+    print("| variant | " + " | ".join(f"min_probability {mp}" for mp in MIN_PROBABILITIES) + " |")
+    print("|---|" + "---|" * len(MIN_PROBABILITIES))
+    for r in results:
+        if r["name"] != "shipped" and not r["overrides"].get("estimator"):
+            continue
+        by = r["rows"][shipped_threshold]["by_min_probability"]
+        print(f"| {r['name']} | " + " | ".join(f"{by[str(mp)]['conversation_f1']:.3f} / {by[str(mp)]['false_complaint_rate']:.1%}"
+                                              for mp in MIN_PROBABILITIES) + " |")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default=None, help="comma-separated variant names (shipped is always measured)")
     parser.add_argument("--list", action="store_true", help="list the variants and exit")
+    parser.add_argument("--save", default=None, help="also write the per-item results (JSON) to this file")
+    parser.add_argument("--report", default=None, help="print the tables from a file --save wrote, without fitting")
     args = parser.parse_args(argv)
     if args.list:
         for name, what, overrides in VARIANTS:
             print(f"{name:20s} {what}  {overrides}")
+        return 0
+    if args.report:
+        report(json.loads(Path(args.report).read_text(encoding="utf-8")))
         return 0
     if not realdata.available(realdata.CHAT_A):
         print("../shared/data is absent: nothing to measure")
@@ -220,70 +330,24 @@ def main(argv=None) -> int:
     chats = Chats()
     print(f"part read: {PART} only — {len(items)} labelled texts, {len(chats.convs)} labelled chat_a sessions "
           f"({int((chats.labels['complaint'] == '1').sum())} with a complaint); corpus {len(corpus)} written texts; "
-          f"seed {DEFAULT_SEED}; conversation decided at the rulebook's min_probability {chats.rulebook_min_probability}",
-          flush=True)
+          f"seed {DEFAULT_SEED}", flush=True)
 
     results = []
     for name, what, overrides in chosen:
         r = measure(name, overrides, corpus, items, chats)
         r["what"] = what
         results.append(r)
-        row = r["rows"][DEFAULT_CONFIG["threshold"]]
+        row = r["rows"][str(DEFAULT_CONFIG["threshold"])]
         print(f"  {name:20s} fit {r['fit_seconds']:5.0f} s  yes/no F1 {row['complaint_f1']:.3f}  macro-F1 {row['macro_f1']:.3f}  "
-              f"conv F1 {row['conversation_f1']:.3f}  [{r['scorer'][:40]}]", flush=True)
-
-    base = results[0]
-    assert base["name"] == "shipped"
-    shipped_threshold = DEFAULT_CONFIG["threshold"]
-    b = base["rows"][shipped_threshold]
-
-    # the scikit-learn reference path gives the shipped variant the same figures as the numpy path
-    ref = FittedReference.make(base["fitted"], {"threshold": shipped_threshold, "serious_threshold": DEFAULT_CONFIG["serious_threshold"],
-                                                 "severity_rules": DEFAULT_CONFIG["severity_rules"]})
-    ref_texts = bench_complaints.text_figures(ref, items)["all"]
-    same_path = abs(ref_texts["complaint_f1"] - b["complaint_f1"]) < 1e-9 and abs(ref_texts["macro_f1"] - b["macro_f1"]) < 1e-9
-
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    truth_texts = (items["category"] != "none").to_numpy()
-    print(f"\nTUNE part; every figure at threshold 0.3 / 0.4 / 0.5 where shown, else {shipped_threshold}. "
-          f"Δ = variant − shipped at {shipped_threshold}, [95 % paired bootstrap interval].")
-    print("scikit-learn reference path = numpy path on the shipped variant: " + ("yes" if same_path else "NO"))
-    header = ("| variant | change | threshold | yes/no F1 | 8-way macro-F1 | serious recall | conversation F1 | "
-              "category accuracy | false-complaint rate |")
-    print("\n" + header)
-    print("|---" * (header.count("|") - 1) + "|")
-    for r in results:
-        for threshold in THRESHOLDS:
-            row = r["rows"][threshold]
-            mark = "**" if (r["name"] == "shipped" and threshold == shipped_threshold) else ""
-            print(f"| {mark}{r['name']}{mark} | {r['what']} | {threshold} | {_fmt(row['complaint_f1'])} | {_fmt(row['macro_f1'])} | "
-                  f"{_fmt(row['serious_recall'])} | {_fmt(row['conversation_f1'])} | {_fmt(row['category_accuracy'])} | "
-                  f"{row['false_complaint_rate']:.1%} |")
-
-    print(f"\nΔ against the shipped configuration, both at threshold {shipped_threshold} "
-          f"(clearly better = ≥ 0.02 on both yes/no F1 and conversation F1):")
-    print("| variant | Δ yes/no F1 [95 %] | Δ 8-way macro-F1 | Δ conversation F1 [95 %] | Δ category accuracy | clearly better |")
-    print("|---|---|---|---|---|---|")
-    for r in results[1:]:
-        row = r["rows"][shipped_threshold]
-        lo, hi = paired_interval(truth_texts, b["text_flags"], row["text_flags"], rng)
-        so_b, so_r = b["session_outcomes"], row["session_outcomes"]
-        clo, chi = paired_interval(so_b["truth"], so_b["flagged"], so_r["flagged"], rng)
-        d_yes = row["complaint_f1"] - b["complaint_f1"]
-        d_conv = row["conversation_f1"] - b["conversation_f1"]
-        clear = "yes" if d_yes >= 0.02 and d_conv >= 0.02 else "no"
-        print(f"| {r['name']} | {d_yes:+.3f} [{lo:+.3f}, {hi:+.3f}] | {row['macro_f1'] - b['macro_f1']:+.3f} | "
-              f"{d_conv:+.3f} [{clo:+.3f}, {chi:+.3f}] | {row['category_accuracy'] - b['category_accuracy']:+.3f} | {clear} |")
-
-    print(f"\nconversation F1 / false-complaint rate by the rulebook's min_probability (threshold {shipped_threshold}):")
-    print("| variant | " + " | ".join(f"min_probability {mp}" for mp in MIN_PROBABILITIES) + " |")
-    print("|---|" + "---|" * len(MIN_PROBABILITIES))
-    for r in results:
-        if r["name"] != "shipped" and not r["overrides"].get("estimator"):
-            continue
-        by = r["rows"][shipped_threshold]["by_min_probability"]
-        print(f"| {r['name']} | " + " | ".join(f"{by[mp]['conversation_f1']:.3f} / {by[mp]['false_complaint_rate']:.1%}"
-                                              for mp in MIN_PROBABILITIES) + " |")
+              f"conv F1 {row['conversation_f1']:.3f}  false {row['false_complaint_rate']:.1%}  [{r['scorer'][:40]}]", flush=True)
+        saved = {"part": PART, "shipped_threshold": DEFAULT_CONFIG["threshold"],
+                 "rulebook_min_probability": chats.rulebook_min_probability,
+                 "truth_category": items["category"].tolist(), "results": results}
+        if args.save:  # after every variant: a long run stopped half-way keeps what it measured
+            tmp = Path(args.save).with_suffix(".partial")
+            tmp.write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
+            tmp.replace(args.save)
+    report(saved)
     return 0
 
 
