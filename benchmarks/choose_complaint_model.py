@@ -119,9 +119,9 @@ class Chats:
     def outcomes(self, clf, min_probabilities) -> dict[float, pd.DataFrame]:
         """{min_probability: frame (truth, flagged, same_category) per session}."""
         from csqa.complaints.conversation import decide
-        from csqa.pipeline import classify_complaints
+        from csqa.complaints.classify import classify_messages
 
-        classify_complaints(self.convs, clf)
+        classify_messages(self.convs, clf)
         out = {}
         for mp in min_probabilities:
             rows = []

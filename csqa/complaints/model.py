@@ -1,7 +1,9 @@
 """Complaint classifier: two questions, two estimators, the chat around each message.
 
 1. *Is the customer dissatisfied?* — ``dissatisfied``, a binary logistic regression;
-2. *about what?* — ``aspect``, a 7-way logistic regression fitted on the complaints only;
+2. *about what?* — ``aspect``, a 7-way logistic regression fitted on the complaints only
+   (config "estimator" offers LinearSVC + calibration and two naive Bayes for these two; all are saved as
+   the same plain linear heads; the logistic regression was kept on real text, see ``DEFAULT_CONFIG``);
    severity stays model + cues: ``severity`` (serious vs normal, on the complaints) or a serious cue
    (12315, 骗子, 着火, 投诉了三次…, ``taxonomy.serious_cues``).
 
