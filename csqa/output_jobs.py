@@ -106,7 +106,7 @@ class StoreJob:
 # job imports on its way (unpickling a job, the spools, `check_statistics`, `peak_rss_mb`: ~0.09 s of
 # CPU per job otherwise), and report.html's template, compiled (`csqa.report.preload`)
 _PRELOAD = ["csqa.runtime.forkserver_guard", "duckdb", "jinja2", "pyarrow.parquet", "xlsxwriter", "csqa.report.builder", "csqa.report.xlsx",
-            "csqa.store", "csqa.output_jobs", "csqa.engines.spool", "csqa.report.tables", "csqa.pipeline",
+            "csqa.store", "csqa.output_jobs", "csqa.results.spool", "csqa.results.tables", "csqa.pipeline",
             "csqa.report.preload"]
 
 
@@ -264,7 +264,7 @@ def _returning_arrow_pool() -> None:
 
 def _report(job: ReportJob) -> dict:
     from csqa.report.builder import build
-    from csqa.report.tables import check_statistics
+    from csqa.results.tables import check_statistics
 
     t0 = time.perf_counter()
     _returning_arrow_pool()

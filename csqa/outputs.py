@@ -18,13 +18,14 @@ UTF8_BOM = "\ufeff".encode("utf-8")
 
 
 def _contract_columns() -> dict[str, list[str]]:
-    from csqa.report.tables import AGENT_COLUMNS, CONVERSATION_COLUMNS, FINDING_COLUMNS
+    """The columns of each declared table's CSV file (`csqa.results.columns`)."""
+    from csqa.results.columns import TABLES
 
-    return {"conversations": CONVERSATION_COLUMNS, "findings": FINDING_COLUMNS, "agents": AGENT_COLUMNS}
+    return {name: table.csv_columns for name, table in TABLES.items() if name != "rejects"}
 
 
 def _csv(table, path: Path, columns: list[str] | None = None) -> None:
-    """A DataFrame, or a spool of parts (`csqa.engines.spool.FrameSpool`) written part by part.
+    """A DataFrame, or a spool of parts (`csqa.results.spool.FrameSpool`) written part by part.
     The bytes are pandas' `to_csv(index=False)` of the safe cells (`csqa.report.safety.safe_frame`:
     every text cell, ids included), encoded by `csqa.csv_writer` (much less CPU)."""
     parts = _slices(table) if isinstance(table, pd.DataFrame) else table.frames(columns)

@@ -17,13 +17,13 @@ from csqa.ingest import IngestOptions, iter_input_chunks
 from csqa.ingest.model import empty_rejects
 from csqa.outputs import write_outputs
 from csqa.pipeline import Timer
-from csqa.engines.spool import FrameSpool, MessageSpool, with_finding_index, write_batch_part
+from csqa.results.spool import FrameSpool, MessageSpool, with_finding_index, write_batch_part
 from csqa.output_jobs import (OutputPool, ReportJob, StoreJob, XlsxJob, abort_handover, give_go, run_report_job,
                               run_store_job, run_xlsx_job, store_ready)
 from csqa.report.builder import ReportOptions
 from csqa.report.builder import build as build_report
-from csqa.report.tables import agents_table
-from csqa.report.transcript import prepare_transcripts
+from csqa.results.tables import agents_table
+from csqa.results.transcripts import mask_rejects, prepare_transcripts
 from csqa.store import ResultStore, check_writable, new_run_id
 from csqa.runtime.workspace import OutputDir, RunTemp
 
@@ -104,7 +104,7 @@ def _run_score(inputs, target: OutputDir, encoding, column_map, role_map, rulebo
         if background is not None:
             background.close()
         raise ConfigError(f"未知的引擎 {engine!r}；可选 local 或 spark")
-    from csqa.report.tables import FINDING_COLUMNS
+    from csqa.results.columns import FINDING_COLUMNS
 
     # both engines' transcripts and findings go to disk batch by batch (bucket by bucket)
     spool = MessageSpool()
@@ -203,7 +203,7 @@ def _run_score(inputs, target: OutputDir, encoding, column_map, role_map, rulebo
         timer.add(f"score.{stage} (cpu, all workers)", seconds, rss=False)
     if result.peak_rss_mb:
         timer.peak_rss["score (largest worker)"] = result.peak_rss_mb
-    rejects_frame = _masked_rejects(pd.concat(rejects, ignore_index=True) if rejects else empty_rejects(), mask)
+    rejects_frame = mask_rejects(pd.concat(rejects, ignore_index=True) if rejects else empty_rejects(), mask)
     rows_read = rows_scored + len(rejects_frame)
     manifest = {
         "csqa_version": __version__,
@@ -235,10 +235,10 @@ def write_run(outdir: Path | OutputDir, manifest: dict, conversations: pd.DataFr
               t0: float | None = None, started: datetime | None = None, pool: OutputPool | None = None) -> dict:
     """The output stage of `csqa score`, a function of the result tables whatever engine scored them.
 
-    conversations / findings: `csqa.report.tables.conversations_table` / `findings_table`
-    (findings in ledger order). messages: the transcripts (`csqa.report.transcript.messages_table`).
+    conversations / findings: `csqa.results.tables.conversations_table` / `findings_table`
+    (findings in ledger order). messages: the transcripts (`csqa.results.transcripts.messages_table`).
     findings and messages come as DataFrames, or as spools of Parquet parts on disk
-    (`csqa.engines.spool`: the local engine's, prepared already — masked transcripts, findings
+    (`csqa.results.spool`: the local engine's, prepared already — masked transcripts, findings
     with hl_start/hl_end); DataFrames with ORIGINAL text are passed through `prepare_transcripts`
     first. manifest: run.json so far (inputs, rows_*, rulebook, model, options…); counts, mask
     flag, run_id and store are added here.
@@ -452,20 +452,6 @@ def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, ag
     text = (f"报告: {len(sel.conversations)} 个会话, {sel.conversations['agent_id'].nunique()} 名客服, "
             f"{len(runs)} 个批次" + (f" ({filters})" if filters else "") + f"\n输出: {outdir}")
     return {"conversations": len(sel.conversations), "runs": len(runs), "text": text}
-
-
-def _masked_rejects(rejects: pd.DataFrame, mask: bool) -> pd.DataFrame:
-    """rejects.csv as written: the raw row and the reason (which may quote a cell) masked unless --no-mask."""
-    if not mask or rejects.empty:
-        return rejects
-    from csqa.report.transcript import _Masker
-
-    masker = _Masker()
-    out = rejects.copy()
-    for col in ("raw", "reason"):
-        if col in out.columns:
-            out[col] = pd.Series(masker.values(out[col].tolist()), index=out.index, dtype=out[col].dtype)
-    return out
 
 
 def _model_info(classifier) -> dict | None:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import csqa.outputs as outputs
 from csqa.csv_writer import LINE_END, QUOTED_CHARACTERS, encode_rows, write_csv_part
-from csqa.engines.spool import FrameSpool
+from csqa.results.spool import FrameSpool
 from csqa.report.safety import safe_cell, safe_frame
 
 

@@ -161,7 +161,7 @@ def test_cli_engines_write_the_same_rows(tmp_path):
 
 
 def test_message_spool_keeps_transcripts_on_disk_and_reads_back_what_is_asked(reference):
-    from csqa.engines.spool import MessageSpool
+    from csqa.results.spool import MessageSpool
 
     msgs = reference.messages
     half = len(msgs) // 2
@@ -192,8 +192,8 @@ def test_cli_store_holds_every_transcript_row(tmp_path):
 
 
 def test_findings_spool_reads_columns_as_categories_and_selects_in_order(reference):
-    from csqa.engines.spool import FrameSpool
-    from csqa.report.tables import FINDING_COLUMNS
+    from csqa.results.spool import FrameSpool
+    from csqa.results.tables import FINDING_COLUMNS
 
     fnd = reference.findings
     third = len(fnd) // 3
@@ -233,8 +233,8 @@ def test_run_manifest_carries_output_time_and_peak_memory_per_stage(tmp_path):
 def test_store_rows_are_the_same_from_spools_as_from_frames(reference, tmp_path):
     import duckdb
 
-    from csqa.engines.spool import FrameSpool, MessageSpool
-    from csqa.report.tables import FINDING_COLUMNS, agents_table
+    from csqa.results.spool import FrameSpool, MessageSpool
+    from csqa.results.tables import FINDING_COLUMNS, agents_table
     from csqa.store import ResultStore
 
     conv, fnd, msgs = reference.conversations, reference.findings, reference.messages
@@ -263,7 +263,7 @@ def test_store_rows_are_the_same_from_spools_as_from_frames(reference, tmp_path)
 def test_an_interrupted_store_write_leaves_no_rows_behind(reference, tmp_path):
     import duckdb
 
-    from csqa.report.tables import agents_table
+    from csqa.results.tables import agents_table
     from csqa.store import ResultStore
 
     conv, fnd, msgs = reference.conversations, reference.findings, reference.messages
@@ -309,8 +309,8 @@ def test_parts_written_by_workers_read_back_as_the_parts_the_main_process_writes
     import dataclasses
 
     from csqa.engines.local import write_parts
-    from csqa.engines.spool import FrameSpool, MessageSpool, with_finding_index
-    from csqa.report.tables import FINDING_COLUMNS
+    from csqa.results.spool import FrameSpool, MessageSpool, with_finding_index
+    from csqa.results.tables import FINDING_COLUMNS
 
     ids = list(reference.conversations["conversation_id"])
     clean = set(ids) - set(reference.findings["conversation_id"])

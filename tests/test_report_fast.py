@@ -142,7 +142,7 @@ def test_drill_ids_match_per_agent_selection(prepared, max_drilldown):
 
 
 def test_details_pair_reads_once_and_gives_each_selection(prepared, stored, tmp_path):
-    from csqa.engines.spool import FrameSpool
+    from csqa.results.spool import FrameSpool
 
     conv, fnd = prepared
     findings = stored.findings
@@ -379,7 +379,7 @@ def test_map_distinct_is_map(values, f):
 def test_spool_read_categories_are_those_of_all_rows(tmp_path):
     """The report's figures read part by part as categories (parts with different, missing or no
     values) equal the whole column made categorical at once: same codes, same sorted categories."""
-    from csqa.engines.spool import FrameSpool
+    from csqa.results.spool import FrameSpool
 
     parts = [pd.DataFrame({"rule_id": pd.Series(ids, dtype="str"), "points": [float(i) for i in range(len(ids))],
                            "check": pd.Series(checks, dtype="str")})

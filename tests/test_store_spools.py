@@ -25,8 +25,8 @@ def _rows(path, table: str) -> pd.DataFrame:
 
 
 def test_conversations_findings_messages_from_spools_equal_frames(stored, tmp_path):
-    from csqa.engines.spool import FrameSpool, MessageSpool
-    from csqa.report.tables import agents_table
+    from csqa.results.spool import FrameSpool, MessageSpool
+    from csqa.results.tables import agents_table
     from csqa.store import TAGS, ResultStore
 
     conv = stored.conversations.drop(columns=TAGS)

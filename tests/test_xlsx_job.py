@@ -14,7 +14,7 @@ import time
 import pandas as pd
 import pytest
 
-from csqa.engines.spool import FrameSpool, MessageSpool
+from csqa.results.spool import FrameSpool, MessageSpool
 from csqa.core.errors import CsqaError
 from csqa.output_jobs import (HandoverAborted, OutputPool, ReportJob, XlsxJob, abort_handover, hand_over,
                               run_report_job, run_xlsx_job, take_over)

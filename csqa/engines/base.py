@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from csqa.pipeline import ScoreOptions, Timer, peak_rss_mb, classify_complaints, load_complaint_model, mask_function, prepare_rulebook
-from csqa.report.tables import conversations_table, findings_table
-from csqa.report.transcript import chunk_transcripts, messages_table
+from csqa.results.tables import conversations_table, findings_table
+from csqa.results.transcripts import chunk_transcripts, messages_table
 from csqa.scoring import score_conversation
 from csqa.text.segment import Segmenter, available_backend
 
@@ -35,7 +35,7 @@ class ChunkOutput:
     timings: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0  # of the process that scored it
     # set when the worker wrote messages and findings to spool parts itself (then both frames are empty):
-    # {"messages": csqa.engines.spool.WrittenPart, "findings": WrittenPart}
+    # {"messages": csqa.results.spool.WrittenPart, "findings": WrittenPart}
     written: dict | None = None
 
 

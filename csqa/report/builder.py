@@ -6,7 +6,7 @@ Inputs are plain DataFrames, so the same function serves `csqa score` (one batch
 `csqa report` (any number of batches read back from the results store), whichever engine
 produced them:
 
-- conversations: the conversations.csv columns (`csqa.report.tables.CONVERSATION_COLUMNS`),
+- conversations: the conversations.csv columns (`csqa.results.tables.CONVERSATION_COLUMNS`),
   optionally `not_applicable` (";"-joined rule codes that did not apply; makes each
   check's n the conversations it applied to).
 - findings: the findings.csv columns (`FINDING_COLUMNS`) in ledger order per conversation,
@@ -14,7 +14,7 @@ produced them:
   from the original text, e.g. stored masked).
 - agents: the agents.csv columns (`AGENT_COLUMNS`), or None to derive them.
 - messages: conversation_id, message_index, role, agent_id, timestamp, text
-  (`csqa.report.transcript.messages_table`); may be empty (no transcripts in the drill-down).
+  (`csqa.results.transcripts.messages_table`); may be empty (no transcripts in the drill-down).
 - summary: generated_at, rulebook, model, masked, optional rows_rejected, source, filters,
   pass_mark.
 
@@ -36,9 +36,10 @@ from markupsafe import Markup
 
 from csqa.report import charts
 from csqa.report.charts import AMBER, BLUE, GREEN, GREY, RED, Bar, Bin, Point, Segment
-from csqa.report.stats import Z95, rate_text, wilson_interval
+from csqa.results.stats import Z95, rate_text, wilson_interval
 from csqa.report.safety import strip_controls
-from csqa.report.transcript import Mark, highlight_html, mask_findings_text, prepare_transcripts, role_zh
+from csqa.report.highlight import Mark, highlight_html, role_zh
+from csqa.results.transcripts import mask_findings_text, prepare_transcripts
 from csqa.rulebook.schema import CHECK_NAMES_ZH
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -280,7 +281,7 @@ def agent_rule_rates(conv: pd.DataFrame, fnd: pd.DataFrame) -> pd.DataFrame:
 
 def agent_ranking(conv: pd.DataFrame, fnd: pd.DataFrame, agents: pd.DataFrame | None, options: ReportOptions) -> pd.DataFrame:
     """Agents ranked by the 95 % Wilson lower bound of their pass rate (ties: mean score, id)."""
-    from csqa.report.tables import agents_table
+    from csqa.results.tables import agents_table
 
     conv_agents = set(conv["agent_id"].unique().tolist())
     if agents is None or agents.empty or not conv_agents <= set(agents["agent_id"].astype(str).tolist()):

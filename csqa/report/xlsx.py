@@ -18,33 +18,31 @@ import numpy as np
 import pandas as pd
 
 from csqa.report.safety import excel_safe, excel_safe_list
+from csqa.results.columns import AGENTS, CONVERSATIONS, FINDINGS
 
-HEADERS_ZH = {
-    "conversation_id": "会话ID", "agent_id": "客服", "agents": "参与客服", "started_at": "开始时间",
-    "ended_at": "结束时间", "n_messages": "消息数", "score": "得分", "passed": "是否合格", "critical": "红线",
-    "complaint": "投诉", "complaint_category": "投诉类别", "complaint_severity": "投诉严重度",
-    "resolved": "一次解决", "unhappy_end": "顾客不满结束", "resolution_rate": "一次解决率", "unhappy_rate": "不满结束率",
-    "first_response_s": "首次响应(秒)", "mean_response_s": "平均响应(秒)", "n_findings": "问题数",
-    "rule_id": "规则编号", "rule_name": "规则名称", "check": "检查项", "check_zh": "检查项", "severity": "严重度",
-    "points": "扣分", "message_index": "消息序号", "timestamp": "时间", "span_start": "起始位置", "span_end": "结束位置",
-    "matched_text": "命中文本", "evidence": "证据", "explanation": "说明", "conversations": "会话数",
-    "mean_score": "平均分", "pass_rate": "合格率", "critical_conversations": "红线会话", "findings": "问题数",
-    "complaints": "投诉数", "serious_complaints": "重大投诉", "normal_complaints": "一般投诉",
-    "mean_first_response_s": "平均首响(秒)", "median_first_response_s": "首响中位数(秒)",
-    "median_response_s": "回复中位数(秒)", "top_failed_check": "最常见问题", "rate": "命中率", "item": "项目",
-    "value": "数值", "n": "n", "note": "说明", "rank": "排名", "small_sample": "样本少", "passed_n": "合格会话",
-    "pass_rate_low95": "合格率95%下限", "pass_rate_high95": "合格率95%上限", "focus": "主要问题(本人 vs 团队)",
+# the result tables' headers as declared (`csqa.results.columns`); the report's own sheets' columns below
+_REPORT_HEADERS = {
+    "check_zh": "检查项", "normal_complaints": "一般投诉", "median_first_response_s": "首响中位数(秒)",
+    "median_response_s": "回复中位数(秒)", "rate": "命中率", "item": "项目",
+    "value": "数值", "n": "n", "note": "说明", "rank": "排名", "passed_n": "合格会话",
+    "pass_rate_high95": "合格率95%上限", "focus": "主要问题(本人 vs 团队)",
     "hit_conversations": "命中会话", "points_lost": "扣分合计", "category": "投诉类别",
     "category_conversations": "会话数", "share": "占比", "team_rate": "团队命中率",
 }
-# the sheet "客服排名" counts passed conversations in `passed`
-SHEET_HEADERS = {"客服排名": {"passed": "合格会话"}}
-PERCENT_COLUMNS = {"pass_rate", "pass_rate_low95", "pass_rate_high95", "rate", "share", "team_rate", "resolution_rate",
-                   "unhappy_rate"}
-DATETIME_COLUMNS = {"started_at", "ended_at", "timestamp"}
-ONE_DECIMAL = {"mean_score", "score", "mean_first_response_s", "mean_response_s", "median_first_response_s",
-               "median_response_s", "first_response_s"}
-TWO_DECIMALS = {"points", "points_lost"}
+_RESULT_TABLES = (CONVERSATIONS, FINDINGS, AGENTS)  # (a name in several: the first one's header)
+HEADERS_ZH = {c.name: c.header for t in reversed(_RESULT_TABLES) for c in t.columns if c.csv} | _REPORT_HEADERS
+# the sheet "客服排名" counts passed conversations in `passed`, as the agents table does
+SHEET_HEADERS = {"客服排名": {"passed": AGENTS["passed"].header}}
+
+
+def _formatted(number_format: str, *extra: str) -> set[str]:
+    return {c.name for t in _RESULT_TABLES for c in t.columns if c.number_format == number_format} | set(extra)
+
+
+PERCENT_COLUMNS = _formatted("percent", "pass_rate_high95", "rate", "share", "team_rate")
+DATETIME_COLUMNS = {c.name for t in _RESULT_TABLES for c in t.columns if c.kind == "time"}
+ONE_DECIMAL = _formatted("0.0", "median_first_response_s", "median_response_s")
+TWO_DECIMALS = _formatted("0.00", "points_lost")
 
 
 def display_width(text: str) -> int:

@@ -51,10 +51,20 @@ from pathlib import Path
 import pandas as pd
 
 from csqa.core.errors import ConfigError, CsqaError, StorageError, storage_error, storage_problem, writing
+from csqa.results.columns import AGENTS, CONVERSATIONS, FINDINGS, TRANSCRIPTS
 
 SCHEMA_VERSION = 3
 TAGS = ["run_id", "rulebook_sha256", "model_sha256"]
 PER_RUN_TABLES = ("conversations", "findings", "agents", "messages")
+
+TABLES = {"conversations": CONVERSATIONS, "findings": FINDINGS, "agents": AGENTS, "messages": TRANSCRIPTS}
+
+
+def _rows_ddl(table) -> str:
+    """The store's table of a declared result table (`csqa.results.columns`): the tags, then its columns."""
+    columns = [f"{tag} VARCHAR" for tag in TAGS] + [f'"{c}" {table[c].store_type}' for c in table.store_columns]
+    return f"CREATE TABLE IF NOT EXISTS {table.name}_rows (\n    " + ", ".join(columns) + "\n);"
+
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS csqa_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -63,48 +73,17 @@ CREATE TABLE IF NOT EXISTS runs (
     inputs_sha256 VARCHAR, rulebook_id VARCHAR, rulebook_sha256 VARCHAR, model_id VARCHAR, model_sha256 VARCHAR,
     masked BOOLEAN, conversations INTEGER, findings INTEGER, manifest VARCHAR, superseded_by VARCHAR
 );
-CREATE TABLE IF NOT EXISTS conversations_rows (
-    run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
-    conversation_id VARCHAR, agent_id VARCHAR, agents VARCHAR, started_at TIMESTAMP, ended_at TIMESTAMP,
-    n_messages INTEGER, score DOUBLE, passed BOOLEAN, critical BOOLEAN, complaint BOOLEAN,
-    complaint_category VARCHAR, complaint_severity VARCHAR, first_response_s DOUBLE, mean_response_s DOUBLE,
-    n_findings INTEGER, not_applicable VARCHAR, resolved BOOLEAN, unhappy_end BOOLEAN
-);
-CREATE TABLE IF NOT EXISTS findings_rows (
-    run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
-    conversation_id VARCHAR, finding_index INTEGER, agent_id VARCHAR, rule_id VARCHAR, rule_name VARCHAR,
-    "check" VARCHAR, severity VARCHAR, points DOUBLE, message_index INTEGER, "timestamp" TIMESTAMP,
-    span_start INTEGER, span_end INTEGER, matched_text VARCHAR, evidence VARCHAR, explanation VARCHAR,
-    hl_start INTEGER, hl_end INTEGER
-);
-CREATE TABLE IF NOT EXISTS agents_rows (
-    run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
-    agent_id VARCHAR, conversations INTEGER, mean_score DOUBLE, pass_rate DOUBLE, passed INTEGER,
-    critical_conversations INTEGER, findings INTEGER, complaints INTEGER, serious_complaints INTEGER,
-    mean_first_response_s DOUBLE, mean_response_s DOUBLE, top_failed_check VARCHAR,
-    pass_rate_low95 DOUBLE, small_sample BOOLEAN, resolution_rate DOUBLE, unhappy_rate DOUBLE
-);
-CREATE TABLE IF NOT EXISTS messages_rows (
-    run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
-    conversation_id VARCHAR, message_index INTEGER, role VARCHAR, agent_id VARCHAR, "timestamp" TIMESTAMP,
-    text VARCHAR
-);
-""" + "".join(f"""
+""" + "\n".join(_rows_ddl(TABLES[t]) for t in PER_RUN_TABLES) + "".join(f"""
 CREATE VIEW IF NOT EXISTS {t} AS SELECT * FROM {t}_rows WHERE run_id IN (SELECT run_id FROM runs);""" for t in PER_RUN_TABLES)
 
-_ADDED_IN_3 = {"conversations_rows": [("resolved", "BOOLEAN"), ("unhappy_end", "BOOLEAN")],
-               "agents_rows": [("resolution_rate", "DOUBLE"), ("unhappy_rate", "DOUBLE")]}
-CONVERSATION_FIELDS = ["conversation_id", "agent_id", "agents", "started_at", "ended_at", "n_messages", "score",
-                       "passed", "critical", "complaint", "complaint_category", "complaint_severity",
-                       "first_response_s", "mean_response_s", "n_findings", "not_applicable", "resolved", "unhappy_end"]
-FINDING_FIELDS = ["conversation_id", "finding_index", "agent_id", "rule_id", "rule_name", "check", "severity",
-                  "points", "message_index", "timestamp", "span_start", "span_end", "matched_text", "evidence",
-                  "explanation", "hl_start", "hl_end"]
-AGENT_FIELDS = ["agent_id", "conversations", "mean_score", "pass_rate", "passed", "critical_conversations",
-                "findings", "complaints", "serious_complaints", "mean_first_response_s", "mean_response_s",
-                "top_failed_check", "pass_rate_low95", "small_sample", "resolution_rate", "unhappy_rate"]
-MESSAGE_FIELDS = ["conversation_id", "message_index", "role", "agent_id", "timestamp", "text"]
-TIME_FIELDS = {"started_at", "ended_at", "timestamp"}
+# columns a later schema added: older stores get them (unknown for their rows)
+_ADDED_LATER = {f"{t}_rows": [(c.name, c.store_type) for c in TABLES[t].columns if c.store_since > 1]
+                for t in PER_RUN_TABLES}
+CONVERSATION_FIELDS = CONVERSATIONS.store_columns
+FINDING_FIELDS = FINDINGS.store_columns
+AGENT_FIELDS = AGENTS.store_columns
+MESSAGE_FIELDS = TRANSCRIPTS.store_columns
+TIME_FIELDS = {c.name for t in TABLES.values() for c in t.columns if c.kind == "time"}
 
 
 @dataclass
@@ -123,7 +102,7 @@ class Selection:
 
 
 def _on_disk(table) -> bool:
-    """A spool of Parquet parts (csqa.engines.spool.FrameSpool) rather than a DataFrame."""
+    """A spool of Parquet parts (csqa.results.spool.FrameSpool) rather than a DataFrame."""
     return not isinstance(table, pd.DataFrame) and hasattr(table, "parts")
 
 
@@ -276,10 +255,10 @@ class ResultStore:
                 if kinds.get(t) == "BASE TABLE" and f"{t}_rows" not in kinds:
                     con.execute(f"ALTER TABLE {t} RENAME TO {t}_rows")
             con.execute(_DDL)
-            # schema 3 added the outcome columns: older tables get them (unknown for their rows), the views are
+            # schema 3 added the outcome columns (store_since=3): older tables get them (unknown for their rows), the views are
             # made again so that they show them
             added = False
-            for table, columns in _ADDED_IN_3.items():
+            for table, columns in _ADDED_LATER.items():
                 have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
                 for name, kind in columns:
                     if name not in have:
@@ -314,7 +293,7 @@ class ResultStore:
         sha256 set) are replaced. Returns the run_id (manifest["run_id"], or a new one).
 
         conversations, findings, messages: DataFrames, or spools of Parquet parts
-        (csqa.engines.spool) that DuckDB reads itself (no pandas conversion on the way).
+        (csqa.results.spool) that DuckDB reads itself (no pandas conversion on the way).
 
         findings: in ledger order per conversation; `hl_start`/`hl_end` (offsets into
         messages.text) default to span_start/span_end. messages: as they should be stored
@@ -349,7 +328,7 @@ class ResultStore:
         frames = {"agents": _frame(agents, AGENT_FIELDS, tags)}
         if not _on_disk(conversations):
             frames["conversations"] = _frame(conversations, CONVERSATION_FIELDS, tags)
-        # findings and messages: one DataFrame each, or spools of parts (csqa.engines.spool) inserted part by part
+        # findings and messages: one DataFrame each, or spools of parts (csqa.results.spool) inserted part by part
         finding_parts = [findings] if isinstance(findings, pd.DataFrame) else ([] if _on_disk(findings) else findings.frames())
         message_parts = [messages] if isinstance(messages, pd.DataFrame) else ([] if _on_disk(messages) else messages.frames())
         con = self.con
@@ -529,26 +508,20 @@ class ResultStore:
         runs = con.execute("""SELECT * FROM runs
                               WHERE run_id IN (SELECT DISTINCT run_id FROM sel) ORDER BY created_at""").df()
         con.execute("DROP TABLE IF EXISTS sel")
-        return Selection(_as_run_frame(conv), _as_run_frame(fnd), _as_run_frame(msgs), runs)
+        return Selection(_as_run_frame(conv, CONVERSATIONS), _as_run_frame(fnd, FINDINGS), _as_run_frame(msgs, TRANSCRIPTS),
+                         runs)
 
 
-def _as_run_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Times back to the 'YYYY-MM-DD HH:MM:SS' text of the CSVs ('' when unknown); Int64 offsets."""
+def _as_run_frame(df: pd.DataFrame, table) -> pd.DataFrame:
+    """Times back to the 'YYYY-MM-DD HH:MM:SS' text of the CSVs ('' when unknown); the other columns to
+    their declared `read_back` dtype (`csqa.results.columns`)."""
     out = df.copy()
     for col in TIME_FIELDS & set(out.columns):
         ts = pd.to_datetime(out[col], errors="coerce")
         out[col] = ts.dt.strftime("%Y-%m-%d %H:%M:%S").where(ts.notna(), "")
-    for col in ("message_index", "span_start", "span_end", "hl_start", "hl_end", "finding_index"):
-        if col in out.columns:
-            out[col] = out[col].astype("Int64")
-    for col in ("passed", "critical"):
-        if col in out.columns:
-            out[col] = out[col].astype(bool)
-    if "complaint" in out.columns:
-        out["complaint"] = out["complaint"].astype("boolean")
-    for col in ("not_applicable", "complaint_category", "complaint_severity", "matched_text", "evidence", "explanation"):
-        if col in out.columns:
-            out[col] = out[col].fillna("")
+    for c in table.columns:
+        if c.read_back and c.name in out.columns:
+            out[c.name] = out[c.name].fillna("") if c.read_back == "text" else out[c.name].astype(c.read_back)
     return out
 
 
