@@ -235,7 +235,7 @@ def test_store_rows_are_the_same_from_spools_as_from_frames(reference, tmp_path)
 
     from csqa.results.spool import FrameSpool, MessageSpool
     from csqa.results.tables import FINDING_COLUMNS, agents_table
-    from csqa.store import ResultStore
+    from csqa.outputs.store import ResultStore
 
     conv, fnd, msgs = reference.conversations, reference.findings, reference.messages
     agents = agents_table(conv, fnd)
@@ -264,7 +264,7 @@ def test_an_interrupted_store_write_leaves_no_rows_behind(reference, tmp_path):
     import duckdb
 
     from csqa.results.tables import agents_table
-    from csqa.store import ResultStore
+    from csqa.outputs.store import ResultStore
 
     conv, fnd, msgs = reference.conversations, reference.findings, reference.messages
     agents = agents_table(conv, fnd)

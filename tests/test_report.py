@@ -116,7 +116,7 @@ def _findings_for(conv: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_ranking_uses_the_wilson_lower_bound_and_marks_small_samples():
-    from csqa.report import build
+    from csqa.outputs.report import build
 
     conv = _synthetic({"lucky_3of3": (3, 3), "steady_45of50": (45, 50), "weak_10of30": (10, 30)})
     html, sheets = build(conv, _findings_for(conv), None, None, {"generated_at": "now", "masked": True})
@@ -172,7 +172,7 @@ def test_mask_with_offsets_equals_mask_pii_and_maps_spans():
 
 
 def test_highlight_escapes_every_piece():
-    from csqa.report.highlight import Mark, highlight_html
+    from csqa.outputs.report.highlight import Mark, highlight_html
 
     from markupsafe import escape
 
@@ -323,8 +323,8 @@ def test_transcripts_masked_elsewhere_still_get_the_right_highlight():
 
 
 def test_xlsx_sheets_past_their_caps_keep_the_worst_conversations_and_say_so():
-    from csqa.report import build
-    from csqa.report.builder import ReportOptions
+    from csqa.outputs.report import build
+    from csqa.outputs.report.builder import ReportOptions
 
     conv = _synthetic({"shop_a": (30, 60), "shop_b": (10, 40)})
     conv.loc[conv["agent_id"] == "shop_b", "score"] -= 5  # shop_b's failures are the worst conversations

@@ -321,7 +321,7 @@ def test_agents_table_groups_categorical_findings_to_the_same_table(sample_run, 
     findings included."""
     from csqa.results.spool import FrameSpool
     from csqa.results.tables import agents_table
-    from csqa.store import ResultStore
+    from csqa.outputs.store import ResultStore
 
     with ResultStore(sample_run.outdir / "results.duckdb", read_only=True) as rs:
         stored = rs.load()

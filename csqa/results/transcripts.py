@@ -9,7 +9,7 @@ Masking changes lengths (an e-mail or address shrinks), so a masked transcript g
 its own highlight offsets: `prepare_transcripts` masks the text and adds `hl_start` /
 `hl_end` to the findings — offsets into the text as it is stored and shown. A
 highlight that touches a piece of personal data grows to cover the whole masked value,
-so a highlight can never reveal part of a number (`csqa.report.highlight` draws them).
+so a highlight can never reveal part of a number (`csqa.outputs.report.highlight` draws them).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Every cell is written with an explicit type: numbers as numbers (rates formatted as %),
 times as Excel date-times, and text with `write_string` after `excel_safe`
-(`csqa.report.safety.safe_cell`, the rule of every CSV too), so text that starts with
+(`csqa.outputs.safety.safe_cell`, the rule of every CSV too), so text that starts with
 = + - @ can never become a formula (it carries a leading apostrophe in CSVs and here alike)
 and no control character reaches a cell.
 """
@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from csqa.report.safety import excel_safe, excel_safe_list
+from csqa.outputs.safety import excel_safe, excel_safe_list
 from csqa.results.columns import AGENTS, CONVERSATIONS, FINDINGS
 
 # the result tables' headers as declared (`csqa.results.columns`); the report's own sheets' columns below
@@ -177,7 +177,7 @@ class XlsxReport:
     """report.xlsx with its sheets added in order up front and filled in any order later.
 
     Why: the output stage writes the two big sheets (违规明细, 会话评分) in a process of its own
-    while another process is still computing the small ones (`csqa.output_jobs`); xlsxwriter
+    while another process is still computing the small ones (`csqa.outputs.jobs`); xlsxwriter
     keeps every cell until `close` (no constant_memory), so a sheet can be filled after the
     ones behind it, and the workbook's sheet order is the order of `names`. The cells are the
     same whatever order the sheets are filled in (only the shared-string numbering follows it).

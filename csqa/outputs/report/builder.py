@@ -1,6 +1,6 @@
 """Build report.html and the report.xlsx sheets from result DataFrames.
 
-    html, sheets = csqa.report.build(conversations, findings, agents, messages, summary)
+    html, sheets = csqa.outputs.report.build(conversations, findings, agents, messages, summary)
 
 Inputs are plain DataFrames, so the same function serves `csqa score` (one batch) and
 `csqa report` (any number of batches read back from the results store), whichever engine
@@ -19,7 +19,7 @@ produced them:
   pass_mark.
 
 Returns (html_str, sheets) with sheets = {sheet name: DataFrame} for
-`csqa.report.xlsx.write_xlsx`. With `ReportOptions.mask` (default) personal data in
+`csqa.outputs.report.xlsx.write_xlsx`. With `ReportOptions.mask` (default) personal data in
 transcripts, evidence and explanations is masked here again, whatever the inputs hold.
 """
 from __future__ import annotations
@@ -34,11 +34,11 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from csqa.report import charts
-from csqa.report.charts import AMBER, BLUE, GREEN, GREY, RED, Bar, Bin, Point, Segment
+from csqa.outputs.report import charts
+from csqa.outputs.report.charts import AMBER, BLUE, GREEN, GREY, RED, Bar, Bin, Point, Segment
 from csqa.results.stats import Z95, rate_text, wilson_interval
-from csqa.report.safety import strip_controls
-from csqa.report.highlight import Mark, highlight_html, role_zh
+from csqa.outputs.safety import strip_controls
+from csqa.outputs.report.highlight import Mark, highlight_html, role_zh
 from csqa.results.transcripts import mask_findings_text, prepare_transcripts
 from csqa.rulebook.schema import CHECK_NAMES_ZH
 
@@ -127,7 +127,7 @@ def category_zh(code) -> str:
 @functools.cache
 def report_template():
     """report.html's compiled Jinja2 template, compiled once per process (~0.15 s of CPU). The output
-    jobs' fork server compiles it before it forks them (`csqa.output_jobs._PRELOAD`)."""
+    jobs' fork server compiles it before it forks them (`csqa.outputs.jobs._PRELOAD`)."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2")
 
