@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -72,9 +73,27 @@ def _outdir_check(outdir, store) -> None:
                           f"the store {store} is in a sub-folder of OUTDIR, which csqa replaces as a whole: keep it outside OUTDIR")
 
 
+@dataclass
+class _Scoring:
+    """What scoring a run holds: the scorer, the engine running it, where its messages are staged
+    (`sink`: the local engine's MessageStage, or the Spark engine itself) and the spools its
+    transcripts and findings go to, batch by batch (bucket by bucket)."""
+
+    engine: str
+    scorer: Scorer
+    runner: object
+    sink: object | None
+    spool: MessageSpool
+    finding_spool: FrameSpool
+
+    def close_spools(self) -> None:
+        self.spool.close()
+        self.finding_spool.close()
+
+
 def _run_score(inputs, target: OutputDir, encoding, column_map, role_map, rulebook, select, ignore, model, use_model,
                mask, quiet, engine, store, workers, segmenter, batch_conversations, background) -> dict:
-    from csqa.engines import ScorerSetup, concat_outputs
+    from csqa.engines import ScorerSetup
 
     timer = Timer()
     started = datetime.now().astimezone()
@@ -90,104 +109,32 @@ def _run_score(inputs, target: OutputDir, encoding, column_map, role_map, rulebo
     setup = ScorerSetup(rulebook=rulebook, select=tuple(select), ignore=tuple(ignore), model=model,
                         use_model=use_model, mask=mask, segmenter=segmenter)
     ingest_options = IngestOptions(encoding=encoding, column_map=column_map or {}, role_map=role_map or {})
-    sink = None
     if engine not in ("local", "spark"):
         if background is not None:
             background.close()
         raise ConfigError(f"未知的引擎 {engine!r}；可选 local 或 spark")
-    from csqa.results.columns import FINDING_COLUMNS
-
-    # both engines' transcripts and findings go to disk batch by batch (bucket by bucket)
-    spool = MessageSpool()
-    finding_spool = FrameSpool("findings", FINDING_COLUMNS + ["hl_start", "hl_end", "finding_index"])
-    try:
-        if engine == "spark":
-            from csqa.engines.spark import SparkEngine
-
-            scorer = Scorer(setup)  # validates the rulebook and model on the driver, for run.json
-            runner = SparkEngine(setup)
-            sink = runner
-        else:
-            from csqa.engines.local import LocalEngine
-            from csqa.engines.staging import MessageStage
-
-            scorer = Scorer(setup)
-            runner = LocalEngine(scorer, workers)  # forks now: the workers inherit the prepared scorer
-            sink = MessageStage() if background is None else None
-    except BaseException:
-        spool.close()
-        finding_spool.close()
-        if background is not None:
-            background.close()
-        raise
+    run = _set_up(engine, setup, workers, background)
     # the report and store processes start importing now (after the workers forked: no fork from here on)
     pool = OutputPool().start()
     timer.add("setup", time.perf_counter() - t_setup)
     try:
         if store:  # before scoring: the store can be written and no other process has it
             check_writable(store)
-        t1 = time.perf_counter()
-        rejects, input_infos, rows_scored = [], [], 0
-        if background is not None:
-            done = background.wait()
-            timer.add("waiting for ingest", time.perf_counter() - t1)
-            timer.add("ingest", done.seconds, rss=False)  # the child's own time, overlapping the setup
-            timer.add("ingest (cpu, own process)", done.cpu_seconds, rss=False)
-            timer.peak_rss["ingest (own process)"] = done.peak_rss_mb
-            rejects, input_infos, rows_scored = done.rejects, done.inputs, done.rows_scored
-            sink = MessageStage.over_parts(done.parts)
-        else:
-            for messages, rejected, info in iter_input_chunks(inputs, ingest_options):
-                if len(messages):
-                    sink.add(messages)
-                    rows_scored += len(messages)
-                if len(rejected):
-                    rejects.append(rejected)
-                if info is not None:
-                    input_infos.append(info)
-            timer.add("ingest", time.perf_counter() - t1)
+        rejects, input_infos, rows_scored = _ingest(run, inputs, ingest_options, background, timer)
         t2 = time.perf_counter()
-
-        def part_paths(i: int):
-            return spool.part_path(i), finding_spool.part_path(i)
-
-        if engine == "spark":
-            scored, n_convs = runner.run(), None  # (bucket, output) as Spark finishes them
-        else:
-            n_convs = sink.conversation_count()
-            scored = enumerate(runner.map(sink.batches(batch_conversations), parts=part_paths))
-        outputs: list[tuple[int, object]] = []
-        with _progress(n_convs, quiet) as bar:
-            for index, out in scored:
-                # transcripts and findings go to disk, numbered by batch, not into memory; conversations
-                # stay (one row each)
-                if out.written is None:  # scored in this process, or on a Spark executor
-                    out.written = {"messages": write_batch_part(out.messages, spool.part_path(index)),
-                                   "findings": write_batch_part(with_finding_index(out.findings),  # ledger order
-                                                                finding_spool.part_path(index))}
-                    out.messages, out.findings = out.written["messages"].empty, out.written["findings"].empty
-                spool.adopt(out.written["messages"])
-                finding_spool.adopt(out.written["findings"])
-                out.written = None
-                outputs.append((index, out))
-                bar.update(len(out.conversations))
-        spool.order_parts()  # Spark's buckets arrive in any order
-        finding_spool.order_parts()
-        result = concat_outputs([out for _, out in sorted(outputs, key=lambda pair: pair[0])])
-        result.messages, result.findings = spool, finding_spool
+        result = _score_batches(run, batch_conversations, quiet)
         timer.add("score", time.perf_counter() - t2)
     except BaseException as exc:
         if not isinstance(exc, Exception):  # interrupted: the workers and jobs end now
-            getattr(runner, "terminate", runner.close)()
+            getattr(run.runner, "terminate", run.runner.close)()
             pool.terminate()
         pool.close(cancel=True)
-        spool.close()
-        finding_spool.close()
+        run.close_spools()
         raise
     finally:
-        runner.close()
-        if engine == "local" and sink is not None:
-            sink.close()
+        run.runner.close()
+        if engine == "local" and run.sink is not None:
+            run.sink.close()
         if background is not None:
             background.close()  # the parts are read: removed now, not at exit
     for stage, seconds in result.timings.items():
@@ -195,30 +142,124 @@ def _run_score(inputs, target: OutputDir, encoding, column_map, role_map, rulebo
     if result.peak_rss_mb:
         timer.peak_rss["score (largest worker)"] = result.peak_rss_mb
     rejects_frame = mask_rejects(pd.concat(rejects, ignore_index=True) if rejects else empty_rejects(), mask)
-    rows_read = rows_scored + len(rejects_frame)
-    manifest = {
-        "csqa_version": __version__,
-        "started_at": started.isoformat(timespec="seconds"),
-        "engine": engine,
-        "workers": int(getattr(runner, "workers", 1)),
-        "segmenter": scorer.segmenter.backend,
-        "inputs": input_infos,
-        "rows_read": int(rows_read),
-        "rows_scored": int(rows_scored),
-        "rows_rejected": int(len(rejects_frame)),
-        "rulebook": {"id": scorer.loaded.rulebook.id, "path": scorer.loaded.path, "sha256": scorer.loaded.sha256,
-                     "select": list(select), "ignore": list(ignore), "rules": [r.code for r in scorer.book.rules],
-                     **rulebook_report_settings(scorer.loaded.rulebook)},
-        "model": _model_info(scorer.classifier),
-        "options": {"encoding": encoding, "column_map": column_map or {}, "role_map": role_map or {}},
-    }
+    manifest = _manifest(run, started, input_infos, rows_scored, len(rejects_frame), select, ignore,
+                         {"encoding": encoding, "column_map": column_map or {}, "role_map": role_map or {}})
     try:
         return write_run(target, manifest, result.conversations, result.findings, result.messages, rejects_frame,
                          mask=mask, store=store, timer=timer, t0=t0, started=started, pool=pool)
     finally:
         pool.close(cancel=True)
+        run.close_spools()
+
+
+def _set_up(engine: str, setup, workers: int | None, background) -> _Scoring:
+    """The scorer and the engine (the local one forks its workers now: they inherit the prepared scorer)."""
+    from csqa.results.columns import FINDING_COLUMNS
+
+    spool = MessageSpool()
+    finding_spool = FrameSpool("findings", FINDING_COLUMNS + ["hl_start", "hl_end", "finding_index"])
+    try:
+        scorer = Scorer(setup)  # (Spark: validates the rulebook and model on the driver, for run.json)
+        if engine == "spark":
+            from csqa.engines.spark import SparkEngine
+
+            runner = SparkEngine(setup)
+            return _Scoring(engine, scorer, runner, runner, spool, finding_spool)
+        from csqa.engines.local import LocalEngine
+        from csqa.engines.staging import MessageStage
+
+        runner = LocalEngine(scorer, workers)
+        return _Scoring(engine, scorer, runner, MessageStage() if background is None else None, spool, finding_spool)
+    except BaseException:
         spool.close()
         finding_spool.close()
+        if background is not None:
+            background.close()
+        raise
+
+
+def _ingest(run: _Scoring, inputs, ingest_options: IngestOptions, background, timer: Timer) -> tuple[list, list, int]:
+    """The inputs into the engine's sink: read by the background child (waited for here), or read now.
+    Returns (reject frames, input infos, rows scored)."""
+    t1 = time.perf_counter()
+    if background is not None:
+        from csqa.engines.staging import MessageStage
+
+        done = background.wait()
+        timer.add("waiting for ingest", time.perf_counter() - t1)
+        timer.add("ingest", done.seconds, rss=False)  # the child's own time, overlapping the setup
+        timer.add("ingest (cpu, own process)", done.cpu_seconds, rss=False)
+        timer.peak_rss["ingest (own process)"] = done.peak_rss_mb
+        run.sink = MessageStage.over_parts(done.parts)
+        return done.rejects, done.inputs, done.rows_scored
+    rejects, input_infos, rows_scored = [], [], 0
+    for messages, rejected, info in iter_input_chunks(inputs, ingest_options):
+        if len(messages):
+            run.sink.add(messages)
+            rows_scored += len(messages)
+        if len(rejected):
+            rejects.append(rejected)
+        if info is not None:
+            input_infos.append(info)
+    timer.add("ingest", time.perf_counter() - t1)
+    return rejects, input_infos, rows_scored
+
+
+def _score_batches(run: _Scoring, batch_conversations: int, quiet: bool):
+    """Score every batch; transcripts and findings go to the spools, numbered by batch (not into memory),
+    conversations stay (one row each). Returns the run's ChunkOutput with the spools as its frames."""
+    from csqa.engines import concat_outputs
+
+    spool, finding_spool = run.spool, run.finding_spool
+
+    def part_paths(i: int):
+        return spool.part_path(i), finding_spool.part_path(i)
+
+    if run.engine == "spark":
+        scored, n_convs = run.runner.run(), None  # (bucket, output) as Spark finishes them
+    else:
+        n_convs = run.sink.conversation_count()
+        scored = enumerate(run.runner.map(run.sink.batches(batch_conversations), parts=part_paths))
+    outputs: list[tuple[int, object]] = []
+    with _progress(n_convs, quiet) as bar:
+        for index, out in scored:
+            if out.written is None:  # scored in this process, or on a Spark executor
+                out.written = {"messages": write_batch_part(out.messages, spool.part_path(index)),
+                               "findings": write_batch_part(with_finding_index(out.findings),  # ledger order
+                                                            finding_spool.part_path(index))}
+                out.messages, out.findings = out.written["messages"].empty, out.written["findings"].empty
+            spool.adopt(out.written["messages"])
+            finding_spool.adopt(out.written["findings"])
+            out.written = None
+            outputs.append((index, out))
+            bar.update(len(out.conversations))
+    spool.order_parts()  # Spark's buckets arrive in any order
+    finding_spool.order_parts()
+    result = concat_outputs([out for _, out in sorted(outputs, key=lambda pair: pair[0])])
+    result.messages, result.findings = spool, finding_spool
+    return result
+
+
+def _manifest(run: _Scoring, started: datetime, input_infos: list, rows_scored: int, rows_rejected: int, select,
+              ignore, options: dict) -> dict:
+    """run.json so far (the output stage adds the counts, run id, store and timings)."""
+    scorer = run.scorer
+    return {
+        "csqa_version": __version__,
+        "started_at": started.isoformat(timespec="seconds"),
+        "engine": run.engine,
+        "workers": int(getattr(run.runner, "workers", 1)),
+        "segmenter": scorer.segmenter.backend,
+        "inputs": input_infos,
+        "rows_read": int(rows_scored + rows_rejected),
+        "rows_scored": int(rows_scored),
+        "rows_rejected": int(rows_rejected),
+        "rulebook": {"id": scorer.loaded.rulebook.id, "path": scorer.loaded.path, "sha256": scorer.loaded.sha256,
+                     "select": list(select), "ignore": list(ignore), "rules": [r.code for r in scorer.book.rules],
+                     **rulebook_report_settings(scorer.loaded.rulebook)},
+        "model": _model_info(scorer.classifier),
+        "options": options,
+    }
 
 
 def _model_info(classifier) -> dict | None:

@@ -97,60 +97,24 @@ def _write_run(target: OutputDir, manifest: dict, conversations: pd.DataFrame, f
         # per-agent figures need only three low-cardinality columns of every finding
         agents = agents_table(conversations, findings.read(["agent_id", "check", "severity"],
                                                            categorical=("agent_id", "check", "severity")))
-        default_store = outdir / "results.duckdb"
-        store_path = Path(store) if store else default_store
-        manifest = dict(manifest)
-        manifest.setdefault("run_id", new_run_id())
-        manifest.update({
-            "conversations": int(len(conversations)),
-            "agents": int(len(agents)),
-            "findings": int(len(findings)),
-            "mean_score": round(float(conversations["score"].mean()), 2) if len(conversations) else None,
-            "pass_rate": round(float(conversations["passed"].mean()), 4) if len(conversations) else None,
-            "masked": bool(mask),
-            "store": str(store_path),
-        })
-        # keep run.json's familiar key order: options and timings last
-        manifest = {k: v for k, v in manifest.items() if k != "options"} | {"options": manifest.get("options", {})}
-        if manifest.get("rows_read") is not None and manifest["rows_read"] != manifest["rows_scored"] + manifest["rows_rejected"]:
-            raise CsqaError("内部错误: 读取行数 ≠ 打分行数 + 拒收行数，请报告此问题")
-        rulebook = manifest.get("rulebook") or {}
-        summary = {
-            **report_settings_of(rulebook),
-            "generated_at": started.strftime("%Y-%m-%d %H:%M"),
-            "rulebook": f"{rulebook.get('id')} ({str(rulebook.get('sha256') or '')[:8]})",
-            "model": manifest["model"]["id"] if manifest.get("model") else None,
-            "masked": mask,
-            "rows_rejected": manifest.get("rows_rejected"),
-            "source": f"本次运行 {manifest['run_id']}",
-        }
+        store_path = Path(store) if store else outdir / "results.duckdb"
+        manifest = _manifest_with_counts(manifest, conversations, agents, findings, mask, store_path)
         report = pool.submit(run_report_job, ReportJob(
-            conversation_spool, findings, messages, agents, summary, report_options,
+            conversation_spool, findings, messages, agents, _report_summary(manifest, started, mask), report_options,
             target.stage / "report.html", handover, REPORT_FINDING_COLUMNS, REPORT_CATEGORICAL, tmpdir=work))
         futures.append(report)
         # a fresh store of this run is built in the stage with the other files; --store PATH (possibly
         # OUTDIR/results.duckdb itself) gets this run added, recorded once the outputs are complete
-        fresh_store = not store
-        store_target = target.stage / "results.duckdb" if fresh_store else store_path
+        store_target = store_path if store else target.stage / "results.duckdb"
         stored = pool.submit(run_store_job, StoreJob(store_target, manifest, conversation_spool, findings, agents,
                                                      messages, go=go, tmpdir=work))
         futures.append(stored)
-        figures = {}
-
-        def job(name: str, future) -> dict:
-            if name not in figures:
-                out = figures[name] = (store_ready(go, future) if name == "store" else OutputPool.result(future, name))
-                timer.add(name, out["seconds"], rss=False)
-                timer.add(f"{name} (cpu, own process)", out["cpu_s"], rss=False)
-                if "waited" in out:  # the xlsx job, for the report job's small sheets
-                    timer.add(f"{name} (waiting)", out["waited"], rss=False)
-                timer.peak_rss[f"{name} (own process)"] = out["peak_rss_mb"]
-            return figures[name]
+        figures = _JobFigures(timer, go)
 
         def finished_manifest() -> dict:  # run.json is written last, after every other file
-            job("report", report)
-            job("xlsx", xlsx)
-            job("store", stored)  # its rows are in; the run is recorded below, once run.json is written too
+            figures.take("report", report)
+            figures.take("xlsx", xlsx)
+            figures.take("store", stored)  # its rows are in; the run is recorded below, once run.json is written too
             timer.add("outputs", time.perf_counter() - t1)
             manifest["timings_s"] = {k: round(v, 3) for k, v in timer.stages.items()}
             manifest["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
@@ -162,7 +126,7 @@ def _write_run(target: OutputDir, manifest: dict, conversations: pd.DataFrame, f
         testhook.point("outputs:before-go", target.stage)
         give_go(go)  # every output is complete in the stage: the store records the run
         OutputPool.result(stored, "store")
-        checks = figures["report"]["statistics"]
+        checks = figures.taken["report"]["statistics"]
         target.publish()
         finished = True
     except BaseException as exc:
@@ -177,17 +141,75 @@ def _write_run(target: OutputDir, manifest: dict, conversations: pd.DataFrame, f
         wait(futures)
         if own_pool:
             pool.close()
+    return {"manifest": manifest, "text": _summary_text(manifest, conversations, outdir, store_path if store else None),
+            "statistics": checks.to_string(index=False)}
+
+
+class _JobFigures:
+    """Each output job's result, taken once: its own seconds, CPU seconds and peak memory go to the timer."""
+
+    def __init__(self, timer: Timer, go: Path):
+        self.timer, self.go, self.taken = timer, go, {}
+
+    def take(self, name: str, future) -> dict:
+        if name not in self.taken:
+            timer = self.timer
+            out = self.taken[name] = (store_ready(self.go, future) if name == "store" else OutputPool.result(future, name))
+            timer.add(name, out["seconds"], rss=False)
+            timer.add(f"{name} (cpu, own process)", out["cpu_s"], rss=False)
+            if "waited" in out:  # the xlsx job, for the report job's small sheets
+                timer.add(f"{name} (waiting)", out["waited"], rss=False)
+            timer.peak_rss[f"{name} (own process)"] = out["peak_rss_mb"]
+        return self.taken[name]
+
+
+def _manifest_with_counts(manifest: dict, conversations: pd.DataFrame, agents: pd.DataFrame, findings, mask: bool,
+                          store_path: Path) -> dict:
+    """run.json with the run's counts, figures, mask flag, store and run id (options, then timings, last)."""
+    manifest = dict(manifest)
+    manifest.setdefault("run_id", new_run_id())
+    manifest.update({
+        "conversations": int(len(conversations)),
+        "agents": int(len(agents)),
+        "findings": int(len(findings)),
+        "mean_score": round(float(conversations["score"].mean()), 2) if len(conversations) else None,
+        "pass_rate": round(float(conversations["passed"].mean()), 4) if len(conversations) else None,
+        "masked": bool(mask),
+        "store": str(store_path),
+    })
+    # keep run.json's familiar key order: options and timings last
+    manifest = {k: v for k, v in manifest.items() if k != "options"} | {"options": manifest.get("options", {})}
+    if manifest.get("rows_read") is not None and manifest["rows_read"] != manifest["rows_scored"] + manifest["rows_rejected"]:
+        raise CsqaError("内部错误: 读取行数 ≠ 打分行数 + 拒收行数，请报告此问题")
+    return manifest
+
+
+def _report_summary(manifest: dict, started: datetime, mask: bool) -> dict:
+    """What report.html says about the run (and the rulebook's pass mark and limits it follows)."""
+    rulebook = manifest.get("rulebook") or {}
+    return {
+        **report_settings_of(rulebook),
+        "generated_at": started.strftime("%Y-%m-%d %H:%M"),
+        "rulebook": f"{rulebook.get('id')} ({str(rulebook.get('sha256') or '')[:8]})",
+        "model": manifest["model"]["id"] if manifest.get("model") else None,
+        "masked": mask,
+        "rows_rejected": manifest.get("rows_rejected"),
+        "source": f"本次运行 {manifest['run_id']}",
+    }
+
+
+def _summary_text(manifest: dict, conversations: pd.DataFrame, outdir: Path, kept_store: Path | None) -> str:
+    """The Chinese summary `csqa score` prints."""
     pass_rate = f"{manifest['pass_rate']:.0%}" if manifest["pass_rate"] is not None else "—"
     critical = int(conversations["critical"].sum()) if len(conversations) else 0
-    text = (
+    return (
         f"完成: {manifest['conversations']} 个会话, {manifest['agents']} 名客服, 平均分 {manifest['mean_score']}, "
         f"合格率 {pass_rate}, 红线会话 {critical}; "
         f"读取 {manifest.get('rows_read')} 行, 打分 {manifest.get('rows_scored')} 行, 拒收 {manifest.get('rows_rejected')} 行"
         + (" (见 rejects.csv)" if manifest.get("rows_rejected") else "")
         + f"\n输出: {outdir}"
-        + (f"\n结果库: {store_path} (run {manifest['run_id']})" if store else "")
+        + (f"\n结果库: {kept_store} (run {manifest['run_id']})" if kept_store else "")
     )
-    return {"manifest": manifest, "text": text, "statistics": checks.to_string(index=False)}
 
 
 def _as_spools(findings, messages, mask: bool, workdir: Path):
