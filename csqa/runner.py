@@ -16,13 +16,13 @@ from csqa.engines.base import Scorer
 from csqa.ingest import IngestOptions, iter_input_chunks
 from csqa.ingest.model import empty_rejects
 from csqa.outputs.jobs import OutputPool
-from csqa.outputs.report.settings import rulebook_report_settings
 from csqa.outputs.run_outputs import write_run
 from csqa.outputs.store import check_writable
 from csqa.pipeline import Timer
 from csqa.results.spool import FrameSpool, MessageSpool, with_finding_index, write_batch_part
 from csqa.results.transcripts import mask_rejects
 from csqa.runtime.workspace import OutputDir, RunTemp
+from csqa.settings import RulebookSettings, ScoreSettings
 
 
 def _progress(total: int, quiet: bool):
@@ -32,11 +32,9 @@ def _progress(total: int, quiet: bool):
     return tqdm(total=total, disable=disable, unit="会话", desc="质检", file=sys.stderr, leave=False)
 
 
-def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=None, rulebook=None, select=(),
-              ignore=(), model=None, use_model=True, mask=True, quiet=False, engine="local", store=None,
-              workers: int | None = None, segmenter: str = "auto", batch_conversations: int = 2000,
-              background=None) -> dict:
-    """Ingest (streamed in chunks) → engine (local worker pool or Spark) → the output stage.
+def run_score(settings: ScoreSettings, background=None) -> dict:
+    """Ingest (streamed in chunks) → engine (local worker pool or Spark) → the output stage, as `settings` say
+(`csqa.settings.ScoreSettings`, built by the CLI; the rulebook's own settings are added once it is loaded).
 
     background: a `csqa.ingest.background.BackgroundIngest` started on the same inputs and options
     at the very start of the command (the CLI does, for the local engine): the inputs are then read
@@ -51,11 +49,9 @@ def run_score(inputs, outdir: Path, encoding=None, column_map=None, role_map=Non
     """
     try:
         with RunTemp():
-            _outdir_check(outdir, store)
-            with OutputDir(outdir) as target:
-                return _run_score(inputs, target, encoding, column_map, role_map, rulebook, select, ignore, model,
-                                  use_model, mask, quiet, engine, store, workers, segmenter, batch_conversations,
-                                  background)
+            _outdir_check(settings.outdir, settings.store)
+            with OutputDir(settings.outdir) as target:
+                return _run_score(settings, target, background)
     finally:
         if background is not None:
             background.close()
@@ -91,9 +87,10 @@ class _Scoring:
         self.finding_spool.close()
 
 
-def _run_score(inputs, target: OutputDir, encoding, column_map, role_map, rulebook, select, ignore, model, use_model,
-               mask, quiet, engine, store, workers, segmenter, batch_conversations, background) -> dict:
+def _run_score(settings: ScoreSettings, target: OutputDir, background) -> dict:
     from csqa.engines import ScorerSetup
+
+    engine, mask, store = settings.engine, settings.mask, settings.store
 
     timer = Timer()
     started = datetime.now().astimezone()
@@ -106,23 +103,25 @@ def _run_score(inputs, target: OutputDir, encoding, column_map, role_map, rulebo
         timer.add("start-up", t0 - background.started)
         t0 = background.started
     t_setup = time.perf_counter()
-    setup = ScorerSetup(rulebook=rulebook, select=tuple(select), ignore=tuple(ignore), model=model,
-                        use_model=use_model, mask=mask, segmenter=segmenter)
-    ingest_options = IngestOptions(encoding=encoding, column_map=column_map or {}, role_map=role_map or {})
+    setup = ScorerSetup(rulebook=settings.rulebook, select=settings.select, ignore=settings.ignore,
+                        model=settings.model, use_model=settings.use_model, mask=mask, segmenter=settings.segmenter)
+    ingest_options = IngestOptions(encoding=settings.encoding, column_map=settings.column_map,
+                                   role_map=settings.role_map)
     if engine not in ("local", "spark"):
         if background is not None:
             background.close()
         raise ConfigError(f"未知的引擎 {engine!r}；可选 local 或 spark")
-    run = _set_up(engine, setup, workers, background)
+    run = _set_up(engine, setup, settings.workers, background)
+    settings = settings.with_rulebook(RulebookSettings.of_rulebook(run.scorer.loaded.rulebook))
     # the report and store processes start importing now (after the workers forked: no fork from here on)
     pool = OutputPool().start()
     timer.add("setup", time.perf_counter() - t_setup)
     try:
         if store:  # before scoring: the store can be written and no other process has it
             check_writable(store)
-        rejects, input_infos, rows_scored = _ingest(run, inputs, ingest_options, background, timer)
+        rejects, input_infos, rows_scored = _ingest(run, list(settings.inputs), ingest_options, background, timer)
         t2 = time.perf_counter()
-        result = _score_batches(run, batch_conversations, quiet)
+        result = _score_batches(run, settings.batch_conversations, settings.quiet)
         timer.add("score", time.perf_counter() - t2)
     except BaseException as exc:
         if not isinstance(exc, Exception):  # interrupted: the workers and jobs end now
@@ -142,11 +141,11 @@ def _run_score(inputs, target: OutputDir, encoding, column_map, role_map, rulebo
     if result.peak_rss_mb:
         timer.peak_rss["score (largest worker)"] = result.peak_rss_mb
     rejects_frame = mask_rejects(pd.concat(rejects, ignore_index=True) if rejects else empty_rejects(), mask)
-    manifest = _manifest(run, started, input_infos, rows_scored, len(rejects_frame), select, ignore,
-                         {"encoding": encoding, "column_map": column_map or {}, "role_map": role_map or {}})
+    manifest = _manifest(run, settings, started, input_infos, rows_scored, len(rejects_frame))
     try:
         return write_run(target, manifest, result.conversations, result.findings, result.messages, rejects_frame,
-                         mask=mask, store=store, timer=timer, t0=t0, started=started, pool=pool)
+                         mask=mask, store=store, timer=timer, t0=t0, started=started, pool=pool,
+                         rulebook=settings.rulebook_settings)
     finally:
         pool.close(cancel=True)
         run.close_spools()
@@ -240,8 +239,8 @@ def _score_batches(run: _Scoring, batch_conversations: int, quiet: bool):
     return result
 
 
-def _manifest(run: _Scoring, started: datetime, input_infos: list, rows_scored: int, rows_rejected: int, select,
-              ignore, options: dict) -> dict:
+def _manifest(run: _Scoring, settings: ScoreSettings, started: datetime, input_infos: list, rows_scored: int,
+              rows_rejected: int) -> dict:
     """run.json so far (the output stage adds the counts, run id, store and timings)."""
     scorer = run.scorer
     return {
@@ -255,10 +254,10 @@ def _manifest(run: _Scoring, started: datetime, input_infos: list, rows_scored: 
         "rows_scored": int(rows_scored),
         "rows_rejected": int(rows_rejected),
         "rulebook": {"id": scorer.loaded.rulebook.id, "path": scorer.loaded.path, "sha256": scorer.loaded.sha256,
-                     "select": list(select), "ignore": list(ignore), "rules": [r.code for r in scorer.book.rules],
-                     **rulebook_report_settings(scorer.loaded.rulebook)},
+                     "select": list(settings.select), "ignore": list(settings.ignore),
+                     "rules": [r.code for r in scorer.book.rules], **settings.rulebook_settings.manifest_entry()},
         "model": _model_info(scorer.classifier),
-        "options": options,
+        "options": {"encoding": settings.encoding, "column_map": settings.column_map, "role_map": settings.role_map},
     }
 
 

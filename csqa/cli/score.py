@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
 from csqa.cli.group import TerminateAsInterrupt, cli, debug_option
 from csqa.cli.options import codes, pairs
+from csqa.settings import ScoreSettings
 
 
 @cli.command()
@@ -33,53 +33,35 @@ from csqa.cli.options import codes, pairs
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="结束摘要的格式")
 @click.option("-q", "--quiet", is_flag=True, help="不显示进度条和摘要")
 @debug_option
-def score(inputs, outdir, encoding, column_map, role_map, rulebook, select, ignore, model, no_model, no_mask,
-          store, engine, workers, segmenter, statistics, fmt, quiet):
+def score(inputs, outdir, column_map, role_map, select, ignore, statistics, fmt, **options):
     """为导出的聊天记录打分: csqa score INPUT… -o OUTDIR"""
-    columns, roles = pairs(column_map, "--map"), pairs(role_map, "--role-map")
+    settings = ScoreSettings.from_options(inputs, outdir, column_map=pairs(column_map, "--map"),
+                                          role_map=pairs(role_map, "--role-map"), select=codes(select),
+                                          ignore=codes(ignore), **options)
     from csqa.runtime.workspace import RunTemp
 
     with TerminateAsInterrupt(), RunTemp():  # every temporary folder of the run under one, removed at the end
-        summary = _score(inputs, outdir, encoding, columns, roles, rulebook, select, ignore, model, no_model, no_mask,
-                         store, engine, workers, segmenter, quiet)
+        summary = _score(settings)
     if fmt == "json":
         click.echo(json.dumps(summary["manifest"], ensure_ascii=False, indent=2, default=str))
-    elif not quiet:
+    elif not settings.quiet:
         click.echo(summary["text"])
     if statistics:
         click.echo(summary["statistics"])
 
 
-def _score(inputs, outdir, encoding, columns, roles, rulebook, select, ignore, model, no_model, no_mask, store, engine,
-           workers, segmenter, quiet) -> dict:
+def _score(settings: ScoreSettings) -> dict:
     background = None
     try:
-        if engine == "local":
+        if settings.engine == "local":
             # the inputs are read in a child forked now, while this process imports and sets up
             from csqa.ingest.background import BackgroundIngest
 
-            background = BackgroundIngest.start(list(inputs), encoding, columns, roles)
+            background = BackgroundIngest.start(list(settings.inputs), settings.encoding, settings.column_map,
+                                                settings.role_map)
         from csqa.runner import run_score
 
-        return run_score(
-            inputs=list(inputs),
-            outdir=Path(outdir),
-            encoding=encoding,
-            column_map=columns,
-            role_map=roles,
-            rulebook=rulebook,
-            select=codes(select),
-            ignore=codes(ignore),
-            model=model,
-            use_model=not no_model,
-            mask=not no_mask,
-            quiet=quiet,
-            store=store,
-            engine=engine,
-            workers=workers,
-            segmenter=segmenter,
-            background=background,
-        )
+        return run_score(settings, background=background)
     finally:
         if background is not None:
             background.close()

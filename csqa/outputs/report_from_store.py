@@ -8,11 +8,11 @@ from csqa.core.errors import ConfigError
 from csqa.outputs.files import write_outputs
 from csqa.outputs.report.builder import ReportOptions
 from csqa.outputs.report.builder import build as build_report
-from csqa.outputs.report.settings import latest_report_settings
 from csqa.outputs.store import ResultStore
 from csqa.results.tables import agents_table
 from csqa.results.transcripts import prepare_transcripts
 from csqa.runtime.workspace import OutputDir
+from csqa.settings import RulebookSettings
 
 
 def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, agent=None, check=None,
@@ -33,8 +33,9 @@ def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, ag
         runs = sel.runs
         rulebooks = sorted({f"{r.rulebook_id} ({str(r.rulebook_sha256)[:8]})" for r in runs.itertuples()})
         models = sorted({str(r.model_id) for r in runs.itertuples() if r.model_id})
+        # the latest run's rulebook is the one in force: its pass mark, time limits, min_n
+        rulebook = RulebookSettings.of_latest_run(runs["manifest"] if "manifest" in runs else ())
         summary = {
-            **latest_report_settings(runs),
             "generated_at": started.strftime("%Y-%m-%d %H:%M"),
             "rulebook": "、".join(rulebooks),
             "model": "、".join(models) or None,
@@ -45,12 +46,12 @@ def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, ag
         if not sel.masked and mask:
             summary["source"] += " (库中含未打码数据，报告已重新打码)"
         html, sheets = build_report(sel.conversations, sel.findings, None, sel.messages, summary,
-                                    ReportOptions(mask=mask, already_masked=bool(sel.masked)))
+                                    ReportOptions.for_rulebook(rulebook, mask=mask, already_masked=bool(sel.masked)))
         findings = sel.findings
         if mask and not sel.masked:  # the CSVs are masked as the reports are
             _, findings = prepare_transcripts(sel.messages, findings, True)
         tables = {"conversations": sel.conversations, "findings": findings,
-                  "agents": agents_table(sel.conversations, findings)}
+                  "agents": agents_table(sel.conversations, findings, (rulebook or RulebookSettings()).min_n)}
         write_outputs(target, tables, None, html, sheets)
         target.publish()
     text = (f"报告: {len(sel.conversations)} 个会话, {sel.conversations['agent_id'].nunique()} 名客服, "

@@ -14,7 +14,6 @@ from csqa.outputs.files import write_outputs
 from csqa.outputs.jobs import (OutputPool, ReportJob, StoreJob, XlsxJob, abort_handover, give_go, run_report_job,
                                run_store_job, run_xlsx_job, store_ready)
 from csqa.outputs.report.builder import ReportOptions
-from csqa.outputs.report.settings import report_settings_of
 from csqa.outputs.store import new_run_id
 from csqa.pipeline import Timer
 from csqa.results.spool import FrameSpool, MessageSpool
@@ -22,6 +21,7 @@ from csqa.results.tables import agents_table
 from csqa.results.transcripts import prepare_transcripts
 from csqa.runtime import testhook
 from csqa.runtime.workspace import OutputDir
+from csqa.settings import RulebookSettings
 
 # what the report's figures aggregate; the rest of a finding (evidence, explanation…) is read per conversation shown
 REPORT_FINDING_COLUMNS = ["conversation_id", "agent_id", "rule_id", "rule_name", "check", "severity", "points",
@@ -32,7 +32,8 @@ REPORT_CATEGORICAL = ("agent_id", "rule_id", "rule_name", "check", "severity")
 
 def write_run(outdir: Path | OutputDir, manifest: dict, conversations: pd.DataFrame, findings, messages,
               rejects: pd.DataFrame, mask: bool = True, store: Path | str | None = None, timer: Timer | None = None,
-              t0: float | None = None, started: datetime | None = None, pool: OutputPool | None = None) -> dict:
+              t0: float | None = None, started: datetime | None = None, pool: OutputPool | None = None,
+              rulebook: RulebookSettings | None = None) -> dict:
     """The output stage of `csqa score`, a function of the result tables whatever engine scored them.
 
     conversations / findings: `csqa.results.tables.conversations_table` / `findings_table`
@@ -41,7 +42,8 @@ def write_run(outdir: Path | OutputDir, manifest: dict, conversations: pd.DataFr
     (`csqa.results.spool`: the local engine's, prepared already — masked transcripts, findings
     with hl_start/hl_end); DataFrames with ORIGINAL text are passed through `prepare_transcripts`
     first. manifest: run.json so far (inputs, rows_*, rulebook, model, options…); counts, mask
-    flag, run_id and store are added here.
+    flag, run_id and store are added here. rulebook: the settings of the rulebook that scored the run
+    (pass mark, time limits, min_n); default: read back from the manifest's rulebook entry.
 
     Four jobs run at once: this process writes the CSVs while three processes of a fork server
     (`csqa.outputs.jobs`, `pool`) build report.html (and report.xlsx's five small sheets), write
@@ -60,8 +62,10 @@ def write_run(outdir: Path | OutputDir, manifest: dict, conversations: pd.DataFr
     own_target = not isinstance(outdir, OutputDir)
     target = OutputDir(outdir) if own_target else outdir
     try:
+        if rulebook is None:
+            rulebook = RulebookSettings.of_manifest_entry(manifest.get("rulebook")) or RulebookSettings()
         return _write_run(target, manifest, conversations, findings, messages, rejects, mask, store, timer, t0,
-                          started, pool)
+                          started, pool, rulebook)
     except CsqaError as exc:  # a file of the stage is named as the file in OUTDIR it was going to be
         if exc.args and str(target.stage) in str(exc.args[0]):
             exc.args = (str(exc.args[0]).replace(str(target.stage), str(target.requested)), *exc.args[1:])
@@ -73,7 +77,7 @@ def write_run(outdir: Path | OutputDir, manifest: dict, conversations: pd.DataFr
 
 def _write_run(target: OutputDir, manifest: dict, conversations: pd.DataFrame, findings, messages,
                rejects: pd.DataFrame, mask: bool, store, timer: Timer | None, t0: float | None,
-               started: datetime | None, pool: OutputPool | None) -> dict:
+               started: datetime | None, pool: OutputPool | None, rulebook: RulebookSettings) -> dict:
     timer = timer or Timer()
     t0 = time.perf_counter() if t0 is None else t0
     started = started or datetime.now().astimezone()
@@ -90,13 +94,13 @@ def _write_run(target: OutputDir, manifest: dict, conversations: pd.DataFrame, f
         findings, messages = _as_spools(findings, messages, mask, work)
         conversation_spool = FrameSpool("conversations", list(conversations.columns), workdir=work)
         conversation_spool.add(conversations)
-        report_options = ReportOptions(mask=mask, already_masked=mask)
+        report_options = ReportOptions.for_rulebook(rulebook, mask=mask, already_masked=mask)
         xlsx = pool.submit(run_xlsx_job, XlsxJob(conversation_spool, findings, report_options,
                                                  target.stage / "report.xlsx", handover, tmpdir=work))
         futures.append(xlsx)
         # per-agent figures need only three low-cardinality columns of every finding
         agents = agents_table(conversations, findings.read(["agent_id", "check", "severity"],
-                                                           categorical=("agent_id", "check", "severity")))
+                                                           categorical=("agent_id", "check", "severity")), rulebook.min_n)
         store_path = Path(store) if store else outdir / "results.duckdb"
         manifest = _manifest_with_counts(manifest, conversations, agents, findings, mask, store_path)
         report = pool.submit(run_report_job, ReportJob(
@@ -185,10 +189,9 @@ def _manifest_with_counts(manifest: dict, conversations: pd.DataFrame, agents: p
 
 
 def _report_summary(manifest: dict, started: datetime, mask: bool) -> dict:
-    """What report.html says about the run (and the rulebook's pass mark and limits it follows)."""
+    """What report.html says about the run (the rulebook's pass mark and limits come with the ReportOptions)."""
     rulebook = manifest.get("rulebook") or {}
     return {
-        **report_settings_of(rulebook),
         "generated_at": started.strftime("%Y-%m-%d %H:%M"),
         "rulebook": f"{rulebook.get('id')} ({str(rulebook.get('sha256') or '')[:8]})",
         "model": manifest["model"]["id"] if manifest.get("model") else None,

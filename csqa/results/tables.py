@@ -16,9 +16,9 @@ from csqa.core.records import ConversationResult
 from csqa.results.columns import AGENT_COLUMNS, CONVERSATION_COLUMNS, CONVERSATIONS, FINDING_COLUMNS, FINDINGS
 from csqa.results.stats import wilson_lower
 from csqa.rulebook.schema import CHECK_NAMES_ZH
+from csqa.settings import DEFAULT_MIN_N
 
 EXTRA_CONVERSATION_COLUMNS = [c for c in CONVERSATIONS.names if c not in CONVERSATION_COLUMNS]
-SMALL_SAMPLE = 20  # agents with fewer conversations are marked 样本少 (the rulebook's min_n, when it sets one)
 
 # the conversation columns that are not an attribute of the same name of ConversationResult
 _CONVERSATION_VALUES = {
@@ -190,11 +190,12 @@ def _plain_casts(df: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
     return df
 
 
-def agents_table(conversations: pd.DataFrame, findings: pd.DataFrame, min_n: int = SMALL_SAMPLE) -> pd.DataFrame:
+def agents_table(conversations: pd.DataFrame, findings: pd.DataFrame, min_n: int = DEFAULT_MIN_N) -> pd.DataFrame:
     """Per-agent aggregates: conversation-level figures by primary agent, findings by the agent they name.
 
     pass_rate_low95 is the lower bound of the 95 % Wilson interval of the pass rate (what
-    the ranking sorts by); small_sample marks agents with fewer than `min_n` conversations.
+    the ranking sorts by); small_sample marks agents with fewer than `min_n` conversations (the rulebook's
+    `settings.min_n`: `csqa.settings.RulebookSettings.min_n`).
     """
     if conversations.empty:
         return pd.DataFrame(columns=AGENT_COLUMNS)

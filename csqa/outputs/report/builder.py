@@ -15,8 +15,9 @@ produced them:
 - agents: the agents.csv columns (`AGENT_COLUMNS`), or None to derive them.
 - messages: conversation_id, message_index, role, agent_id, timestamp, text
   (`csqa.results.transcripts.messages_table`); may be empty (no transcripts in the drill-down).
-- summary: generated_at, rulebook, model, masked, optional rows_rejected, source, filters,
-  pass_mark.
+- summary: generated_at, rulebook, model, masked, optional rows_rejected, source, filters.
+- options: `ReportOptions`; `ReportOptions.for_rulebook` follows the rulebook's settings (pass mark,
+  time limits, min_n, dimensions: `csqa.settings.RulebookSettings`).
 
 Returns (html_str, sheets) with sheets = {sheet name: DataFrame} for
 `csqa.outputs.report.xlsx.write_xlsx`. With `ReportOptions.mask` (default) personal data in
@@ -25,7 +26,7 @@ transcripts, evidence and explanations is masked here again, whatever the inputs
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -41,6 +42,7 @@ from csqa.outputs.safety import strip_controls
 from csqa.outputs.report.highlight import Mark, highlight_html, role_zh
 from csqa.results.transcripts import mask_findings_text, prepare_transcripts
 from csqa.rulebook.schema import CHECK_NAMES_ZH
+from csqa.settings import DEFAULT_MIN_N, DEFAULT_PASS_MARK, RulebookSettings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -58,10 +60,12 @@ SEVERITY_ZH = {"critical": "红线", "major": "重要", "minor": "一般", "bonu
 class ReportOptions:
     """Knobs of the report; the defaults are what `csqa score` and `csqa report` use."""
 
-    min_n: int = 20  # agents with fewer conversations are marked 样本少
-    pass_mark: float = 80.0
+    # the rulebook's settings (`for_rulebook`; these defaults: a rulebook without timing rules, or none known)
+    min_n: int = DEFAULT_MIN_N  # agents with fewer conversations are marked 样本少
+    pass_mark: float = DEFAULT_PASS_MARK
     first_response_limit_s: float = 30.0
     reply_limit_s: float = 60.0
+    dimensions: tuple = ()  # the scorecard's {"id", "name", "weight"}
     worst_per_agent: int = 5  # worst conversations listed in each agent section
     drilldown_per_agent: int = 8  # conversations per agent with a full transcript
     max_drilldown: int = 400
@@ -75,6 +79,17 @@ class ReportOptions:
     already_masked: bool = False  # transcripts and findings were masked upstream (csqa score does it per chunk)
     z: float = Z95
     extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def for_rulebook(cls, settings: RulebookSettings | None, **options) -> "ReportOptions":
+        """Options following the rulebook that scored the conversations: its pass mark, the time limits of its
+        timing rules (else the defaults), min_n and dimensions."""
+        if settings is None:
+            return cls(**options)
+        return cls(pass_mark=float(settings.pass_mark),
+                   first_response_limit_s=float(settings.first_response_limit_s or cls.first_response_limit_s),
+                   reply_limit_s=float(settings.reply_limit_s or cls.reply_limit_s),
+                   min_n=settings.min_n, dimensions=tuple(settings.dimensions), **options)
 
 
 # ---------------------------------------------------------------------------- small helpers
@@ -285,7 +300,7 @@ def agent_ranking(conv: pd.DataFrame, fnd: pd.DataFrame, agents: pd.DataFrame | 
 
     conv_agents = set(conv["agent_id"].unique().tolist())
     if agents is None or agents.empty or not conv_agents <= set(agents["agent_id"].astype(str).tolist()):
-        agents = agents_table(conv.drop(columns=["_t", "_day"]), fnd.drop(columns=["_conv_agent"]))
+        agents = agents_table(conv.drop(columns=["_t", "_day"]), fnd.drop(columns=["_conv_agent"]), options.min_n)
     base = agents.copy()
     base["agent_id"] = base["agent_id"].astype(str)
     base = base[base["agent_id"].isin(conv_agents)]
@@ -686,7 +701,8 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
     before the drill-down and the html are made (the output stage hands them to the process
     writing report.xlsx).
     """
-    options, pass_mark = _rulebook_settings(options, summary)
+    options = options or ReportOptions(mask=bool(summary.get("masked", True)))
+    pass_mark = float(options.pass_mark)
     conv, fnd = _prepare(conversations, findings)
     n = len(conv)
 
@@ -740,16 +756,6 @@ def build(conversations: pd.DataFrame, findings: pd.DataFrame, agents: pd.DataFr
         detail = mask_findings_text(detail)
     sheets = _sheets(conv if conv_rows is None else conv_rows, detail, ranking, rules, agent_rules, team.mix, kpis, summary)
     return html, sheets
-
-
-def _rulebook_settings(options: ReportOptions | None, summary: dict) -> tuple[ReportOptions, float]:
-    """The options with the time limits of the rulebook that scored the conversations (its timing rules, else
-    the defaults), and its pass mark."""
-    options = options or ReportOptions(mask=bool(summary.get("masked", True)))
-    pass_mark = float(summary.get("pass_mark", options.pass_mark))
-    options = replace(options, first_response_limit_s=float(summary.get("first_response_limit_s") or options.first_response_limit_s),
-                      reply_limit_s=float(summary.get("reply_limit_s") or options.reply_limit_s))
-    return options, pass_mark
 
 
 def _shown_rows(conv: pd.DataFrame, fnd: pd.DataFrame, messages, drill: list[str], detail_rows, finding_details,
@@ -868,7 +874,7 @@ def _kpi_rows(t: _TeamFigures, fnd: pd.DataFrame, ranking: pd.DataFrame, pass_ma
         ("结束日期", last_day.strftime("%Y-%m-%d") if last_day is not None else "", None, "", "text"),
         ("规则库", summary.get("rulebook") or "", None, "", "text"),
         ("合格线", pass_mark, None, "规则库 settings.pass_mark", "0.0"),
-        ("评分维度 (满分 100)", " · ".join(f"{d['name']} {d['weight']:g}" for d in summary.get("dimensions") or []), None,
+        ("评分维度 (满分 100)", " · ".join(f"{d['name']} {d['weight']:g}" for d in options.dimensions), None,
          "按规则库的维度与权重", "text"),
         ("投诉模型", summary.get("model") or "未使用", None, "", "text"),
         ("个人信息打码", "是" if options.mask else "否 (--no-mask)", None, "", "text"),
