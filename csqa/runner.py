@@ -18,9 +18,9 @@ from csqa.ingest.model import empty_rejects
 from csqa.outputs.jobs import OutputPool
 from csqa.outputs.run_outputs import write_run
 from csqa.outputs.store import check_writable
-from csqa.pipeline import Timer
 from csqa.results.spool import FrameSpool, MessageSpool, with_finding_index, write_batch_part
 from csqa.results.transcripts import mask_rejects
+from csqa.runtime.measure import Timer
 from csqa.runtime.workspace import OutputDir, RunTemp
 from csqa.settings import RulebookSettings, ScoreSettings
 

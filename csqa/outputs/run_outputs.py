@@ -15,7 +15,7 @@ from csqa.outputs.jobs import (OutputPool, ReportJob, StoreJob, XlsxJob, abort_h
                                run_store_job, run_xlsx_job, store_ready)
 from csqa.outputs.report.builder import ReportOptions
 from csqa.outputs.store import new_run_id
-from csqa.pipeline import Timer
+from csqa.runtime.measure import Timer
 from csqa.results.spool import FrameSpool, MessageSpool
 from csqa.results.tables import agents_table
 from csqa.results.transcripts import prepare_transcripts
