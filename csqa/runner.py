@@ -88,8 +88,6 @@ class _Scoring:
 
 
 def _run_score(settings: ScoreSettings, target: OutputDir, background) -> dict:
-    from csqa.engines import ScorerSetup
-
     engine, mask, store = settings.engine, settings.mask, settings.store
 
     timer = Timer()
@@ -103,8 +101,7 @@ def _run_score(settings: ScoreSettings, target: OutputDir, background) -> dict:
         timer.add("start-up", t0 - background.started)
         t0 = background.started
     t_setup = time.perf_counter()
-    setup = ScorerSetup(rulebook=settings.rulebook, select=settings.select, ignore=settings.ignore,
-                        model=settings.model, use_model=settings.use_model, mask=mask, segmenter=settings.segmenter)
+    setup = settings.scoring
     ingest_options = IngestOptions(encoding=settings.encoding, column_map=settings.column_map,
                                    role_map=settings.role_map)
     if engine not in ("local", "spark"):
@@ -254,7 +251,7 @@ def _manifest(run: _Scoring, settings: ScoreSettings, started: datetime, input_i
         "rows_scored": int(rows_scored),
         "rows_rejected": int(rows_rejected),
         "rulebook": {"id": scorer.loaded.rulebook.id, "path": scorer.loaded.path, "sha256": scorer.loaded.sha256,
-                     "select": list(settings.select), "ignore": list(settings.ignore),
+                     "select": list(settings.scoring.select), "ignore": list(settings.scoring.ignore),
                      "rules": [r.code for r in scorer.book.rules], **settings.rulebook_settings.manifest_entry()},
         "model": _model_info(scorer.classifier),
         "options": {"encoding": settings.encoding, "column_map": settings.column_map, "role_map": settings.role_map},

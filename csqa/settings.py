@@ -1,7 +1,8 @@
 """The settings of a run, typed and built once: from the command line's options (`ScoreSettings.from_options`)
 plus what the rulebook decides (`RulebookSettings.of_rulebook`: pass mark, time limits, min_n, dimensions).
 
-`csqa score` builds a `ScoreSettings` in `csqa.cli.score` and hands it to `csqa.runner.run_score`; once
+`csqa score` builds a `ScoreSettings` in `csqa.cli.score` and hands it to `csqa.runner.run_score` (its
+`ScoringSettings` go on to the engines, which rebuild a `Scorer` from them wherever they run); once
 the rulebook is loaded its `RulebookSettings` are added (`ScoreSettings.with_rulebook`) and go, with the
 run, into run.json and the store's runs (`manifest_entry`) — which is where `csqa report` reads them back
 (`RulebookSettings.of_manifest_entry`). The reports read the pass mark, the time limits and min_n from
@@ -81,38 +82,50 @@ class RulebookSettings:
 
 
 @dataclass(frozen=True)
+class ScoringSettings:
+    """What scoring needs, everywhere it runs (this process, a worker, a Spark executor: `csqa.engines.Scorer`)."""
+
+    rulebook: str | None = None  # a shop's rulebook file (None: the default rulebook)
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    model: str | None = None  # a complaint model (None: the shipped one)
+    use_model: bool = True
+    mask: bool = True
+    segmenter: str = "auto"
+
+
+@dataclass(frozen=True)
 class ScoreSettings:
     """Everything `csqa score` was asked to do."""
 
     inputs: tuple[str, ...]
     outdir: Path
+    scoring: ScoringSettings = ScoringSettings()
     encoding: str | None = None
     column_map: dict[str, str] = field(default_factory=dict)
     role_map: dict[str, str] = field(default_factory=dict)
-    rulebook: str | None = None  # a shop's rulebook file (None: the default rulebook)
-    select: tuple[str, ...] = ()
-    ignore: tuple[str, ...] = ()
-    model: str | None = None
-    use_model: bool = True
-    mask: bool = True
     store: str | None = None
     engine: str = "local"
     workers: int | None = None
-    segmenter: str = "auto"
     quiet: bool = False
     batch_conversations: int = 2000
     rulebook_settings: RulebookSettings | None = None  # known once the rulebook is loaded
 
     @classmethod
-    def from_options(cls, inputs, outdir, *, column_map=None, role_map=None, select=(), ignore=(), no_model=False,
-                     no_mask=False, **options) -> "ScoreSettings":
+    def from_options(cls, inputs, outdir, *, column_map=None, role_map=None, rulebook=None, select=(), ignore=(),
+                     model=None, no_model=False, no_mask=False, segmenter="auto", **options) -> "ScoreSettings":
         """From the command line's values (no_model / no_mask as the flags say them)."""
-        return cls(inputs=tuple(str(i) for i in inputs), outdir=Path(outdir), column_map=dict(column_map or {}),
-                   role_map=dict(role_map or {}), select=tuple(select), ignore=tuple(ignore),
-                   use_model=not no_model, mask=not no_mask, **options)
+        scoring = ScoringSettings(rulebook=rulebook, select=tuple(select), ignore=tuple(ignore), model=model,
+                                  use_model=not no_model, mask=not no_mask, segmenter=segmenter)
+        return cls(inputs=tuple(str(i) for i in inputs), outdir=Path(outdir), scoring=scoring,
+                   column_map=dict(column_map or {}), role_map=dict(role_map or {}), **options)
 
     def with_rulebook(self, rulebook_settings: RulebookSettings) -> "ScoreSettings":
         return replace(self, rulebook_settings=rulebook_settings)
+
+    @property
+    def mask(self) -> bool:
+        return self.scoring.mask
 
     @property
     def min_n(self) -> int:

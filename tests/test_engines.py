@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from csqa.engines import ScorerSetup, Scorer, concat_outputs
+from csqa.engines import Scorer, concat_outputs
+from csqa.settings import ScoringSettings
 from csqa.engines.local import LocalEngine
 from csqa.engines.staging import MessageStage
 from csqa.ingest import read_inputs
@@ -24,7 +25,7 @@ def messages() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def scorer() -> Scorer:
-    return Scorer(ScorerSetup(use_model=True))
+    return Scorer(ScoringSettings(use_model=True))
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,7 @@ def test_spark_engine_matches_local(messages, reference, tmp_path, staging):
     from csqa.engines.spark import SparkEngine, in_bucket_order
 
     base = None if staging == "temp" else (tmp_path / "stage").resolve().as_uri()
-    engine = SparkEngine(ScorerSetup(use_model=True), rows_per_bucket=150, staging=base)
+    engine = SparkEngine(ScoringSettings(use_model=True), rows_per_bucket=150, staging=base)
     try:
         for start in range(0, len(messages), 1000):
             engine.add(messages.iloc[start : start + 1000])

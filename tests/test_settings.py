@@ -8,7 +8,7 @@ import re
 import pandas as pd
 
 from csqa.rulebook.loader import DEFAULT_RULEBOOK, load_rulebook
-from csqa.settings import DEFAULT_MIN_N, RulebookSettings, ScoreSettings
+from csqa.settings import DEFAULT_MIN_N, RulebookSettings, ScoreSettings, ScoringSettings
 
 
 def _rulebook_with_min_n(tmp_path, min_n: int):
@@ -24,8 +24,9 @@ def test_score_settings_from_the_command_line_values(tmp_path):
     settings = ScoreSettings.from_options(["a.csv", tmp_path / "b.csv"], tmp_path / "out", column_map={"text": "内容"},
                                           select=["OPEN"], no_model=True, no_mask=False, engine="spark", workers=3)
     assert settings.inputs == ("a.csv", str(tmp_path / "b.csv"))
-    assert settings.use_model is False and settings.mask is True
-    assert settings.engine == "spark" and settings.workers == 3 and settings.select == ("OPEN",)
+    assert settings.scoring.use_model is False and settings.mask is settings.scoring.mask is True
+    assert settings.engine == "spark" and settings.workers == 3 and settings.scoring.select == ("OPEN",)
+    assert hash(settings.scoring) == hash(ScoringSettings(select=("OPEN",), use_model=False))  # (Spark keys by it)
     assert settings.rulebook_settings is None and settings.min_n == DEFAULT_MIN_N
 
 

@@ -21,7 +21,8 @@ import pytest
 
 from csqa.checks import pii
 from csqa.text.conversations import build_conversations
-from csqa.engines import Scorer, ScorerSetup
+from csqa.engines import Scorer
+from csqa.settings import ScoringSettings
 from csqa.ingest import read_inputs
 from csqa.core.paths import corpora_dir
 from csqa.complaints.classify import classify_messages
@@ -109,7 +110,7 @@ def assert_identical(got: pd.DataFrame, want: pd.DataFrame) -> None:
 # ---------------------------------------------------------------------------- inputs
 @pytest.fixture(scope="module")
 def scorer() -> Scorer:
-    return Scorer(ScorerSetup(use_model=True))
+    return Scorer(ScoringSettings(use_model=True))
 
 
 def _score(scorer: Scorer, frame: pd.DataFrame):
