@@ -60,7 +60,7 @@ class Csqa:
         # output to files, not pipes: a process that outlived the run would hold a pipe open
         self.n = getattr(self, "n", 0) + 1
         with open(self.hooks / f"{self.n}.out", "w") as out, open(self.hooks / f"{self.n}.err", "w") as err:
-            proc = subprocess.Popen([*prefix, sys.executable, "-m", "csqa.cli", *map(str, args)], env=self.env(hook),
+            proc = subprocess.Popen([*prefix, sys.executable, "-m", "csqa", *map(str, args)], env=self.env(hook),
                                     cwd=self.root, stdout=out, stderr=err)
         proc.n = self.n
         return proc

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "csqa"
 # csqa's top-level packages and modules in pipeline order; each may import from its own stage and earlier
 # ones only. A `cli.py` inside a stage package is command-line parsing and counts as "cli".
 STAGES = [
-    ("", "core", "runtime"),  # shared records, errors, paths, memo; processes, workspaces, measures
+    ("", "core", "runtime", "settings"),  # shared records, errors, paths, memo; processes, workspaces, measures; settings
     ("ingest",),  # files → one messages frame, rejects with reasons
     ("text",),  # normalize, segment, messages → conversations
     ("textmodel",),  # the linear text models' features and safe files
@@ -18,12 +18,12 @@ STAGES = [
     ("checks",),  # matchers, rules, the compiled rulebook
     ("scoring",),  # the scorecard and the stage sequence (stages.Judge)
     ("results",),  # the output tables, declared once
-    ("report", "store", "outputs", "csv_writer", "output_jobs"),  # writing: CSV, report, store
+    ("outputs",),  # writing: CSV, report, store, the output jobs
     ("engines",),  # where the stages run: this process, workers, Spark
     ("runner",),  # a run from inputs to outputs
     ("review",),  # the review loop over the store
     ("web",),  # csqa serve
-    ("cli",),  # parsing only
+    ("cli", "__main__"),  # parsing only
 ]
 RANK = {name: rank for rank, names in enumerate(STAGES) for name in names}
 

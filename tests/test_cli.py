@@ -60,7 +60,7 @@ def test_csvs_start_with_a_utf8_bom(sample_run):
 
 
 def test_contract_columns_in_order(sample_run):
-    from csqa.report.tables import CONVERSATION_COLUMNS, FINDING_COLUMNS
+    from csqa.results.tables import CONVERSATION_COLUMNS, FINDING_COLUMNS
 
     assert CONVERSATION_COLUMNS == CONVERSATION_CONTRACT
     assert FINDING_COLUMNS == FINDING_CONTRACT
@@ -335,7 +335,7 @@ def test_a_closed_output_pipe_ends_quietly_with_the_sigpipe_status():
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "csqa.cli", "rules", "list"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "csqa", "rules", "list"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     proc.stdout.close()  # the reader is gone before csqa writes (as after `head -1` has its line): deterministic
     err = proc.stderr.read().decode("utf-8")

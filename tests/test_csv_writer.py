@@ -1,7 +1,7 @@
-"""csqa.csv_writer writes exactly the bytes of pandas' `to_csv(index=False)` of the safe cells.
+"""csqa.outputs.csv writes exactly the bytes of pandas' `to_csv(index=False)` of the safe cells.
 
 The reference in every test is pandas itself, run on the same frame with every text cell
-through `csqa.report.safety.safe_cell` (`safe_frame`: no formula, no control character, ids
+through `csqa.outputs.safety.safe_cell` (`safe_frame`: no formula, no control character, ids
 included); the tests also check
 that the fast path really ran (`encode_rows` is not None) where it should, so a silent fall
 back to pandas cannot make them pass.
@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import csqa.outputs as outputs
-from csqa.csv_writer import LINE_END, QUOTED_CHARACTERS, encode_rows, write_csv_part
-from csqa.engines.spool import FrameSpool
-from csqa.report.safety import safe_cell, safe_frame
+import csqa.outputs.files as outputs
+from csqa.outputs.csv import LINE_END, QUOTED_CHARACTERS, encode_rows, write_csv_part
+from csqa.results.spool import FrameSpool
+from csqa.outputs.safety import safe_cell, safe_frame
 
 
 def pandas_bytes(frame: pd.DataFrame, header: bool = True) -> bytes:
@@ -50,7 +50,7 @@ def _first_difference(got: bytes, want: bytes) -> str:
 
 # ---------------------------------------------------------------------------- the run's real tables
 def pandas_csv_file(table, columns) -> bytes:
-    """What `csqa.outputs._csv` writes, the plain way: pandas per part, every text cell made safe."""
+    """What `csqa.outputs.files._csv` writes, the plain way: pandas per part, every text cell made safe."""
     parts = [table] if isinstance(table, pd.DataFrame) else list(table.frames(columns))
     if not parts:  # an empty spool: the header of its empty frame
         parts = [table.empty_frame()]

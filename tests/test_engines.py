@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from csqa.engines import ScorerSetup, Scorer, concat_outputs
+from csqa.engines import Scorer, concat_outputs
+from csqa.settings import ScoringSettings
 from csqa.engines.local import LocalEngine
 from csqa.engines.staging import MessageStage
 from csqa.ingest import read_inputs
@@ -24,7 +25,7 @@ def messages() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def scorer() -> Scorer:
-    return Scorer(ScorerSetup(use_model=True))
+    return Scorer(ScoringSettings(use_model=True))
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,7 @@ def test_spark_engine_matches_local(messages, reference, tmp_path, staging):
     from csqa.engines.spark import SparkEngine, in_bucket_order
 
     base = None if staging == "temp" else (tmp_path / "stage").resolve().as_uri()
-    engine = SparkEngine(ScorerSetup(use_model=True), rows_per_bucket=150, staging=base)
+    engine = SparkEngine(ScoringSettings(use_model=True), rows_per_bucket=150, staging=base)
     try:
         for start in range(0, len(messages), 1000):
             engine.add(messages.iloc[start : start + 1000])
@@ -161,7 +162,7 @@ def test_cli_engines_write_the_same_rows(tmp_path):
 
 
 def test_message_spool_keeps_transcripts_on_disk_and_reads_back_what_is_asked(reference):
-    from csqa.engines.spool import MessageSpool
+    from csqa.results.spool import MessageSpool
 
     msgs = reference.messages
     half = len(msgs) // 2
@@ -192,8 +193,8 @@ def test_cli_store_holds_every_transcript_row(tmp_path):
 
 
 def test_findings_spool_reads_columns_as_categories_and_selects_in_order(reference):
-    from csqa.engines.spool import FrameSpool
-    from csqa.report.tables import FINDING_COLUMNS
+    from csqa.results.spool import FrameSpool
+    from csqa.results.tables import FINDING_COLUMNS
 
     fnd = reference.findings
     third = len(fnd) // 3
@@ -233,9 +234,9 @@ def test_run_manifest_carries_output_time_and_peak_memory_per_stage(tmp_path):
 def test_store_rows_are_the_same_from_spools_as_from_frames(reference, tmp_path):
     import duckdb
 
-    from csqa.engines.spool import FrameSpool, MessageSpool
-    from csqa.report.tables import FINDING_COLUMNS, agents_table
-    from csqa.store import ResultStore
+    from csqa.results.spool import FrameSpool, MessageSpool
+    from csqa.results.tables import FINDING_COLUMNS, agents_table
+    from csqa.outputs.store import ResultStore
 
     conv, fnd, msgs = reference.conversations, reference.findings, reference.messages
     agents = agents_table(conv, fnd)
@@ -263,8 +264,8 @@ def test_store_rows_are_the_same_from_spools_as_from_frames(reference, tmp_path)
 def test_an_interrupted_store_write_leaves_no_rows_behind(reference, tmp_path):
     import duckdb
 
-    from csqa.report.tables import agents_table
-    from csqa.store import ResultStore
+    from csqa.results.tables import agents_table
+    from csqa.outputs.store import ResultStore
 
     conv, fnd, msgs = reference.conversations, reference.findings, reference.messages
     agents = agents_table(conv, fnd)
@@ -309,8 +310,8 @@ def test_parts_written_by_workers_read_back_as_the_parts_the_main_process_writes
     import dataclasses
 
     from csqa.engines.local import write_parts
-    from csqa.engines.spool import FrameSpool, MessageSpool, with_finding_index
-    from csqa.report.tables import FINDING_COLUMNS
+    from csqa.results.spool import FrameSpool, MessageSpool, with_finding_index
+    from csqa.results.tables import FINDING_COLUMNS
 
     ids = list(reference.conversations["conversation_id"])
     clean = set(ids) - set(reference.findings["conversation_id"])

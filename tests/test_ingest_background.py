@@ -25,11 +25,11 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="no fork on Wind
 
 
 def _csqa(tmp_path: Path, *args, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
-    """Run `python -m csqa.cli ARGS` with this checkout and a private temp folder (tmp_path/tmp)."""
+    """Run `python -m csqa ARGS` with this checkout and a private temp folder (tmp_path/tmp)."""
     tmp = tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp))
-    argv = [sys.executable, "-m", "csqa.cli", *map(str, args)]
+    argv = [sys.executable, "-m", "csqa", *map(str, args)]
     if popen:
         return subprocess.Popen(argv, env=env, cwd=REPO, **popen)
     return subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)

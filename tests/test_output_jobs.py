@@ -8,7 +8,7 @@ import json
 import duckdb
 import pandas as pd
 
-from csqa.output_jobs import OutputPool, StoreJob, run_store_job
+from csqa.outputs.jobs import OutputPool, StoreJob, run_store_job
 from csqa.core.paths import corpora_dir
 
 SAMPLE = corpora_dir() / "samples" / "chat_export.csv"

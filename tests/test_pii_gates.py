@@ -143,7 +143,7 @@ def test_fast_scan_equals_reference(kinds):
 
 
 def test_public_functions_agree_with_reference_and_transcript_masking():
-    from csqa.report.transcript import mask_with_offsets
+    from csqa.results.transcripts import mask_with_offsets
 
     for text in TEXTS[:600]:
         ref = reference_scan(text)

@@ -73,7 +73,7 @@ def evil_run_unmasked(tmp_path_factory, run_cli):
 
 # ---------------------------------------------------------------------------- Wilson
 def test_wilson_interval_known_values():
-    from csqa.report.stats import wilson_interval, wilson_lower
+    from csqa.results.stats import wilson_interval, wilson_lower
 
     # textbook values (Newcombe 1998; Agresti & Coull 1998)
     lo, hi = wilson_interval(5, 10)
@@ -116,7 +116,7 @@ def _findings_for(conv: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_ranking_uses_the_wilson_lower_bound_and_marks_small_samples():
-    from csqa.report import build
+    from csqa.outputs.report import build
 
     conv = _synthetic({"lucky_3of3": (3, 3), "steady_45of50": (45, 50), "weak_10of30": (10, 30)})
     html, sheets = build(conv, _findings_for(conv), None, None, {"generated_at": "now", "masked": True})
@@ -148,7 +148,7 @@ def test_agents_csv_has_wilson_and_small_sample(sample_run):
 def test_messages_table_matches_build_conversations(sample_messages, check_segmenter):
     """message_index in the transcript frame is the index findings carry."""
     from csqa.text.conversations import build_conversations
-    from csqa.report.transcript import messages_table
+    from csqa.results.transcripts import messages_table
 
     table = messages_table(sample_messages)
     expected = [(c.id, m.index, m.role, m.agent_id, m.timestamp, m.text)
@@ -158,7 +158,7 @@ def test_messages_table_matches_build_conversations(sample_messages, check_segme
 
 def test_mask_with_offsets_equals_mask_pii_and_maps_spans():
     from csqa.checks.pii import mask_pii
-    from csqa.report.transcript import mask_with_offsets
+    from csqa.results.transcripts import mask_with_offsets
 
     text = f"卡号{BANK_CARD}，邮箱{EMAIL}，地址北京市朝阳区建国路88号，滚"
     masked, omap = mask_with_offsets(text)
@@ -172,7 +172,7 @@ def test_mask_with_offsets_equals_mask_pii_and_maps_spans():
 
 
 def test_highlight_escapes_every_piece():
-    from csqa.report.transcript import Mark, highlight_html
+    from csqa.outputs.report.highlight import Mark, highlight_html
 
     from markupsafe import escape
 
@@ -307,7 +307,7 @@ def test_transcripts_masked_elsewhere_still_get_the_right_highlight():
     """An engine may hand over transcripts masked by mask_pii without an offset map: the
     highlight is moved to the evidence (the card number shrank by 11 characters before it)."""
     from csqa.checks.pii import mask_pii
-    from csqa.report.transcript import prepare_transcripts
+    from csqa.results.transcripts import prepare_transcripts
 
     original = f"您的卡号{BANK_CARD}已登记，滚"
     messages = pd.DataFrame({"conversation_id": ["C"], "message_index": [0], "role": ["agent"], "agent_id": ["a"],
@@ -323,8 +323,8 @@ def test_transcripts_masked_elsewhere_still_get_the_right_highlight():
 
 
 def test_xlsx_sheets_past_their_caps_keep_the_worst_conversations_and_say_so():
-    from csqa.report import build
-    from csqa.report.builder import ReportOptions
+    from csqa.outputs.report import build
+    from csqa.outputs.report.builder import ReportOptions
 
     conv = _synthetic({"shop_a": (30, 60), "shop_b": (10, 40)})
     conv.loc[conv["agent_id"] == "shop_b", "score"] -= 5  # shop_b's failures are the worst conversations

@@ -16,14 +16,14 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from csqa.report import builder as B
-from csqa.report.safety import excel_safe, excel_safe_list, excel_safe_series
+from csqa.outputs.report import builder as B
+from csqa.outputs.safety import excel_safe, excel_safe_list, excel_safe_series
 
 
 # ---------------------------------------------------------------------------- real-looking inputs
 @pytest.fixture(scope="module")
 def stored(sample_run):
-    from csqa.store import ResultStore
+    from csqa.outputs.store import ResultStore
 
     with ResultStore(sample_run.outdir / "results.duckdb", read_only=True) as rs:
         sel = rs.load()
@@ -142,7 +142,7 @@ def test_drill_ids_match_per_agent_selection(prepared, max_drilldown):
 
 
 def test_details_pair_reads_once_and_gives_each_selection(prepared, stored, tmp_path):
-    from csqa.engines.spool import FrameSpool
+    from csqa.results.spool import FrameSpool
 
     conv, fnd = prepared
     findings = stored.findings
@@ -192,7 +192,7 @@ def test_excel_safe_series_and_list_match_excel_safe():
 
 
 def test_csv_bytes_match_utf8_sig_and_mapped_guard(tmp_path):
-    from csqa.outputs import _csv
+    from csqa.outputs.files import _csv
 
     rng = random.Random(5)
     n = 300
@@ -218,7 +218,7 @@ def _write_xlsx_reference(path, sheets):
     """report.xlsx cell by cell: the plain writer the column-wise one replaced."""
     import xlsxwriter
 
-    from csqa.report import xlsx as X
+    from csqa.outputs.report import xlsx as X
 
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
                                         "strings_to_numbers": False, "nan_inf_to_errors": False})
@@ -310,7 +310,7 @@ def test_xlsx_matches_the_cell_by_cell_writer(tmp_path, stored):
                      {"generated_at": "2026-01-01 00:00", "masked": True, "rows_rejected": 0})[1]
     sheets["边界"] = _edge_case_sheet()
     sheets["对象时间"] = _object_times_sheet()
-    from csqa.report.xlsx import write_xlsx
+    from csqa.outputs.report.xlsx import write_xlsx
 
     write_xlsx(tmp_path / "fast.xlsx", sheets)
     _write_xlsx_reference(tmp_path / "ref.xlsx", sheets)
@@ -328,7 +328,7 @@ def _zip_parts(path) -> dict[str, bytes]:
 def test_xlsx_parts_are_byte_identical_to_the_cell_by_cell_writer(tmp_path):
     """Same cells written in the same order: the sheets' XML and the shared strings are the same bytes
     (so Excel serial date-times computed in bulk equal xlsxwriter's own, to the last digit)."""
-    from csqa.report.xlsx import write_xlsx
+    from csqa.outputs.report.xlsx import write_xlsx
 
     rng = random.Random(2)
     stamps = [f"{rng.randrange(1900, 2100)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d} "
@@ -345,7 +345,7 @@ def test_xlsx_long_text_sparse_and_mixed_rows_are_byte_identical(tmp_path):
     32k) beside bulk ones in the same rows, rows left empty by every column, a column of whole
     numbers next to one of fractions and -0.0, and a sheet that is empty: the same parts as the
     cell-by-cell writer."""
-    from csqa.report.xlsx import write_xlsx
+    from csqa.outputs.report.xlsx import write_xlsx
 
     n = 60
     long_texts = {3: "长" * 20_000, 17: "x" * 40_000, 18: "=" + "y" * 17_000}
@@ -379,7 +379,7 @@ def test_map_distinct_is_map(values, f):
 def test_spool_read_categories_are_those_of_all_rows(tmp_path):
     """The report's figures read part by part as categories (parts with different, missing or no
     values) equal the whole column made categorical at once: same codes, same sorted categories."""
-    from csqa.engines.spool import FrameSpool
+    from csqa.results.spool import FrameSpool
 
     parts = [pd.DataFrame({"rule_id": pd.Series(ids, dtype="str"), "points": [float(i) for i in range(len(ids))],
                            "check": pd.Series(checks, dtype="str")})

@@ -303,7 +303,7 @@ def test_bad_rulebook_via_cli_subprocess_has_no_traceback(tmp_path, sample_csv):
     text = GOOD_RULE.replace("- {id: handling, name: 处理, weight: 100}", "- {id: handling, name: 处理, weight: 100")
     path = _bad(tmp_path, "syntax.yaml", text)
     proc = subprocess.run(
-        [sys.executable, "-m", "csqa.cli", "score", str(sample_csv), "-o", str(tmp_path / "out"),
+        [sys.executable, "-m", "csqa", "score", str(sample_csv), "-o", str(tmp_path / "out"),
          "--rulebook", str(path), "--no-model"],
         capture_output=True, text=True, timeout=120,
     )

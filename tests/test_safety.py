@@ -1,4 +1,4 @@
-"""One rule for every text cell csqa writes (`csqa.report.safety.safe_cell`): no spreadsheet
+"""One rule for every text cell csqa writes (`csqa.outputs.safety.safe_cell`): no spreadsheet
 formula, no control character — in every CSV and every sheet of report.xlsx, ids included,
 and no control character in report.html."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csqa.report.safety import (CONTROL_CHARS, FORMULA_CHARS, LEADING_IGNORED, excel_safe_list, excel_safe_series,
+from csqa.outputs.safety import (CONTROL_CHARS, FORMULA_CHARS, LEADING_IGNORED, excel_safe_list, excel_safe_series,
                                 safe_arrow, safe_cell, safe_frame, strip_controls)
 
 from conftest import write_rows

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from csqa.report.tables import conversations_table, findings_table
+from csqa.results.tables import conversations_table, findings_table
 from csqa.scoring import score_conversation
 
 CENT = Decimal("0.01")

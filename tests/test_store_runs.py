@@ -51,7 +51,7 @@ def scored(tmp_path_factory, sample_rows, run_cli):
 def unfinished_rerun(store: Path, run_id: str = "killed-run") -> None:
     """What a `csqa score` of the same export killed mid-write leaves: every row of the same
     conversations inserted again under a new run id, the runs row never written."""
-    from csqa.store import ResultStore
+    from csqa.outputs.store import ResultStore
 
     with ResultStore(store) as rs:
         sel = rs.load()
@@ -77,7 +77,7 @@ def test_an_unfinished_run_is_invisible_to_every_query_and_the_report(scored, ru
     for name in ("conversations.csv", "findings.csv", "agents.csv"):
         same_table(scored / "out" / name, tmp_path / "report" / name)
     # opened for writing, the store drops them
-    from csqa.store import ResultStore
+    from csqa.outputs.store import ResultStore
 
     with ResultStore(store):
         pass
@@ -89,7 +89,7 @@ def test_an_unfinished_run_is_invisible_to_every_query_and_the_report(scored, ru
 def test_findings_and_messages_are_joined_by_conversation_and_run(scored, tmp_path):
     """A recorded run and the leftovers of another share conversation ids: `load` takes each
     conversation's findings and messages from the run that scored it."""
-    from csqa.store import ResultStore
+    from csqa.outputs.store import ResultStore
 
     store = tmp_path / "kept.duckdb"
     store.write_bytes((scored / "kept.duckdb").read_bytes())
@@ -105,7 +105,7 @@ def test_findings_and_messages_are_joined_by_conversation_and_run(scored, tmp_pa
 
 
 def test_a_schema_1_store_is_read_with_the_same_filters_and_converted_when_written(scored, tmp_path):
-    from csqa.store import SCHEMA_VERSION, ResultStore
+    from csqa.outputs.store import SCHEMA_VERSION, ResultStore
 
     store = tmp_path / "old.duckdb"
     store.write_bytes((scored / "kept.duckdb").read_bytes())

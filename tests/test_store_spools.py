@@ -10,7 +10,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def stored(sample_run):
-    from csqa.store import ResultStore
+    from csqa.outputs.store import ResultStore
 
     with ResultStore(sample_run.outdir / "results.duckdb", read_only=True) as rs:
         return rs.load()
@@ -25,9 +25,9 @@ def _rows(path, table: str) -> pd.DataFrame:
 
 
 def test_conversations_findings_messages_from_spools_equal_frames(stored, tmp_path):
-    from csqa.engines.spool import FrameSpool, MessageSpool
-    from csqa.report.tables import agents_table
-    from csqa.store import TAGS, ResultStore
+    from csqa.results.spool import FrameSpool, MessageSpool
+    from csqa.results.tables import agents_table
+    from csqa.outputs.store import TAGS, ResultStore
 
     conv = stored.conversations.drop(columns=TAGS)
     fnd = stored.findings.drop(columns=TAGS)

@@ -21,13 +21,14 @@ import pytest
 
 from csqa.checks import pii
 from csqa.text.conversations import build_conversations
-from csqa.engines import Scorer, ScorerSetup
+from csqa.engines import Scorer
+from csqa.settings import ScoringSettings
 from csqa.ingest import read_inputs
 from csqa.core.paths import corpora_dir
 from csqa.complaints.classify import classify_messages
-from csqa.report import tables, transcript
-from csqa.report.tables import conversations_table, findings_table
-from csqa.report.transcript import (OffsetMap, chunk_transcripts, evidence_snippet, mask_with_offsets, messages_table,
+from csqa.results import tables, transcripts as transcript
+from csqa.results.tables import conversations_table, findings_table
+from csqa.results.transcripts import (OffsetMap, chunk_transcripts, evidence_snippet, mask_with_offsets, messages_table,
                                     prepare_transcripts)
 from csqa.scoring import score_conversation
 
@@ -109,7 +110,7 @@ def assert_identical(got: pd.DataFrame, want: pd.DataFrame) -> None:
 # ---------------------------------------------------------------------------- inputs
 @pytest.fixture(scope="module")
 def scorer() -> Scorer:
-    return Scorer(ScorerSetup(use_model=True))
+    return Scorer(ScoringSettings(use_model=True))
 
 
 def _score(scorer: Scorer, frame: pd.DataFrame):
@@ -319,9 +320,9 @@ def test_agents_table_groups_categorical_findings_to_the_same_table(sample_run, 
     """The output stage passes findings with categorical columns (compact at 200k conversations):
     grouped as categories, the per-agent table is the one plain text gives, agents without
     findings included."""
-    from csqa.engines.spool import FrameSpool
-    from csqa.report.tables import agents_table
-    from csqa.store import ResultStore
+    from csqa.results.spool import FrameSpool
+    from csqa.results.tables import agents_table
+    from csqa.outputs.store import ResultStore
 
     with ResultStore(sample_run.outdir / "results.duckdb", read_only=True) as rs:
         stored = rs.load()

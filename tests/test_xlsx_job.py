@@ -1,4 +1,4 @@
-"""report.xlsx written in a process of its own (csqa.output_jobs, the XLSX job).
+"""report.xlsx written in a process of its own (csqa.outputs.jobs, the XLSX job).
 
 The xlsx job builds the two big sheets from the spools and takes the five small ones from
 the report job; the workbook must hold the same sheets, in the same order, with the same
@@ -14,13 +14,13 @@ import time
 import pandas as pd
 import pytest
 
-from csqa.engines.spool import FrameSpool, MessageSpool
+from csqa.results.spool import FrameSpool, MessageSpool
 from csqa.core.errors import CsqaError
-from csqa.output_jobs import (HandoverAborted, OutputPool, ReportJob, XlsxJob, abort_handover, hand_over,
+from csqa.outputs.jobs import (HandoverAborted, OutputPool, ReportJob, XlsxJob, abort_handover, hand_over,
                               run_report_job, run_xlsx_job, take_over)
-from csqa.report import builder as B
-from csqa.report.xlsx import XlsxReport, write_xlsx
-from csqa.runner import REPORT_CATEGORICAL, REPORT_FINDING_COLUMNS, write_run
+from csqa.outputs.report import builder as B
+from csqa.outputs.report.xlsx import XlsxReport, write_xlsx
+from csqa.outputs.run_outputs import REPORT_CATEGORICAL, REPORT_FINDING_COLUMNS, write_run
 
 from test_report_fast import _workbook_contents, _write_xlsx_reference, _zip_parts
 
@@ -29,7 +29,7 @@ SUMMARY = {"generated_at": "2026-01-01 00:00", "masked": True, "rows_rejected": 
 
 @pytest.fixture(scope="module")
 def stored(sample_run):
-    from csqa.store import ResultStore
+    from csqa.outputs.store import ResultStore
 
     with ResultStore(sample_run.outdir / "results.duckdb", read_only=True) as rs:
         return rs.load()
@@ -77,7 +77,7 @@ def test_split_workbook_has_the_single_process_sheets_and_cells(stored, tmp_path
     html, small = B.build(conversations, figures, None, msg_spool, SUMMARY, options, finding_details=details,
                           with_detail_sheets=False, small_sheets_ready=handed.update)
     assert set(small) == set(handed) == set(B.SHEET_ORDER) - set(B.DETAIL_SHEETS)
-    from csqa.output_jobs import _finding_counts
+    from csqa.outputs.jobs import _finding_counts
 
     big = B.detail_sheets(conversations, len(fnd_spool), lambda: _finding_counts(fnd_spool), details, options)
     with XlsxReport(tmp_path / "split.xlsx", list(B.SHEET_ORDER)) as book:
@@ -218,7 +218,7 @@ def test_run_json_has_the_xlsx_job(stored, tmp_path):
 def test_xlsx_job_reads_only_the_worst_conversations_past_the_caps_and_gives_the_same_sheets(stored, tmp_path, caps):
     """Past the caps the xlsx job reads ids and scores, then only the worst rows in full: the two
     big sheets are those made from every conversation (ties in score broken by id, as there)."""
-    from csqa.output_jobs import _finding_counts, _xlsx_conversations
+    from csqa.outputs.jobs import _finding_counts, _xlsx_conversations
 
     options = B.ReportOptions(mask=True, already_masked=True, **caps)
     conv_spool, fnd_spool, _ = _spools(stored, tmp_path)

@@ -153,7 +153,7 @@ def classify(input_path: Path, text_column: str, context_column: str | None, out
             out[f"proba_{c}"] = np.round(p[:, j], 4)
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        from csqa.report.safety import safe_frame
+        from csqa.outputs.safety import safe_frame
 
         safe_frame(out).to_csv(out_path, index=False, encoding="utf-8-sig")  # (no formula from the texts)
     except OSError as exc:
@@ -252,7 +252,7 @@ def evaluate(labelled: Path, text_column: str, label_column: str, severity_colum
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
             (out_dir / "metrics.json").write_text(json.dumps({"model_id": clf.model_id, "input": str(labelled), **m}, ensure_ascii=False, indent=2), encoding="utf-8")
-            from csqa.report.safety import safe_frame
+            from csqa.outputs.safety import safe_frame
 
             safe_frame(cm).to_csv(out_dir / "confusion_matrix.csv", encoding="utf-8-sig")
             safe_frame(errors).to_csv(out_dir / "errors.csv", index=False, encoding="utf-8-sig")

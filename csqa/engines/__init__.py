@@ -7,6 +7,7 @@
 Both return `ChunkOutput`s built by `Scorer.score_frame`, so their results are identical.
 """
 
-from csqa.engines.base import ChunkOutput, Scorer, ScorerSetup, concat_outputs
+from csqa.engines.base import ChunkOutput, Scorer, concat_outputs
+from csqa.settings import ScoringSettings
 
-__all__ = ["ChunkOutput", "Scorer", "ScorerSetup", "concat_outputs"]
+__all__ = ["ChunkOutput", "Scorer", "ScoringSettings", "concat_outputs"]

@@ -6,24 +6,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from csqa.report.tables import conversations_table, findings_table
-from csqa.report.transcript import chunk_transcripts, messages_table
+from csqa.results.tables import conversations_table, findings_table
+from csqa.results.transcripts import chunk_transcripts, messages_table
 from csqa.runtime.measure import Timer, peak_rss_mb
 from csqa.scoring.stages import Judge, ScoreOptions
+from csqa.settings import ScoringSettings
 from csqa.text.segment import Segmenter, available_backend
-
-
-@dataclass(frozen=True)
-class ScorerSetup:
-    """Everything needed to rebuild a Scorer anywhere (a worker process, a Spark executor)."""
-
-    rulebook: str | None = None
-    select: tuple[str, ...] = ()
-    ignore: tuple[str, ...] = ()
-    model: str | None = None
-    use_model: bool = True
-    mask: bool = True
-    segmenter: str = "auto"
 
 
 @dataclass
@@ -34,7 +22,7 @@ class ChunkOutput:
     timings: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0  # of the process that scored it
     # set when the worker wrote messages and findings to spool parts itself (then both frames are empty):
-    # {"messages": csqa.engines.spool.WrittenPart, "findings": WrittenPart}
+    # {"messages": csqa.results.spool.WrittenPart, "findings": WrittenPart}
     written: dict | None = None
 
 
@@ -42,7 +30,8 @@ class Scorer:
     """A `Judge` (rulebook compiled, classifier loaded, segmenter warmed up) and the tables one chunk yields:
     ready to score frames wherever an engine runs it."""
 
-    def __init__(self, setup: ScorerSetup):
+    def __init__(self, setup: ScoringSettings):
+        """setup: the run's `csqa.settings.ScoringSettings` (hashable: a Spark executor keeps one Scorer per setup)."""
         from csqa.text.conversations import build_conversations  # noqa: F401 - warm import before forking
 
         self.setup = setup

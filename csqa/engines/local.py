@@ -44,7 +44,7 @@ def _score_in_worker(frame: pd.DataFrame, parts: tuple[Path, Path] | None = None
 def write_parts(out: ChunkOutput, messages_path: Path, findings_path: Path) -> ChunkOutput:
     """Write a scored batch's transcripts and findings (with their ledger index) as spool parts;
     the output keeps empty frames of the same dtypes and `written` says where the rows went."""
-    from csqa.engines.spool import with_finding_index, write_batch_part
+    from csqa.results.spool import with_finding_index, write_batch_part
 
     t0 = time.process_time()
     out.written = {"messages": write_batch_part(out.messages, messages_path),

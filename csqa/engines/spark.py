@@ -35,14 +35,15 @@ from typing import Iterable, Iterator
 
 import pandas as pd
 
-from csqa.engines.base import ChunkOutput, Scorer, ScorerSetup
+from csqa.engines.base import ChunkOutput, Scorer
+from csqa.settings import ScoringSettings
 from csqa.core.errors import ConfigError
 from csqa.ingest import MESSAGE_COLUMNS
 
-_EXECUTOR_SCORERS: dict[ScorerSetup, Scorer] = {}
+_EXECUTOR_SCORERS: dict[ScoringSettings, Scorer] = {}
 
 
-def _scorer_for(setup: ScorerSetup) -> Scorer:
+def _scorer_for(setup: ScoringSettings) -> Scorer:
     """One Scorer per executor Python process (rulebook compiled and model loaded once)."""
     scorer = _EXECUTOR_SCORERS.get(setup)
     if scorer is None:
@@ -97,7 +98,7 @@ def spark_session(master: str | None = None, partitions: int | None = None):
 class SparkEngine:
     name = "spark"
 
-    def __init__(self, setup: ScorerSetup, rows_per_bucket: int = 50_000, master: str | None = None,
+    def __init__(self, setup: ScoringSettings, rows_per_bucket: int = 50_000, master: str | None = None,
                  staging: str | None = None):
         self.setup = setup
         self.rows_per_bucket = max(1, int(rows_per_bucket))

@@ -220,19 +220,30 @@ def _iter_one(path: Path, shown: str, options, column_map, role_table, state):
     yield empty_messages(), empty_rejects(), info
 
 
+class _Rejections:
+    """Per row of a chunk: the first reason it is rejected for (None: kept) and the column that holds it."""
+
+    def __init__(self, n: int, mapping: ColumnMapping):
+        self.reasons = np.full(n, None, dtype=object)
+        self.columns = np.full(n, "", dtype=object)
+        self.mapping = mapping
+
+    def reject(self, mask: np.ndarray, field: str, make_reason) -> None:
+        pos = np.flatnonzero(mask & (self.reasons == None))  # noqa: E711 - elementwise
+        for i in pos:
+            self.reasons[i] = make_reason(i)
+            self.columns[i] = self.mapping.label(field)
+
+    @property
+    def kept(self) -> np.ndarray:
+        return self.reasons == None  # noqa: E711
+
+
 def _process_chunk(raw: RawChunk, mapping: ColumnMapping, shown: str, options, role_table, state):
     """Validate one chunk: rows that pass become messages, the others rejects with a reason."""
     source = raw.source or shown
     n = len(raw.rows)
-    reasons = np.full(n, None, dtype=object)
-    columns = np.full(n, "", dtype=object)
-
-    def reject(mask: np.ndarray, field: str, make_reason) -> None:
-        pos = np.flatnonzero(mask & (reasons == None))  # noqa: E711 - elementwise
-        for i in pos:
-            reasons[i] = make_reason(i)
-            columns[i] = mapping.label(field)
-
+    check = _Rejections(n, mapping)
     fields = raw.fields
     conv = to_str_series(fields["conversation_id"]).str.strip() if n else pd.Series([], dtype="str")
     role_raw = to_str_series(fields["role"]) if n else pd.Series([], dtype="str")
@@ -244,52 +255,21 @@ def _process_chunk(raw: RawChunk, mapping: ColumnMapping, shown: str, options, r
         agent = pd.Series([""] * n, dtype="str")
 
     label = mapping.label
-    reject(
+    check.reject(
         (conv == "").to_numpy(dtype=bool),
         "conversation_id",
         lambda i: f"会话ID为空（列「{label('conversation_id')}」）：请补全该行的会话ID (missing conversation id)",
     )
     role_values = _objects(role_raw)
-    reject(
+    check.reject(
         (roles == "").to_numpy(dtype=bool),
         "role",
         lambda i: _role_reason(role_values(i), label("role")),
     )
-    if mapping.has_time and n:
-        time_values = fields["timestamp"]
-        timestamps = parse_timestamps(time_values.reset_index(drop=True))
-        blank = is_blank(time_values.reset_index(drop=True)).to_numpy(dtype=bool)
-        unparsed = timestamps.isna().to_numpy(dtype=bool)
-        time_objects = _objects(time_values)
-        reject(blank, "timestamp", lambda i: f"时间为空（列「{label('timestamp')}」）：请补全该行的时间 (missing time)")
-        reject(
-            unparsed & ~blank,
-            "timestamp",
-            lambda i: (
-                f"无法解析时间「{_short(time_objects(i))}」（列「{label('timestamp')}」）："
-                f"请使用 2026-11-02 09:00:01 这样的格式 (unparseable time)"
-            ),
-        )
-    else:
-        timestamps = pd.Series(np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"))
-    reject(
-        (text.str.strip() == "").to_numpy(dtype=bool),
-        "text",
-        lambda i: f"内容为空（列「{label('text')}」）：该行没有消息文本，请补全或删除该行 (empty text)",
-    )
-    lengths = text.str.len().to_numpy()
-    limit = options.max_text_chars
-    reject(
-        lengths > limit,
-        "text",
-        lambda i: (
-            f"消息过长（{lengths[i]} 字，上限 {limit} 字）（列「{label('text')}」）："
-            f"请检查该行是否把多条消息或整个文件读进了一个单元格 (message too long)"
-        ),
-    )
+    timestamps = _checked_times(fields, mapping, n, check)
+    _check_texts(text, options.max_text_chars, label, check)
 
-    keep = reasons == None  # noqa: E711
-    keep_pos = np.flatnonzero(keep)
+    keep_pos = np.flatnonzero(check.kept)
     seq0 = state["seq"]
     state["seq"] += len(keep_pos)
     rows = np.asarray(raw.rows, dtype="int64")
@@ -312,12 +292,56 @@ def _process_chunk(raw: RawChunk, mapping: ColumnMapping, shown: str, options, r
         },
         columns=MESSAGE_COLUMNS,
     )
+    return messages, _rejects_frame(raw, rows, check, source)
 
+
+def _checked_times(fields, mapping: ColumnMapping, n: int, check: _Rejections) -> pd.Series:
+    """The chunk's times (NaT without a time column); a blank or unparseable time rejects its row."""
+    if not (mapping.has_time and n):
+        return pd.Series(np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"))
+    label = mapping.label
+    time_values = fields["timestamp"]
+    timestamps = parse_timestamps(time_values.reset_index(drop=True))
+    blank = is_blank(time_values.reset_index(drop=True)).to_numpy(dtype=bool)
+    unparsed = timestamps.isna().to_numpy(dtype=bool)
+    time_objects = _objects(time_values)
+    check.reject(blank, "timestamp", lambda i: f"时间为空（列「{label('timestamp')}」）：请补全该行的时间 (missing time)")
+    check.reject(
+        unparsed & ~blank,
+        "timestamp",
+        lambda i: (
+            f"无法解析时间「{_short(time_objects(i))}」（列「{label('timestamp')}」）："
+            f"请使用 2026-11-02 09:00:01 这样的格式 (unparseable time)"
+        ),
+    )
+    return timestamps
+
+
+def _check_texts(text: pd.Series, limit: int, label, check: _Rejections) -> None:
+    """An empty text, or one longer than `limit` characters, rejects its row."""
+    check.reject(
+        (text.str.strip() == "").to_numpy(dtype=bool),
+        "text",
+        lambda i: f"内容为空（列「{label('text')}」）：该行没有消息文本，请补全或删除该行 (empty text)",
+    )
+    lengths = text.str.len().to_numpy()
+    check.reject(
+        lengths > limit,
+        "text",
+        lambda i: (
+            f"消息过长（{lengths[i]} 字，上限 {limit} 字）（列「{label('text')}」）："
+            f"请检查该行是否把多条消息或整个文件读进了一个单元格 (message too long)"
+        ),
+    )
+
+
+def _rejects_frame(raw: RawChunk, rows: np.ndarray, check: _Rejections, source: str) -> pd.DataFrame:
+    """The chunk's rejects: the rows its reader could not split (`raw.bad`) and the rows rejected here, by row."""
     reject_rows = [(r, c, reason, truncate_raw(text_)) for r, c, reason, text_ in raw.bad]
-    for i in np.flatnonzero(~keep):
-        reject_rows.append((int(rows[i]), columns[i], reasons[i], truncate_raw(raw.raw_of(i))))
+    for i in np.flatnonzero(~check.kept):
+        reject_rows.append((int(rows[i]), check.columns[i], check.reasons[i], truncate_raw(raw.raw_of(i))))
     reject_rows.sort(key=lambda r: r[0])
-    rejects = pd.DataFrame(
+    return pd.DataFrame(
         {
             "source": pd.Series([source] * len(reject_rows), dtype="str"),
             "row": pd.Series([r[0] for r in reject_rows], dtype="int64"),
@@ -327,7 +351,6 @@ def _process_chunk(raw: RawChunk, mapping: ColumnMapping, shown: str, options, r
         },
         columns=REJECT_COLUMNS,
     )
-    return messages, rejects
 
 
 def _objects(values: pd.Series):

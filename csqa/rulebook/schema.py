@@ -294,6 +294,8 @@ class Trigger(Strict):
 class Settings(Strict):
     pass_mark: float = Field(80, ge=0, le=100)
     critical_fails: bool = True
+    # agents with fewer conversations are marked 样本少 in agents.csv and the reports
+    min_n: int = Field(20, ge=1, le=100_000)
 
 
 class Rulebook(Strict):

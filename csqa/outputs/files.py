@@ -10,7 +10,7 @@ from typing import Callable
 import pandas as pd
 
 from csqa.runtime import testhook
-from csqa.csv_writer import write_csv_part
+from csqa.outputs.csv import write_csv_part
 from csqa.core.errors import writing
 from csqa.runtime.workspace import OutputDir
 
@@ -18,15 +18,16 @@ UTF8_BOM = "\ufeff".encode("utf-8")
 
 
 def _contract_columns() -> dict[str, list[str]]:
-    from csqa.report.tables import AGENT_COLUMNS, CONVERSATION_COLUMNS, FINDING_COLUMNS
+    """The columns of each declared table's CSV file (`csqa.results.columns`)."""
+    from csqa.results.columns import TABLES
 
-    return {"conversations": CONVERSATION_COLUMNS, "findings": FINDING_COLUMNS, "agents": AGENT_COLUMNS}
+    return {name: table.csv_columns for name, table in TABLES.items() if name != "rejects"}
 
 
 def _csv(table, path: Path, columns: list[str] | None = None) -> None:
-    """A DataFrame, or a spool of parts (`csqa.engines.spool.FrameSpool`) written part by part.
-    The bytes are pandas' `to_csv(index=False)` of the safe cells (`csqa.report.safety.safe_frame`:
-    every text cell, ids included), encoded by `csqa.csv_writer` (much less CPU)."""
+    """A DataFrame, or a spool of parts (`csqa.results.spool.FrameSpool`) written part by part.
+    The bytes are pandas' `to_csv(index=False)` of the safe cells (`csqa.outputs.safety.safe_frame`:
+    every text cell, ids included), encoded by `csqa.outputs.csv` (much less CPU)."""
     parts = _slices(table) if isinstance(table, pd.DataFrame) else table.frames(columns)
     empty = table if isinstance(table, pd.DataFrame) else table.empty_frame()
     # UTF-8 with BOM so Excel opens Chinese text correctly
@@ -58,7 +59,7 @@ def _slices(frame: pd.DataFrame):
 
 def _csv_part(df: pd.DataFrame, fh, columns: list[str] | None, header: bool) -> None:
     out = df[[c for c in columns if c in df.columns]] if columns else df
-    write_csv_part(out, fh, header)  # (every text cell made safe there: csqa.report.safety.safe_cell)
+    write_csv_part(out, fh, header)  # (every text cell made safe there: csqa.outputs.safety.safe_cell)
 
 
 def write_outputs(outdir: Path | OutputDir, tables: dict[str, pd.DataFrame], manifest: dict | Callable[[], dict] | None,
@@ -86,7 +87,7 @@ def write_outputs(outdir: Path | OutputDir, tables: dict[str, pd.DataFrame], man
                 (stage / "report.html").write_text(html, encoding="utf-8")
             names.append("report.html")
         if xlsx_sheets is not None:
-            from csqa.report.xlsx import write_xlsx
+            from csqa.outputs.report.xlsx import write_xlsx
 
             with writing(stage / "report.xlsx"):
                 write_xlsx(stage / "report.xlsx", xlsx_sheets)

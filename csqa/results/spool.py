@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
 
 from csqa.core.errors import writing
-from csqa.report.transcript import MESSAGE_COLUMNS
+from csqa.results.columns import TRANSCRIPT_COLUMNS
+from csqa.results.transcripts import empty_transcripts
 
 
 class FrameSpool:
@@ -157,10 +158,9 @@ class MessageSpool(FrameSpool):
     """The run's transcripts (masked unless --no-mask)."""
 
     def __init__(self, workdir: str | Path | None = None):
-        super().__init__("transcripts", MESSAGE_COLUMNS, workdir)
+        super().__init__("transcripts", TRANSCRIPT_COLUMNS, workdir)
 
     def empty_frame(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         if self._empty is not None:
             return super().empty_frame(columns)
-        cols = list(columns) if columns is not None else MESSAGE_COLUMNS
-        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "message_index" else "object") for c in cols})
+        return empty_transcripts(list(columns) if columns is not None else None)

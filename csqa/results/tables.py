@@ -1,9 +1,9 @@
-"""Result tables in the output contract's column order (pure functions over results).
+"""The result tables as frames, built from the scored conversations (pure functions over results).
 
-`conversations_table` adds one column after the contract ones, `not_applicable` (the rule
-codes that did not apply, ";"-joined): the results store and the report use it so that
-each check's rate is over the conversations it applied to; conversations.csv keeps to
-the contract (`CONVERSATION_COLUMNS`).
+Columns, order and dtypes are those declared in `csqa.results.columns`. `conversations_table`
+adds `not_applicable` after the CSV's columns (the rule codes that did not apply, ";"-joined):
+the results store and the report use it so that each check's rate is over the conversations it
+applied to; conversations.csv keeps to `CONVERSATION_COLUMNS`.
 """
 from __future__ import annotations
 
@@ -13,26 +13,19 @@ import numpy as np
 import pandas as pd
 
 from csqa.core.records import ConversationResult
-from csqa.report.stats import wilson_lower
+from csqa.results.columns import AGENT_COLUMNS, CONVERSATION_COLUMNS, CONVERSATIONS, FINDING_COLUMNS, FINDINGS
+from csqa.results.stats import wilson_lower
 from csqa.rulebook.schema import CHECK_NAMES_ZH
+from csqa.settings import DEFAULT_MIN_N
 
-CONVERSATION_COLUMNS = [
-    "conversation_id", "agent_id", "agents", "started_at", "ended_at", "n_messages", "score", "passed",
-    "critical", "complaint", "complaint_category", "complaint_severity", "resolved", "unhappy_end",
-    "first_response_s", "mean_response_s", "n_findings",
-]
-FINDING_COLUMNS = [
-    "conversation_id", "agent_id", "rule_id", "rule_name", "check", "severity", "points", "message_index",
-    "timestamp", "span_start", "span_end", "matched_text", "evidence", "explanation",
-]
-AGENT_COLUMNS = [
-    "agent_id", "conversations", "mean_score", "pass_rate", "passed", "critical_conversations", "findings",
-    "complaints", "serious_complaints", "resolution_rate", "unhappy_rate", "mean_first_response_s",
-    "mean_response_s", "top_failed_check",
-    "pass_rate_low95", "small_sample",
-]
-EXTRA_CONVERSATION_COLUMNS = ["not_applicable"]
-SMALL_SAMPLE = 20  # agents with fewer conversations are marked 样本少
+EXTRA_CONVERSATION_COLUMNS = [c for c in CONVERSATIONS.names if c not in CONVERSATION_COLUMNS]
+
+# the conversation columns that are not an attribute of the same name of ConversationResult
+_CONVERSATION_VALUES = {
+    "agents": lambda r: ";".join(r.agents),
+    "n_findings": lambda r: len(r.findings),
+    "not_applicable": lambda r: ";".join(r.not_applicable),
+}
 
 
 def conversations_table(results: list[ConversationResult]) -> pd.DataFrame:
@@ -44,7 +37,7 @@ def conversations_table(results: list[ConversationResult]) -> pd.DataFrame:
         col: (frame_column(values, _CONVERSATION_KINDS[col]) if col in _CONVERSATION_KINDS else str_column(values))
         for col, values in columns.items()
     }
-    return pd.DataFrame(data, columns=CONVERSATION_COLUMNS + EXTRA_CONVERSATION_COLUMNS, copy=False)
+    return pd.DataFrame(data, columns=CONVERSATIONS.names, copy=False)
 
 
 def findings_table(results: list[ConversationResult]) -> pd.DataFrame:
@@ -70,12 +63,10 @@ _STRING_DTYPE = pd.Series(["x"]).dtype  # what pandas infers for a column of str
 
 # kinds of the non-text columns: "int" (int64), "float" (float64), "bool", "boolean" (bool / None),
 # "float?" (float / None, at least one float: float64 with NaN), "Int64" (int / None)
-_CONVERSATION_KINDS = {
-    "n_messages": "int", "score": "float", "passed": "bool", "critical": "bool", "complaint": "boolean",
-    "resolved": "boolean", "unhappy_end": "boolean",
-    "first_response_s": "float?", "mean_response_s": "float?", "n_findings": "int",
-}
-_FINDING_KINDS = {"points": "float", "message_index": "Int64", "span_start": "Int64", "span_end": "Int64"}
+_CONVERSATION_KINDS = {c.name: c.kind for c in CONVERSATIONS.columns if c.kind not in ("text", "time")}
+_FINDING_KINDS = {c.name: c.kind for c in FINDINGS.columns if c.kind not in ("text", "time")}
+# what the plain construction converts a kind's column to after pandas' inference
+_PLAIN_CASTS = {"boolean": "boolean", "int": "int64", "Int64": "Int64"}
 
 
 _NONE = type(None)
@@ -139,27 +130,10 @@ def _conversation_columns(results: list[ConversationResult]) -> dict[str, list] 
     """The conversations table as lists, or None when the plain construction must decide the dtypes."""
     if not results:
         return None  # empty: the plain frame's object columns
-    rs = results
-    columns = {
-        "conversation_id": [r.conversation_id for r in rs],
-        "agent_id": [r.agent_id for r in rs],
-        "agents": [";".join(r.agents) for r in rs],
-        "started_at": [r.started_at for r in rs],
-        "ended_at": [r.ended_at for r in rs],
-        "n_messages": [r.n_messages for r in rs],
-        "score": [r.score for r in rs],
-        "passed": [r.passed for r in rs],
-        "critical": [r.critical for r in rs],
-        "complaint": [r.complaint for r in rs],
-        "complaint_category": [r.complaint_category for r in rs],
-        "complaint_severity": [r.complaint_severity for r in rs],
-        "resolved": [r.resolved for r in rs],
-        "unhappy_end": [r.unhappy_end for r in rs],
-        "first_response_s": [r.first_response_s for r in rs],
-        "mean_response_s": [r.mean_response_s for r in rs],
-        "n_findings": [len(r.findings) for r in rs],
-        "not_applicable": [";".join(r.not_applicable) for r in rs],
-    }
+    columns = {}
+    for col in CONVERSATIONS.names:
+        value = _CONVERSATION_VALUES.get(col)
+        columns[col] = list(map(value, results)) if value else list(map(attrgetter(col), results))
     for col, values in columns.items():
         kind = _CONVERSATION_KINDS.get(col)
         if not (_kind_ok(values, kind) if kind else all_str(values)):
@@ -183,79 +157,45 @@ def finding_columns(results: list[ConversationResult]) -> dict[str, list] | None
 
 
 def findings_frame(columns: dict[str, list]) -> pd.DataFrame:
-    """The findings frame of `finding_columns` lists; extra columns (hl_start / hl_end) are Int64."""
+    """The findings frame of `finding_columns` lists (and of hl_start / hl_end, when given)."""
     data = {}
     for col, values in columns.items():
-        kind = _FINDING_KINDS.get(col, "Int64" if col in ("hl_start", "hl_end") else None)
+        kind = _FINDING_KINDS.get(col)
         data[col] = frame_column(values, kind) if kind else str_column(values)
     return pd.DataFrame(data, copy=False)
 
 
 # ---------------------------------------------------------------------------- the plain construction
 def _conversations_table_plain(results: list[ConversationResult]) -> pd.DataFrame:
-    rows = [
-        {
-            "conversation_id": r.conversation_id,
-            "agent_id": r.agent_id,
-            "agents": ";".join(r.agents),
-            "started_at": r.started_at,
-            "ended_at": r.ended_at,
-            "n_messages": r.n_messages,
-            "score": r.score,
-            "passed": r.passed,
-            "critical": r.critical,
-            "complaint": r.complaint,
-            "complaint_category": r.complaint_category,
-            "complaint_severity": r.complaint_severity,
-            "resolved": r.resolved,
-            "unhappy_end": r.unhappy_end,
-            "first_response_s": r.first_response_s,
-            "mean_response_s": r.mean_response_s,
-            "n_findings": len(r.findings),
-            "not_applicable": ";".join(r.not_applicable),
-        }
-        for r in results
-    ]
-    df = pd.DataFrame(rows, columns=CONVERSATION_COLUMNS + EXTRA_CONVERSATION_COLUMNS)
-    for col in ("complaint", "resolved", "unhappy_end"):
-        df[col] = df[col].astype("boolean")
-    df["n_messages"] = df["n_messages"].astype("int64")
-    df["n_findings"] = df["n_findings"].astype("int64")
-    return df
+    values = {col: _CONVERSATION_VALUES.get(col, attrgetter(col)) for col in CONVERSATIONS.names}
+    rows = [{col: value(r) for col, value in values.items()} for r in results]
+    df = pd.DataFrame(rows, columns=CONVERSATIONS.names)
+    return _plain_casts(df, _CONVERSATION_KINDS)
 
 
 def _findings_table_plain(results: list[ConversationResult]) -> pd.DataFrame:
     rows = [
-        {
-            "conversation_id": r.conversation_id,
-            "agent_id": f.agent_id,
-            "rule_id": f.rule_id,
-            "rule_name": f.rule_name,
-            "check": f.check,
-            "severity": f.severity,
-            "points": f.points,
-            "message_index": f.message_index,
-            "timestamp": f.timestamp,
-            "span_start": f.span_start,
-            "span_end": f.span_end,
-            "matched_text": f.matched_text,
-            "evidence": f.evidence,
-            "explanation": f.explanation,
-        }
+        {"conversation_id": r.conversation_id, **{col: getattr(f, col) for col in FINDING_COLUMNS[1:]}}
         for r in results
         for f in r.findings
     ]
     df = pd.DataFrame(rows, columns=FINDING_COLUMNS)
-    for col in ("message_index", "span_start", "span_end"):
-        df[col] = df[col].astype("Int64")
+    return _plain_casts(df, _FINDING_KINDS)
+
+
+def _plain_casts(df: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    for col, kind in kinds.items():
+        if col in df.columns and kind in _PLAIN_CASTS:
+            df[col] = df[col].astype(_PLAIN_CASTS[kind])
     return df
 
 
-def agents_table(conversations: pd.DataFrame, findings: pd.DataFrame, min_n: int = SMALL_SAMPLE) -> pd.DataFrame:
+def agents_table(conversations: pd.DataFrame, findings: pd.DataFrame, min_n: int = DEFAULT_MIN_N) -> pd.DataFrame:
     """Per-agent aggregates: conversation-level figures by primary agent, findings by the agent they name.
 
     pass_rate_low95 is the lower bound of the 95 % Wilson interval of the pass rate (what
-    the ranking sorts by); small_sample marks agents with fewer than `min_n` conversations.
+    the ranking sorts by); small_sample marks agents with fewer than `min_n` conversations (the rulebook's
+    `settings.min_n`: `csqa.settings.RulebookSettings.min_n`).
     """
     if conversations.empty:
         return pd.DataFrame(columns=AGENT_COLUMNS)

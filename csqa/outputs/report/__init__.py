@@ -1,13 +1,13 @@
 """Report stage: result tables (conversations, findings, agents) and the HTML / Excel reports.
 
-    from csqa.report import build, ReportOptions
+    from csqa.outputs.report import build, ReportOptions
     html, sheets = build(conversations, findings, agents, messages, summary)   # DataFrames in
-    csqa.report.xlsx.write_xlsx(path, sheets)
+    csqa.outputs.report.xlsx.write_xlsx(path, sheets)
 
-`build` (csqa/report/builder.py) documents the columns it reads. Everything is a function
+`build` (csqa/outputs/report/builder.py) documents the columns it reads. Everything is a function
 of DataFrames, so one batch from `csqa score` and many batches from the results store
 (`csqa report`) give the same report.
 """
-from csqa.report.builder import ReportOptions, build
+from csqa.outputs.report.builder import ReportOptions, build
 
 __all__ = ["ReportOptions", "build"]

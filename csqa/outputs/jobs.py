@@ -13,7 +13,7 @@ Why report.xlsx is a job of its own: writing the workbook (most of it the two bi
 违规明细 and 会话评分, row-capped by `ReportOptions.xlsx_max_*`) took as long as building
 the report, and one after the other they were the output stage's critical path while a
 core idled. The XLSX job adds the sheets in workbook order, fills the big two from the
-spools itself (`csqa.report.builder.detail_sheets`), then waits for the five small sheets
+spools itself (`csqa.outputs.report.builder.detail_sheets`), then waits for the five small sheets
 the REPORT job computes along with report.html (`build(..., with_detail_sheets=False)`):
 the report job hands them over as a pickle in the run's work folder, written atomically
 (`hand_over`). If the report job fails, it leaves an abort mark there instead, and so does
@@ -34,7 +34,7 @@ One process tree: the fork server and the job processes die with the main proces
 (`csqa.runtime.lifeline`: the fork server arms it when it imports `csqa.runtime.forkserver_guard`, the job
 processes in their initializer), and `OutputPool.terminate` ends the jobs at once when the run
 is interrupted. The store job records the run only when the main process says so: it inserts
-the rows (invisible until the run is recorded, see `csqa.store`), prepares the transaction that
+the rows (invisible until the run is recorded, see `csqa.outputs.store`), prepares the transaction that
 records the run, signals `ready` (with its figures, for run.json) and waits for the go-ahead,
 which comes once every other output is complete in the stage folder (`go`); on an abort mark it
 drops its rows instead. Temporary files of a job go to the job's `tmpdir` (in the stage folder),
@@ -70,7 +70,7 @@ class ReportJob:
     messages: object  # MessageSpool of transcripts as stored (masked unless --no-mask)
     agents: pd.DataFrame
     summary: dict
-    options: object  # csqa.report.builder.ReportOptions
+    options: object  # csqa.outputs.report.builder.ReportOptions
     html_path: Path
     handover: Path  # where the small report.xlsx sheets go for the xlsx job (`hand_over`)
     finding_columns: list[str] = field(default_factory=list)  # what the figures aggregate
@@ -84,7 +84,7 @@ class XlsxJob:
 
     conversations: object  # FrameSpool of the conversations table (one part)
     findings: object  # FrameSpool of findings (full rows)
-    options: object  # csqa.report.builder.ReportOptions
+    options: object  # csqa.outputs.report.builder.ReportOptions
     xlsx_path: Path
     handover: Path  # written by the report job (`hand_over`), or its abort mark
     tmpdir: Path | None = None  # xlsxwriter's temporary files (default: the system's)
@@ -104,10 +104,10 @@ class StoreJob:
 
 # what the fork server imports once (see the module docstring): besides the libraries, everything a
 # job imports on its way (unpickling a job, the spools, `check_statistics`, `peak_rss_mb`: ~0.09 s of
-# CPU per job otherwise), and report.html's template, compiled (`csqa.report.preload`)
-_PRELOAD = ["csqa.runtime.forkserver_guard", "duckdb", "jinja2", "pyarrow.parquet", "xlsxwriter", "csqa.report.builder", "csqa.report.xlsx",
-            "csqa.store", "csqa.output_jobs", "csqa.engines.spool", "csqa.report.tables", "csqa.runtime.measure",
-            "csqa.report.preload"]
+# CPU per job otherwise), and report.html's template, compiled (`csqa.outputs.report.preload`)
+_PRELOAD = ["csqa.runtime.forkserver_guard", "duckdb", "jinja2", "pyarrow.parquet", "xlsxwriter", "csqa.outputs.report.builder", "csqa.outputs.report.xlsx",
+            "csqa.outputs.store", "csqa.outputs.jobs", "csqa.results.spool", "csqa.results.tables", "csqa.runtime.measure",
+            "csqa.outputs.report.preload"]
 
 
 def _finished(t0: float) -> dict:
@@ -263,8 +263,8 @@ def _returning_arrow_pool() -> None:
 
 
 def _report(job: ReportJob) -> dict:
-    from csqa.report.builder import build
-    from csqa.report.tables import check_statistics
+    from csqa.outputs.report.builder import build
+    from csqa.results.tables import check_statistics
 
     t0 = time.perf_counter()
     _returning_arrow_pool()
@@ -346,8 +346,8 @@ def _xlsx_conversations(spool, n_findings: int, finding_counts, options) -> pd.D
 
 
 def _xlsx(job: XlsxJob) -> dict:
-    from csqa.report.builder import DETAIL_SHEETS, SHEET_ORDER, detail_sheets
-    from csqa.report.xlsx import XlsxReport
+    from csqa.outputs.report.builder import DETAIL_SHEETS, SHEET_ORDER, detail_sheets
+    from csqa.outputs.report.xlsx import XlsxReport
 
     t0 = time.perf_counter()
     spool = job.findings
@@ -378,7 +378,7 @@ def _xlsx(job: XlsxJob) -> dict:
 
 
 def _store(job: StoreJob) -> dict:
-    from csqa.store import ResultStore
+    from csqa.outputs.store import ResultStore
 
     t0 = time.perf_counter()
     with ResultStore(job.path, temp_directory=job.tmpdir) as rs:

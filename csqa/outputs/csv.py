@@ -9,7 +9,7 @@ kernels in C, and the joined buffer goes to the file as it is.
 
 Contract: `write_csv_part(frame, fh, header)` writes to the binary file `fh` exactly the bytes
 of `safe_frame(frame).to_csv(index=False, header=header).encode("utf-8")` — every text cell
-through `csqa.report.safety.safe_cell` (no formula, no control character), then pandas' default options:
+through `csqa.outputs.safety.safe_cell` (no formula, no control character), then pandas' default options:
 `na_rep=""`, no float_format, `lineterminator=os.linesep`, `csv.QUOTE_MINIMAL`, `quotechar='"'`,
 doubled inner quotes). Columns of these dtypes are encoded here:
 
@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from csqa.report.safety import safe_arrow, safe_frame
+from csqa.outputs.safety import safe_arrow, safe_frame
 
 LINE_END = os.linesep  # pandas' default lineterminator
 _TEXT = pa.large_string()

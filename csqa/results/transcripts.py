@@ -1,7 +1,7 @@
-"""Transcripts for the drill-down: the messages frame, masking that keeps offsets, safe highlighting.
+"""The transcripts table and masking that keeps offsets (the findings point into the text as shown).
 
-The messages frame has one row per message: conversation_id, message_index, role,
-agent_id, timestamp, text. `message_index` is the message's position in its ordered
+The transcripts frame (`csqa.results.columns.TRANSCRIPTS`; the store's `messages`) has one row per
+message: conversation_id, message_index, role, agent_id, timestamp, text. `message_index` is the message's position in its ordered
 conversation, the same index findings carry; `span_start`/`span_end` of a finding are
 offsets into that message's ORIGINAL text.
 
@@ -9,10 +9,7 @@ Masking changes lengths (an e-mail or address shrinks), so a masked transcript g
 its own highlight offsets: `prepare_transcripts` masks the text and adds `hl_start` /
 `hl_end` to the findings — offsets into the text as it is stored and shown. A
 highlight that touches a piece of personal data grows to cover the whole masked value,
-so a highlight can never reveal part of a number.
-
-`highlight_html` builds the highlighted message by escaping every piece separately:
-chat text never reaches the page unescaped.
+so a highlight can never reveal part of a number (`csqa.outputs.report.highlight` draws them).
 """
 from __future__ import annotations
 
@@ -24,13 +21,11 @@ from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
-from markupsafe import Markup, escape
 
 from csqa.checks import pii as _pii
 from csqa.core.records import Conversation, ConversationResult
-from csqa.report.tables import all_str, finding_columns, findings_frame, findings_table, str_column
-
-MESSAGE_COLUMNS = ["conversation_id", "message_index", "role", "agent_id", "timestamp", "text"]
+from csqa.results.columns import FINDINGS, REJECTS, TRANSCRIPT_COLUMNS
+from csqa.results.tables import all_str, finding_columns, findings_frame, findings_table, str_column
 
 
 # ---------------------------------------------------------------------------- the messages frame
@@ -43,7 +38,7 @@ def messages_table(ingested: pd.DataFrame) -> pd.DataFrame:
     against build_conversations on the sample).
     """
     if ingested.empty:
-        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "message_index" else "object") for c in MESSAGE_COLUMNS})
+        return empty_transcripts()
     df = ingested
     first_seen = df.groupby("conversation_id", sort=False)["seq"].transform("min")
     ordered = df.assign(_first=first_seen).sort_values(["_first", "timestamp", "seq"], kind="stable", na_position="first")
@@ -58,7 +53,13 @@ def messages_table(ingested: pd.DataFrame) -> pd.DataFrame:
             "text": ordered["text"].astype(str).to_numpy(),
         }
     )
-    return out[MESSAGE_COLUMNS]
+    return out[TRANSCRIPT_COLUMNS]
+
+
+def empty_transcripts(columns: list[str] | None = None) -> pd.DataFrame:
+    """A transcripts frame without rows (message_index int64, the rest object)."""
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "message_index" else "object")
+                         for c in (TRANSCRIPT_COLUMNS if columns is None else columns)})
 
 
 # ---------------------------------------------------------------------------- masking with offsets
@@ -331,60 +332,22 @@ def chunk_transcripts(ingested: pd.DataFrame, conversations: list[Conversation],
 
 
 def mask_findings_text(findings: pd.DataFrame) -> pd.DataFrame:
-    """Mask matched_text / evidence / explanation of findings without their transcripts."""
+    """Mask the masked columns of findings (matched_text, evidence, explanation) without their transcripts."""
     out = findings.copy()
-    for col in ("matched_text", "evidence", "explanation"):
+    for col in FINDINGS.masked:
         if col in out.columns:
             out[col] = out[col].map(_mask_text)
     return out
 
 
-# ---------------------------------------------------------------------------- highlighting
-@dataclass(frozen=True)
-class Mark:
-    start: int
-    end: int
-    label: str  # the finding's number in the ledger
-    title: str  # tooltip: rule, explanation, points
-    css: str = "hl"
-
-
-def highlight_html(text: str, marks: Iterable[Mark]) -> Markup:
-    """The message text as HTML with each mark highlighted; every piece of text is escaped.
-
-    Overlapping marks split the text at every boundary; a piece covered by several marks
-    carries all their labels in its tooltip. The number of each mark follows its end.
-    """
-    text = text or ""
-    marks = [m for m in marks if 0 <= m.start <= m.end <= len(text)]
-    if not marks:
-        return Markup(escape(text))
-    bounds = sorted({0, len(text)} | {m.start for m in marks} | {m.end for m in marks})
-    out: list[Markup] = []
-    ends_at: dict[int, list[Mark]] = {}
-    for m in marks:
-        ends_at.setdefault(m.end, []).append(m)
-    for m in ends_at.pop(0, []):  # empty marks at the very start
-        out.append(Markup('<sup class="fn" title="{}">{}</sup>').format(m.title, m.label))
-    for a, b in zip(bounds, bounds[1:] + [None]):
-        if b is not None and a < b:
-            piece = text[a:b]
-            covering = [m for m in marks if m.start <= a and b <= m.end and m.start < m.end]
-            if covering:
-                worst = "hl-critical" if any(m.css == "hl-critical" for m in covering) else covering[0].css
-                out.append(Markup('<mark class="{}" title="{}">{}</mark>').format(
-                    worst, "\n".join(m.title for m in covering), piece))
-            else:
-                out.append(escape(piece))
-        pos = b if b is not None else a
-        for m in ends_at.pop(pos, []):
-            out.append(Markup('<sup class="fn" title="{}">{}</sup>').format(m.title, m.label))
-    return Markup("").join(out)
-
-
-ROLE_ZH = {"agent": "客服", "customer": "顾客", "system": "系统"}
-
-
-def role_zh(role: str) -> str:
-    return ROLE_ZH.get(role, role)
-
+def mask_rejects(rejects: pd.DataFrame, mask: bool) -> pd.DataFrame:
+    """rejects.csv as written: its masked columns (the raw row, and the reason, which may quote a cell)
+    masked unless --no-mask."""
+    if not mask or rejects.empty:
+        return rejects
+    masker = _Masker()
+    out = rejects.copy()
+    for col in REJECTS.masked:
+        if col in out.columns:
+            out[col] = pd.Series(masker.values(out[col].tolist()), index=out.index, dtype=out[col].dtype)
+    return out
