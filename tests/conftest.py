@@ -150,9 +150,10 @@ def sample_messages():
 @pytest.fixture(scope="session")
 def scored_sample(segmenter, sample_messages):
     """The sample scored by the pipeline functions without a classifier: (compiled book, results)."""
-    from csqa.scoring.stages import ScoreOptions, mask_function, prepare_rulebook, score_frame
+    from csqa.scoring.stages import mask_function, prepare_rulebook, score_frame
+    from csqa.settings import ScoringSettings
 
-    options = ScoreOptions(use_model=False)
+    options = ScoringSettings(use_model=False)
     _, book = prepare_rulebook(options, segmenter)
     results = score_frame(sample_messages, book, None, mask_function(True), segmenter)
     return book, results

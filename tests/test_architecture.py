@@ -1,8 +1,11 @@
-"""The tree reads as the pipeline (ARCHITECTURE.md): no module imports from a later stage."""
+"""The tree reads as the pipeline (ARCHITECTURE.md): no module imports from a later stage, no function is
+longer than a screen."""
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "csqa"
 
@@ -25,6 +28,7 @@ STAGES = [
     ("web",),  # csqa serve
     ("cli", "__main__"),  # parsing only
 ]
+MAX_FUNCTION_LINES = 80
 RANK = {name: rank for rank, names in enumerate(STAGES) for name in names}
 
 
@@ -79,3 +83,12 @@ def test_the_order_test_sees_a_backward_import(tmp_path):
     assert ("runner",) in targets and ("text", "segment") in targets
     assert RANK[_stage(("runner",))] > RANK[_stage(("scoring", "stages"))]
     assert _stage(("complaints", "cli")) == "cli"
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _modules()], ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_function_is_longer_than_a_screen(path):
+    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines, line {node.lineno})"
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, f"split into named steps: {long}"

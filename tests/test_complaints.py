@@ -28,8 +28,8 @@ from csqa.complaints import (
     load_classifier,
     train,
 )
-from csqa.complaints.cli import classify, evaluate
-from csqa.complaints.cli import train as train_cmd
+from csqa.cli.models import classify, evaluate
+from csqa.cli.models import train as train_cmd
 from csqa.complaints.model import (
     card_path_for,
     default_corpus_path,

@@ -63,7 +63,7 @@ def test_training_is_reproducible_and_the_shipped_model_is_what_it_writes(tmp_pa
     """`csqa train --kind conduct` writes the shipped conduct model, bit for bit."""
     from click.testing import CliRunner
 
-    from csqa.complaints.cli import train as train_cmd
+    from csqa.cli.models import train as train_cmd
 
     res = CliRunner().invoke(train_cmd, ["--kind", "conduct", "-o", str(tmp_path)])
     assert res.exit_code == 0 and "言行模型" in res.output, res.output

@@ -185,13 +185,15 @@ def test_real_chats_score_the_same_with_and_without_memos(segmenter, sample_mess
     scoring sequence with the shipped models."""
     import pandas as pd
 
-    from csqa.scoring.stages import ScoreOptions, load_complaint_model, mask_function, prepare_rulebook, score_frame
+    from csqa.scoring.stages import load_complaint_model, mask_function, prepare_rulebook, score_frame
+
+    from csqa.settings import ScoringSettings
 
     frames = [sample_messages]
     real = _jd_chats(300)
     if real is not None:
         frames.append(real)
-    options = ScoreOptions()
+    options = ScoringSettings()
     _, book = prepare_rulebook(options, segmenter)
     classifier = load_complaint_model(options)
     for frame in frames:

@@ -22,7 +22,7 @@ from csqa.outputs.report import builder as B
 from csqa.outputs.report.xlsx import XlsxReport, write_xlsx
 from csqa.outputs.run_outputs import REPORT_CATEGORICAL, REPORT_FINDING_COLUMNS, write_run
 
-from test_report_fast import _workbook_contents, _write_xlsx_reference, _zip_parts
+from test_report_bulk_equivalence import _workbook_contents, _write_xlsx_reference, _zip_parts
 
 SUMMARY = {"generated_at": "2026-01-01 00:00", "masked": True, "rows_rejected": 0, "source": "测试"}
 

@@ -1,7 +1,7 @@
 """csqa command line: score, report, rules, and the complaint model's train / classify / evaluate.
 
-One module per sub-command (score.py, report.py, rules.py; the complaint model's in
-`csqa.complaints.cli`), each only parsing and handing down; group.py holds the group, its error
+One module per sub-command (score.py, report.py, rules.py; the models' train / classify / evaluate in
+models.py), each only parsing and handing down; group.py holds the group, its error
 handling and `--debug` (an option of every command).
 
 Exit codes: 0 success · 1 unexpected internal error · 2 bad input, rulebook or option

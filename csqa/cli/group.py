@@ -50,7 +50,7 @@ def _quiet_jieba() -> None:
 
 
 # commands of optional packages, imported only when named (or listed by --help)
-_LAZY_COMMANDS = {"train": "csqa.complaints.cli", "classify": "csqa.complaints.cli", "evaluate": "csqa.complaints.cli"}
+_LAZY_COMMANDS = {"train": "csqa.cli.models", "classify": "csqa.cli.models", "evaluate": "csqa.cli.models"}
 
 
 class CsqaGroup(click.Group):

@@ -62,10 +62,11 @@ def rules_show(code, rulebook):
 def rules_test(rulebook, select, model_path, no_model):
     """运行每条规则的示例 (与评分同样的步骤，含投诉分类): fail 示例必须命中，pass 示例不得命中"""
     from csqa.scoring.examples import run_examples
-    from csqa.scoring.stages import ScoreOptions, load_complaint_model
+    from csqa.scoring.stages import load_complaint_model
+    from csqa.settings import ScoringSettings
     from csqa.text.segment import Segmenter
 
-    classifier = load_complaint_model(ScoreOptions(model=model_path, use_model=not no_model))
+    classifier = load_complaint_model(ScoringSettings(model=model_path, use_model=not no_model))
     results = run_examples(_load(rulebook), Segmenter(), select=codes(select) or None, classifier=classifier)
     bad = [r for r in results if not r.ok]
     for r in bad:

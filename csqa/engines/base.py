@@ -9,7 +9,7 @@ import pandas as pd
 from csqa.results.tables import conversations_table, findings_table
 from csqa.results.transcripts import chunk_transcripts, messages_table
 from csqa.runtime.measure import Timer, peak_rss_mb
-from csqa.scoring.stages import Judge, ScoreOptions
+from csqa.scoring.stages import Judge
 from csqa.settings import ScoringSettings
 from csqa.text.segment import Segmenter, available_backend
 
@@ -35,13 +35,11 @@ class Scorer:
         from csqa.text.conversations import build_conversations  # noqa: F401 - warm import before forking
 
         self.setup = setup
-        options = ScoreOptions(rulebook=setup.rulebook, select=list(setup.select), ignore=list(setup.ignore),
-                               model=setup.model, use_model=setup.use_model, mask=setup.mask)
         # the checks get their own segmenter (dictionary + this rulebook's phrases); the complaint
         # classifier keeps the plain dictionary one, so its features never depend on a rulebook.
         # With masking, chunk_transcripts rebuilds the evidence of every finding from the masked
         # transcript (prepare_transcripts does the same): it is not worked out while scoring
-        self.judge = Judge.load(options, Segmenter(backend=available_backend(setup.segmenter)),
+        self.judge = Judge.load(setup, Segmenter(backend=available_backend(setup.segmenter)),
                                 evidence=not setup.mask)
         self.segmenter, self.loaded, self.book = self.judge.segmenter, self.judge.loaded, self.judge.book
         self.classifier, self.mask = self.judge.classifier, self.judge.mask

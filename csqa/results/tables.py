@@ -57,7 +57,7 @@ def findings_table(results: list[ConversationResult]) -> pd.DataFrame:
 # float; bool; int / None -> Int64 ...). The column helpers check the value types and return
 # None when a value falls outside what they handle; the tables are then built the plain way
 # (`_conversations_table_plain` / `_findings_table_plain`), so the result is always the
-# frame the plain construction gives (tests/test_tables_fast.py compares both).
+# frame the plain construction gives (tests/test_tables_builder_equivalence.py compares both).
 
 _STRING_DTYPE = pd.Series(["x"]).dtype  # what pandas infers for a column of str (pandas 3: Arrow strings)
 

@@ -125,7 +125,7 @@ class Scorecard:
         """The heart of csqa: one conversation in, its findings and score out.
 
         `with_evidence=False` leaves the evidence of findings on a message empty, for a caller that rebuilds it
-        anyway (the workers' masked transcripts, `csqa.report.transcript`)."""
+        anyway (the workers' masked transcripts, `csqa.results.transcripts`)."""
         ev = self.book.evaluate(conv)
         hits, score, critical = self.points(ev)
         findings = [self._finding(conv, hit, points, with_evidence) for hit, points in hits]

@@ -1,6 +1,6 @@
 """The judging stages in their order, written once: text → complaints → checks → scorecard.
 
-    judge = Judge.load(ScoreOptions())              # rulebook compiled, classifier loaded, segmenter ready
+    judge = Judge.load(ScoringSettings())              # rulebook compiled, classifier loaded, segmenter ready
     convs, results = judge.run(messages)            # every conversation of an ingested frame, scored
 
 Engines only decide where this runs (this process, forked workers, Spark executors); `csqa rules test`
@@ -9,10 +9,10 @@ judges each rulebook example with the same stages (csqa.scoring.examples), and t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from csqa.runtime.measure import Timer
+from csqa.settings import ScoringSettings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,18 +23,7 @@ if TYPE_CHECKING:
     from csqa.text.segment import Segmenter
 
 
-@dataclass
-class ScoreOptions:
-    rulebook: str | None = None
-    select: list[str] = field(default_factory=list)
-    ignore: list[str] = field(default_factory=list)
-    model: str | None = None  # path of a complaint model, None = the shipped one
-    use_model: bool = True
-    mask: bool = True
-    quiet: bool = False
-
-
-def prepare_rulebook(options: ScoreOptions, segmenter: Segmenter) -> tuple[LoadedRulebook, CompiledRulebook]:
+def prepare_rulebook(options: ScoringSettings, segmenter: Segmenter) -> tuple[LoadedRulebook, CompiledRulebook]:
     """The rulebook loaded and compiled; its phrases added to the segmenter so that they stay whole."""
     from csqa.checks.engine import CompiledRulebook
     from csqa.rulebook.loader import load_rulebook
@@ -46,7 +35,7 @@ def prepare_rulebook(options: ScoreOptions, segmenter: Segmenter) -> tuple[Loade
     return loaded, book
 
 
-def load_complaint_model(options: ScoreOptions):
+def load_complaint_model(options: ScoringSettings):
     """The complaint classifier, or None with --no-model (complaint columns stay empty). A shipped model that
     is missing or cannot be loaded is an error (exit 2), never a silent run without complaint columns."""
     if not options.use_model:
@@ -104,7 +93,7 @@ class Judge:
         self.loaded: LoadedRulebook | None = None
 
     @classmethod
-    def load(cls, options: ScoreOptions, segmenter: Segmenter | None = None, evidence: bool = True) -> Judge:
+    def load(cls, options: ScoringSettings, segmenter: Segmenter | None = None, evidence: bool = True) -> Judge:
         """A judge for these options: the rulebook compiled (its phrases added to `segmenter`, by default a
         fresh one, so that the complaint classifier's own segmenter never depends on a rulebook)."""
         from csqa.text.segment import Segmenter

@@ -15,7 +15,7 @@ class BulkWorksheet(Worksheet):
     """A worksheet that keeps whole columns of cells and writes its rows' XML in bulk.
 
     Same cells and same bytes as `write_string` / `write_number` and xlsxwriter's own
-    `_write_rows` (tests/test_xlsx_job.py and tests/test_report_fast.py compare the parts
+    `_write_rows` (tests/test_xlsx_job.py and tests/test_report_bulk_equivalence.py compare the parts
     byte for byte; pyproject.toml caps xlsxwriter at the versions those tests passed on).
     What goes is the per-cell overhead: xlsxwriter's checks and one cell tuple per cell
     when writing, one small XML write per cell when saving. A column of one kind (a

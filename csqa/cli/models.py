@@ -249,17 +249,22 @@ def evaluate(labelled: Path, text_column: str, label_column: str, severity_colum
     report = "\n".join(lines)
     click.echo(report)
     if out_dir is not None:
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / "metrics.json").write_text(json.dumps({"model_id": clf.model_id, "input": str(labelled), **m}, ensure_ascii=False, indent=2), encoding="utf-8")
-            from csqa.outputs.safety import safe_frame
+        _save_evaluation(out_dir, {"model_id": clf.model_id, "input": str(labelled), **m}, cm, errors, report)
 
-            safe_frame(cm).to_csv(out_dir / "confusion_matrix.csv", encoding="utf-8-sig")
-            safe_frame(errors).to_csv(out_dir / "errors.csv", index=False, encoding="utf-8-sig")
-            (out_dir / "report.txt").write_text(report + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise click.ClickException(f"无法写入报告目录 {out_dir}: {exc.strerror} / cannot write the report") from None
-        click.echo(f"\n报告已保存到 / report saved to: {out_dir}")
+
+def _save_evaluation(out_dir: Path, metrics: dict, cm: pd.DataFrame, errors: pd.DataFrame, report: str) -> None:
+    """metrics.json, confusion_matrix.csv, errors.csv (cells neutralized) and report.txt in `out_dir`."""
+    from csqa.outputs.safety import safe_frame
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
+        safe_frame(cm).to_csv(out_dir / "confusion_matrix.csv", encoding="utf-8-sig")
+        safe_frame(errors).to_csv(out_dir / "errors.csv", index=False, encoding="utf-8-sig")
+        (out_dir / "report.txt").write_text(report + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"无法写入报告目录 {out_dir}: {exc.strerror} / cannot write the report") from None
+    click.echo(f"\n报告已保存到 / report saved to: {out_dir}")
 
 
 COMMANDS = [train, classify, evaluate]
