@@ -108,7 +108,7 @@ def _run_score(inputs, target: OutputDir, encoding, column_map, role_map, rulebo
 
     # both engines' transcripts and findings go to disk batch by batch (bucket by bucket)
     spool = MessageSpool()
-    finding_spool = FrameSpool("findings", FINDING_COLUMNS + ["hl_start", "hl_end", "finding_index"])
+    finding_spool = FrameSpool("findings", FINDING_COLUMNS + ["hl_start", "hl_end", "finding_index", "finding_id"])
     try:
         if engine == "spark":
             from csqa.engines.spark import SparkEngine
@@ -287,6 +287,11 @@ def _write_run(target: OutputDir, manifest: dict, conversations: pd.DataFrame, f
     finished = False
     futures = []
     try:
+        if isinstance(findings, pd.DataFrame) and "finding_id" not in findings.columns:
+            from csqa.review.ids import add_finding_ids
+
+            findings = add_finding_ids(findings, (manifest.get("rulebook") or {}).get("sha256"),
+                                       (manifest.get("model") or {}).get("sha256"))
         findings, messages = _as_spools(findings, messages, mask, work)
         conversation_spool = FrameSpool("conversations", list(conversations.columns), workdir=work)
         conversation_spool.add(conversations)
