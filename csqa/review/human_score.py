@@ -451,3 +451,12 @@ def agent_review_columns(agents: pd.DataFrame, conversations: pd.DataFrame) -> p
     out = out.merge(figures, left_on="agent_id", right_index=True, how="left")
     out["reviewed_conversations"] = out["reviewed_conversations"].fillna(0).astype("int64")
     return out
+
+
+def review_summary(conversations: pd.DataFrame) -> str:
+    """A report's line on the reviewed share: '; 人工复核 12 个会话 (机器均分 80.1，人工均分 82.3)' or ''."""
+    if "human_score" not in conversations or not conversations["human_score"].notna().any():
+        return ""
+    rev = conversations[conversations["human_score"].notna()]
+    return (f"；人工复核 {len(rev)} / {len(conversations)} 个会话 (机器均分 {rev['score'].mean():.1f}，"
+            f"人工均分 {float(rev['human_score'].mean()):.1f}) / {len(rev)} reviewed")
