@@ -17,6 +17,8 @@ scores are kept apart (`conversations.score`, `review_human_scores.human_score`)
 """
 from __future__ import annotations
 
+from csqa.review.db import one
+
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,7 +52,7 @@ _RULEBOOKS: dict[str, object] = {}  # sha256 → parsed Rulebook (a few per stor
 
 
 def scorecard_of_run(con, run_id: str) -> Scorecard:
-    row = con.execute("SELECT rulebook_sha256, manifest FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    row = one(con.execute("SELECT rulebook_sha256, manifest FROM runs WHERE run_id = ?", [run_id]))
     if row is None:
         raise NotFound(f"结果库中没有批次 {run_id} / no run {run_id} in the store")
     sha, manifest = row
@@ -74,7 +76,7 @@ def rulebook_by_sha(con, sha: str | None, path: str | None = None):
 
     if sha in _RULEBOOKS:
         return _RULEBOOKS[sha]
-    found = con.execute("SELECT text, path FROM review_rulebooks WHERE rulebook_sha256 = ?", [sha]).fetchone() if sha else None
+    found = one(con.execute("SELECT text, path FROM review_rulebooks WHERE rulebook_sha256 = ?", [sha])) if sha else None
     if found is not None:
         text, source = found
     else:
