@@ -302,12 +302,19 @@ def rules_show(code, rulebook):
 @rules.command("test")
 @click.option("--rulebook", default=None, type=click.Path())
 @click.option("--select", multiple=True)
-def rules_test(rulebook, select):
+@click.option("--examples", "extra_examples", default=None, type=click.Path(dir_okay=False),
+              help="另加示例: csqa review export 写出的 rule_examples.yaml (复核确认的误报与漏检)")
+def rules_test(rulebook, select, extra_examples):
     """运行每条规则的示例: fail 示例必须命中，pass 示例不得命中"""
     from csqa.rulebook.testing import run_examples
     from csqa.text.segment import Segmenter
 
-    results = run_examples(_load(rulebook), Segmenter(), select=_codes(select) or None)
+    book = _load(rulebook)
+    if extra_examples:
+        from csqa.review.export import with_examples
+
+        book = with_examples(book, extra_examples)
+    results = run_examples(book, Segmenter(), select=_codes(select) or None)
     bad = [r for r in results if not r.ok]
     for r in bad:
         want = "应命中" if r.expected == "fail" else "不应命中"

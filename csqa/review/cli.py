@@ -186,3 +186,14 @@ def pd_na(value) -> bool:
     import pandas as pd
 
     return value is None or bool(pd.isna(value))
+
+
+@review.command("export")
+@_STORE
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="输出目录")
+@click.option("--debug", is_flag=True, help="出错时显示完整 traceback")
+def review_export(store, outdir, debug):
+    """复核结果导出为数据: complaint_labels.csv (投诉标注) 和 rule_examples.yaml (误报 → pass，漏检 → fail 示例)"""
+    from csqa.review.export import export
+
+    click.echo(export(_store_file(store), outdir).text())
