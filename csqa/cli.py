@@ -40,7 +40,8 @@ def _quiet_jieba() -> None:
 
 # commands of optional packages, imported only when named (or listed by --help)
 _LAZY_COMMANDS = {"train": "csqa.complaints.cli", "classify": "csqa.complaints.cli", "evaluate": "csqa.complaints.cli",
-                  "sample": "csqa.review.cli", "review": "csqa.review.cli"}
+                  "sample": "csqa.review.cli", "review": "csqa.review.cli",
+                  "rescore": "csqa.review.cli"}
 
 
 class CsqaGroup(click.Group):
