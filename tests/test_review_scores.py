@@ -70,7 +70,8 @@ def test_report_shows_both_scores_and_how_many_were_reviewed(store, run_cli, tmp
     assert conv["human_score"].notna().sum() == 1 and "score" in conv
     agents = pd.read_csv(tmp_path / "rep" / "agents.csv", encoding="utf-8-sig")
     assert agents["reviewed_conversations"].sum() == 1
-    assert "人工复核 1 / " in (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    assert "人工复核 1 / " in html and "复核精确率低于 0.8 的规则" in html  # (all judged false positives)
 
 
 # ---------------------------------------------------------------------------- appeals

@@ -455,10 +455,20 @@ def agent_review_columns(agents: pd.DataFrame, conversations: pd.DataFrame) -> p
     return out
 
 
-def review_summary(conversations: pd.DataFrame) -> str:
-    """A report's line on the reviewed share: '; 人工复核 12 个会话 (机器均分 80.1，人工均分 82.3)' or ''."""
+def review_summary(conversations: pd.DataFrame, con=None, floor: float = 0.8) -> str:
+    """A report's line on the reviewed share: '; 人工复核 12 个会话 (机器均分 80.1，人工均分 82.3)', and
+    the rules whose measured precision is under the floor (`csqa.review.stats`), or ''."""
     if "human_score" not in conversations or not conversations["human_score"].notna().any():
         return ""
     rev = conversations[conversations["human_score"].notna()]
-    return (f"；人工复核 {len(rev)} / {len(conversations)} 个会话 (机器均分 {rev['score'].mean():.1f}，"
+    text = (f"；人工复核 {len(rev)} / {len(conversations)} 个会话 (机器均分 {rev['score'].mean():.1f}，"
             f"人工均分 {float(rev['human_score'].mean()):.1f}) / {len(rev)} reviewed")
+    if con is not None:
+        from csqa.review.stats import rule_precision
+
+        low = rule_precision(con, floor=floor)
+        low = low[low["below_floor"]]
+        if len(low):
+            text += (f"；复核精确率低于 {floor:g} 的规则: "
+                     + "、".join(f"{r.rule_id} {r.precision:.2f} (n={r.reviewed})" for r in low.itertuples()))
+    return text
