@@ -421,10 +421,12 @@ def record_human_scores(con, before: dict[str, HumanScore], after: dict[str, Hum
 
 def review_columns(con, conversations: pd.DataFrame) -> pd.DataFrame:
     """`conversations` (a report's selection) with human_score, human_passed, reviewed_by and reviewed_at
-    (empty for conversations nobody reviewed)."""
+    (empty for conversations nobody reviewed) — when anyone reviewed anything in the store; else as it is."""
     out = conversations.copy()
     scores = human_scores(con, None)
     scores = {cid: hs for cid, hs in scores.items() if hs.reviewed}
+    if not scores:  # a store nobody reviewed: the report's tables as `csqa score` writes them
+        return out
     ids = out["conversation_id"].astype(str).tolist() if len(out) else []
     out["human_score"] = pd.array([scores[c].human_score if c in scores else None for c in ids], dtype="Float64")
     out["human_passed"] = pd.array([scores[c].human_passed if c in scores else None for c in ids], dtype="boolean")
@@ -438,7 +440,9 @@ def agent_review_columns(agents: pd.DataFrame, conversations: pd.DataFrame) -> p
     """agents.csv with, per agent, how many conversations were reviewed, their mean machine and human
     scores and the human pass rate (from `review_columns`' conversations)."""
     out = agents.copy()
-    if out.empty or "human_score" not in conversations:
+    if "human_score" not in conversations:
+        return out
+    if out.empty:
         for c in REVIEW_AGENT_COLUMNS:
             out[c] = pd.Series(dtype="float64")
         return out
