@@ -268,10 +268,11 @@ def _score(inputs, outdir, encoding, columns, roles, rulebook, select, ignore, m
 @click.option("--debug", is_flag=True, help="出错时显示完整 traceback")
 def report(store, outdir, date_from, date_to, agent, check, no_mask, quiet, debug):
     """从结果库重建报告: csqa report --store PATH -o DIR [--from DATE] [--to DATE] [--agent ID] [--check NAME]"""
+    from csqa.review import human_score
     from csqa.runner import run_report
 
     summary = run_report(store=Path(store), outdir=Path(outdir), date_from=date_from, date_to=date_to, agent=agent,
-                         check=check, mask=not no_mask)
+                         check=check, mask=not no_mask, review=human_score)  # (human scores of a reviewed store)
     if not quiet:
         click.echo(summary["text"])
 

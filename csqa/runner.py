@@ -288,7 +288,7 @@ def _write_run(target: OutputDir, manifest: dict, conversations: pd.DataFrame, f
     futures = []
     try:
         if isinstance(findings, pd.DataFrame) and "finding_id" not in findings.columns:
-            from csqa.review.ids import add_finding_ids
+            from csqa.store.finding_ids import add_finding_ids
 
             findings = add_finding_ids(findings, (manifest.get("rulebook") or {}).get("sha256"),
                                        (manifest.get("model") or {}).get("sha256"))
@@ -417,19 +417,19 @@ def _write_store(path: Path, manifest: dict, conversations, findings, agents, me
 
 
 def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, agent=None, check=None,
-               mask: bool = True) -> dict:
+               mask: bool = True, review=None) -> dict:
     """`csqa report`: rebuild report.html and report.xlsx from a results store across any number of runs,
     with conversations.csv, findings.csv and agents.csv of the selection beside them (the columns and
     formatting `csqa score` writes; conversations by start time, findings in ledger order). OUTDIR is
-    replaced as a whole, as `csqa score` replaces it."""
+    replaced as a whole, as `csqa score` replaces it.
+    review: `csqa.review.human_score` (the command line passes it; a later stage, so not imported here):
+    human scores beside machine scores in a reviewed store."""
     started = datetime.now().astimezone()
     with OutputDir(outdir) as target:
         with ResultStore(store, read_only=True) as rs:
             sel = rs.load(date_from=date_from, date_to=date_to, agent=agent, check=check)
-            from csqa.review.human_score import review_columns, review_summary
-
-            # human scores beside machine scores (csqa.review): empty where nobody reviewed
-            reviewed_conversations = review_columns(rs.con, sel.conversations)
+            # human scores beside machine scores (csqa.review): only in a reviewed store
+            reviewed_conversations = review.review_columns(rs.con, sel.conversations) if review else sel.conversations
         filters = "，".join(x for x in (
             f"从 {date_from}" if date_from else "", f"到 {date_to}" if date_to else "",
             f"客服 {agent}" if agent else "", f"检查项 {check}" if check else "") if x)
@@ -449,17 +449,18 @@ def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, ag
         }
         if not sel.masked and mask:
             summary["source"] += " (库中含未打码数据，报告已重新打码)"
-        with ResultStore(store, read_only=True) as rs:  # (and the rules reviews found unreliable)
-            summary["source"] += review_summary(reviewed_conversations, rs.con)
+        if review is not None:
+            with ResultStore(store, read_only=True) as rs:  # (and the rules reviews found unreliable)
+                summary["source"] += review.review_summary(reviewed_conversations, rs.con)
         html, sheets = build_report(sel.conversations, sel.findings, None, sel.messages, summary,
                                     ReportOptions(mask=mask, already_masked=bool(sel.masked)))
         findings = sel.findings
         if mask and not sel.masked:  # the CSVs are masked as the reports are
             _, findings = prepare_transcripts(sel.messages, findings, True)
-        from csqa.review.human_score import agent_review_columns
-
-        tables = {"conversations": reviewed_conversations, "findings": findings,
-                  "agents": agent_review_columns(agents_table(sel.conversations, findings), reviewed_conversations)}
+        agents = agents_table(sel.conversations, findings)
+        if review is not None:
+            agents = review.agent_review_columns(agents, reviewed_conversations)
+        tables = {"conversations": reviewed_conversations, "findings": findings, "agents": agents}
         write_outputs(target, tables, None, html, sheets)
         target.publish()
     text = (f"报告: {len(sel.conversations)} 个会话, {sel.conversations['agent_id'].nunique()} 名客服, "

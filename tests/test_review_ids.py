@@ -9,7 +9,7 @@ import pandas as pd
 from conftest import SAMPLE_CSV
 from review_fixtures import q, scored, store  # noqa: F401 - fixtures
 
-from csqa.review.ids import add_finding_ids, finding_id, missed_id
+from csqa.store.finding_ids import add_finding_ids, finding_id, missed_id
 
 
 def _ids(outdir) -> pd.DataFrame:
@@ -49,7 +49,7 @@ def test_the_id_follows_the_recipe_and_changes_with_rulebook_or_model(scored):
 
 def _make_old(path) -> None:
     """What a store of schema 3 looked like: no finding_id column, no review tables."""
-    from csqa.review.tables import REVIEW_TABLES
+    from csqa.store.review_tables import REVIEW_TABLES
 
     con = duckdb.connect(str(path))
     for view in ("review_audit", "review_reviewer_verdicts", "review_finding_verdicts", "review_appeal_state",

@@ -126,7 +126,7 @@ def test_an_upheld_appeal_keeps_the_score_and_the_cli_says_so(store, run_cli):
 
 # ---------------------------------------------------------------------------- audit trail
 def _every_row(store) -> dict[str, set]:
-    from csqa.review.tables import REVIEW_TABLES
+    from csqa.store.review_tables import REVIEW_TABLES
 
     return {t: set(q(store, f"SELECT * FROM {t}")) for t in REVIEW_TABLES}
 

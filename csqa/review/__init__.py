@@ -41,7 +41,7 @@ _EXPORTS = {
     "csqa.review.appeals": ["Appeal", "audit_trail", "file_appeal", "list_appeals", "rule_on_appeal"],
     "csqa.review.errors": ["Conflict", "ImportRejected", "NotAllowed", "NotFound", "ReviewError"],
     "csqa.review.human_score": ["HumanScore", "LedgerLine", "conversation_review"],
-    "csqa.review.ids": ["finding_id", "missed_id"],
+    "csqa.store.finding_ids": ["finding_id", "missed_id"],
     "csqa.review.sampling": ["SampleOptions", "SampleResult", "parse_reviewers", "queue_of", "sample"],
     "csqa.review.stats": ["reviewer_agreement", "rule_precision"],
     "csqa.review.verdicts": ["ImportResult", "add_missed", "current_verdicts", "mark_reviewed", "record_verdicts",

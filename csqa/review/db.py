@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from csqa.core.errors import ConfigError
+from csqa.store.review_tables import one  # noqa: F401 - the review modules' helper, defined with the tables
 
 
 @contextmanager
@@ -40,7 +41,7 @@ def transaction(con):
 
 
 def require_review_tables(con) -> None:
-    from csqa.review.tables import has_review_tables
+    from csqa.store.review_tables import has_review_tables
 
     if not has_review_tables(con):
         raise ConfigError("结果库还没有复核表 (由旧版本写入且只读打开)；先用任意写入命令 (如 csqa review import) 打开一次 / "
@@ -63,9 +64,3 @@ def name_of(user: str, what: str) -> str:
         raise ReviewError(f"{what}名字无效 (须为一行，最多 100 个字符): {name[:40]!r}")
     return name
 
-
-def one(result):
-    """The first row of a query's result (None when it has none), read to its end: DuckDB keeps a
-    half-read result open on the connection, and the next `register` on it then fails."""
-    rows = result.fetchall()
-    return rows[0] if rows else None

@@ -86,7 +86,7 @@ def _messages(con, conversation_ids) -> dict[str, pd.DataFrame]:
 def collect(con) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """(label rows, example rows, skipped notes) from the store as it is now."""
     from csqa.review.human_score import human_scores
-    from csqa.review.tables import has_review_tables
+    from csqa.store.review_tables import has_review_tables
 
     if not has_review_tables(con):
         return pd.DataFrame(columns=LABEL_COLUMNS), pd.DataFrame(columns=EXAMPLE_COLUMNS), []

@@ -27,8 +27,7 @@ import pandas as pd
 
 from csqa.review.errors import NotFound, ReviewError
 
-REVIEW_CONVERSATION_COLUMNS = ["human_score", "human_passed", "reviewed_by", "reviewed_at"]
-REVIEW_AGENT_COLUMNS = ["reviewed_conversations", "mean_score_reviewed", "mean_human_score", "human_pass_rate"]
+from csqa.store.review_tables import REVIEW_AGENT_COLUMNS, REVIEW_CONVERSATION_COLUMNS  # noqa: F401
 
 # what a finding's state is called in ledgers and the audit trail
 KEPT = ("unreviewed", "correct", "upheld", "missed")
@@ -371,7 +370,7 @@ class Scorecards:
 def human_scores(con, conversation_ids=None) -> dict[str, HumanScore]:
     """Human scores of these conversations (default: every conversation anyone reviewed or ruled on),
     worked out from the store as it is now."""
-    from csqa.review.tables import has_review_tables
+    from csqa.store.review_tables import has_review_tables
 
     if not has_review_tables(con):
         return {}

@@ -136,7 +136,7 @@ def rescore(store, rulebook: str | Path, outdir: str | Path, date_from=None, dat
     if not rulebook.is_file():
         raise ConfigError(f"找不到规则库 {rulebook}")
     with ResultStore(store, read_only=not commit) as rs:
-        from csqa.review.tables import has_review_tables
+        from csqa.store.review_tables import has_review_tables
 
         sel = rs.load(date_from=date_from, date_to=date_to)
         if sel.conversations.empty:

@@ -234,7 +234,7 @@ def queue_file_name(out: Path, reviewer: str, several: bool) -> Path:
 def sample(store, out: str | Path, options: SampleOptions, assigned_by: str = "", dry_run: bool = False) -> SampleResult:
     """Plan a sample, write each reviewer's queue workbook and record the assignments — the files
     and the store's rows appear together (a failure leaves neither)."""
-    from csqa.review.tables import has_review_tables
+    from csqa.store.review_tables import has_review_tables
 
     out = Path(out)
     if out.suffix.lower() != ".xlsx":

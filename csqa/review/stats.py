@@ -28,7 +28,7 @@ from itertools import combinations
 import pandas as pd
 
 from csqa.report.stats import Z95, wilson_interval
-from csqa.review.ids import is_missed_id
+from csqa.store.finding_ids import is_missed_id
 
 DEFAULT_FLOOR = 0.8
 SMALL_SAMPLE = 20
@@ -77,7 +77,7 @@ def fleiss_kappa(counts: list[list[int]]) -> float | None:
 def judged_findings(con) -> pd.DataFrame:
     """One row per judged finding: finding_id, rule_id, conversation_id, outcome (correct /
     false_positive / missed) — rulings over verdicts, each finding's latest."""
-    from csqa.review.tables import has_review_tables
+    from csqa.store.review_tables import has_review_tables
 
     if not has_review_tables(con):
         return pd.DataFrame(columns=["finding_id", "rule_id", "conversation_id", "outcome"])
@@ -137,7 +137,7 @@ def rule_precision(store, floor: float = DEFAULT_FLOOR, min_n: int = SMALL_SAMPL
 # ---------------------------------------------------------------------------- reviewer agreement
 def calibration_ratings(con) -> pd.DataFrame:
     """Every (rule, unit, reviewer, rating) on the calibration conversations (see the module docstring)."""
-    from csqa.review.tables import has_review_tables
+    from csqa.store.review_tables import has_review_tables
 
     empty = pd.DataFrame(columns=["rule_id", "unit", "reviewer", "rating"])
     if not has_review_tables(con):

@@ -10,7 +10,7 @@ comment) is not recorded again (``unchanged``).
 
 Verdicts (English or Chinese): ``correct`` 正确, ``false_positive`` 误报, ``missed`` 漏检 (with
 conversation_id, rule_id and — for rules about single messages — message_index; its id is
-`csqa.review.ids.missed_id`), ``withdrawn`` 撤回 (take back your own verdict on a finding, or a
+`csqa.store.finding_ids.missed_id`), ``withdrawn`` 撤回 (take back your own verdict on a finding, or a
 miss you added). ``correct`` on a row with only a conversation_id says the reviewer looked at the
 conversation and found nothing to add (a conversation without findings counts as reviewed then).
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from csqa.review.db import connect, name_of, now, transaction
 from csqa.review.errors import ImportRejected, NotFound, ReviewError
-from csqa.review.ids import missed_id
+from csqa.store.finding_ids import missed_id
 
 VERDICTS = ("correct", "false_positive", "missed", "withdrawn")
 VERDICT_ALIASES = {
@@ -132,7 +132,7 @@ def record_verdicts(store, reviewer: str, rows: list[VerdictRow], labels: list[L
     reviewer = name_of(reviewer, "复核员 reviewer")
     problems = list(problems or [])
     with connect(store, write=True) as con:
-        from csqa.review.tables import create_review_tables, has_review_tables
+        from csqa.store.review_tables import create_review_tables, has_review_tables
 
         if not has_review_tables(con):  # (a connection a caller opened on an older store)
             create_review_tables(con)

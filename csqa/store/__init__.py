@@ -94,7 +94,7 @@ CREATE VIEW IF NOT EXISTS {t} AS SELECT * FROM {t}_rows WHERE run_id IN (SELECT 
 
 _ADDED_COLUMNS = {"conversations_rows": [("resolved", "BOOLEAN"), ("unhappy_end", "BOOLEAN")],
                "agents_rows": [("resolution_rate", "DOUBLE"), ("unhappy_rate", "DOUBLE")],
-               # schema 4: stable finding ids (csqa.review.ids), filled in for the rows of older runs
+               # schema 4: stable finding ids (csqa.store.finding_ids), filled in for the rows of older runs
                "findings_rows": [("finding_id", "VARCHAR")]}
 CONVERSATION_FIELDS = ["conversation_id", "agent_id", "agents", "started_at", "ended_at", "n_messages", "score",
                        "passed", "critical", "complaint", "complaint_category", "complaint_severity",
@@ -291,7 +291,7 @@ class ResultStore:
                 for t in PER_RUN_TABLES:
                     con.execute(f"CREATE OR REPLACE VIEW {t} AS SELECT * FROM {t}_rows "
                                 "WHERE run_id IN (SELECT run_id FROM runs)")
-            from csqa.review.tables import create_review_tables, fill_finding_ids
+            from csqa.store.review_tables import create_review_tables, fill_finding_ids
 
             fill_finding_ids(con)  # rows written before schema 4
             create_review_tables(con)  # the review loop's tables (verdicts, appeals, rulings …)
@@ -351,7 +351,7 @@ class ResultStore:
             if "hl_start" not in fnd.columns:
                 fnd["hl_start"], fnd["hl_end"] = fnd.get("span_start"), fnd.get("span_end")
             if "finding_id" not in fnd.columns:
-                from csqa.review.ids import add_finding_ids
+                from csqa.store.finding_ids import add_finding_ids
 
                 fnd = add_finding_ids(fnd, tags["rulebook_sha256"], tags["model_sha256"])
             return _frame(fnd, FINDING_FIELDS, tags)
@@ -389,7 +389,7 @@ class ResultStore:
                 con.register("incoming", frame)
                 con.execute(f"INSERT INTO {rows[table]} ({cols}) SELECT {cols} FROM incoming")
                 con.unregister("incoming")
-            from csqa.review.tables import fill_finding_ids
+            from csqa.store.review_tables import fill_finding_ids
 
             fill_finding_ids(con, run_id)  # (parts written without ids)
         except BaseException:
@@ -415,7 +415,7 @@ class ResultStore:
             con.execute("DROP TABLE new_ids")
             con.execute(f"DELETE FROM {rows['agents']} WHERE run_id = ?", [run_id])
             con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
-            from csqa.review.tables import record_rulebook
+            from csqa.store.review_tables import record_rulebook
 
             record_rulebook(con, manifest)  # the rulebook's text, for human scores (csqa.review)
             agents_frame = frames["agents"]

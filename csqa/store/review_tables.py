@@ -1,4 +1,5 @@
-"""The review loop's tables in the results store, and their views.
+"""The review loop's tables in the results store, and their views (here, in the store, so that the
+store creates and migrates them; csqa.review works with them).
 
 Every table here is append-only: a verdict, a missed finding, an appeal, a ruling, a sampled
 conversation or a complaint label is a new row (who, when, what, and the human score before and
@@ -10,7 +11,7 @@ after); nothing is updated or deleted. The current state is a view over the late
 - ``review_assignments``: conversations put in a review queue (`csqa sample`): reviewer, reason
   (red_line, serious_complaint, random, min_per_agent, calibration), sample id and seed.
 - ``review_verdicts``: a reviewer's verdict on a finding — ``correct``, ``false_positive``,
-  ``missed`` (a finding the machine did not make: 漏检, with its own id, `csqa.review.ids.missed_id`),
+  ``missed`` (a finding the machine did not make: 漏检, with its own id, `csqa.store.finding_ids.missed_id`),
   ``withdrawn`` (the reviewer takes their earlier verdict back) or ``reviewed`` (a conversation
   without findings, looked at: nothing to add).
 - ``review_appeals`` / ``review_rulings``: an agent disputes a finding with a reason; an arbiter
@@ -31,8 +32,17 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from csqa.review.db import one
 
+
+def one(result):
+    """The first row of a query's result (None when it has none), read to its end (a half-read DuckDB
+    result blocks the connection's next `register`)."""
+    rows = result.fetchall()
+    return rows[0] if rows else None
+
+# the columns `csqa report` adds to conversations.csv and agents.csv of a reviewed store (csqa.review.human_score)
+REVIEW_CONVERSATION_COLUMNS = ["human_score", "human_passed", "reviewed_by", "reviewed_at"]
+REVIEW_AGENT_COLUMNS = ["reviewed_conversations", "mean_score_reviewed", "mean_human_score", "human_pass_rate"]
 REVIEW_TABLES = ("review_rulebooks", "review_assignments", "review_verdicts", "review_appeals", "review_rulings",
                  "review_labels", "review_human_scores")
 
@@ -172,9 +182,9 @@ def record_rulebook(con, manifest: dict) -> bool:
 
 
 def fill_finding_ids(con, run_id: str | None = None) -> int:
-    """Give findings rows without an id theirs (`csqa.review.ids`): the rows of runs written before
+    """Give findings rows without an id theirs (`csqa.store.finding_ids`): the rows of runs written before
     ids existed, or of a run whose parts came without them. Returns how many rows got one."""
-    from csqa.review.ids import finding_id_sql, occurrence_sql
+    from csqa.store.finding_ids import finding_id_sql, occurrence_sql
 
     where = "finding_id IS NULL" + (" AND run_id = ?" if run_id is not None else "")
     params = [run_id] if run_id is not None else []
