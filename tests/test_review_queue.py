@@ -93,8 +93,10 @@ def test_workbook_round_trip_edited_with_openpyxl(store, run_cli, tmp_path):
     assert any("正确" in (dv.formula1 or "") and "误报" in (dv.formula1 or "") for dv in rules)
     fid_col, verdict_col, comment_col = _col(header, "finding_id"), _col(header, "verdict"), _col(header, "comment")
     decided = {}
+    undecided = 0  # (the rows of conversations without findings, left blank)
     for row in range(2, ws.max_row + 1):
         fid = ws.cell(row, fid_col).value
+        undecided += not fid
         if fid:
             verdict = "误报" if len(decided) % 4 == 0 else "正确"
             ws.cell(row, verdict_col).value = verdict
@@ -115,6 +117,7 @@ def test_workbook_round_trip_edited_with_openpyxl(store, run_cli, tmp_path):
 
     run = run_cli("review", "import", tmp_path / "done.xlsx", "--store", store, "--reviewer", "小王")
     assert run.exit_code == 0, run.stderr
+    assert f"已导入 {len(decided) + 1} 条判定" in run.stdout and f"未判定 {undecided} 条" in run.stdout
     got = dict(q(store, "SELECT finding_id, verdict FROM review_verdicts WHERE verdict <> 'missed'"))
     assert got == decided
     (missed,) = q(store, "SELECT conversation_id, rule_id, message_index, reviewer FROM review_verdicts WHERE verdict = 'missed'")

@@ -358,7 +358,8 @@ def _take(table: list[tuple[str, int, dict]], kind: str, out: VerdictFile) -> No
         if kind == "missed" and not verdict_text and (rule or cells.get("message_index") not in (None, "")):
             verdict_text = "漏检"
         if not verdict_text and not category and not severity:
-            out.blank += 1
+            if kind == "verdicts":  # (a finding left undecided; empty miss rows and unlabelled messages are not counted)
+                out.blank += 1
             continue
         try:
             index = _index(from_cell(cells.get("message_index")))

@@ -90,7 +90,7 @@ class ImportResult:
     def text(self) -> str:
         counts = "，".join(f"{VERDICT_ZH.get(k, k)} {v}" for k, v in sorted(self.by_verdict.items())) or "无"
         return (f"已导入 {self.applied} 条判定 ({counts})，未变化 {self.unchanged} 条，投诉标注 {self.labels} 条，"
-                f"空白行 {self.skipped_blank} 条；涉及 {len(self.conversations)} 个会话，人工分更新 {self.human_scores_changed} 个"
+                f"未判定 {self.skipped_blank} 条；涉及 {len(self.conversations)} 个会话，人工分更新 {self.human_scores_changed} 个"
                 f" (复核员 {self.reviewer}，批次 {self.batch_id}) / imported {self.applied} verdicts")
 
 
