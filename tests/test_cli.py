@@ -22,6 +22,7 @@ CONVERSATION_CONTRACT = [
 FINDING_CONTRACT = [
     "conversation_id", "agent_id", "rule_id", "rule_name", "check", "severity", "points", "message_index",
     "timestamp", "span_start", "span_end", "matched_text", "evidence", "explanation",
+    "finding_id",  # (issue 17: every finding carries its stable id, last)
 ]
 BOM = b"\xef\xbb\xbf"
 

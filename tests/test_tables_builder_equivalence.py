@@ -176,6 +176,9 @@ def test_a_scorer_chunk_is_the_plain_frames(scorer, frames):
     convs, results = _score(scorer, frame)
     want_msgs, want_fnd = reference_prepare(messages_table(frame), tables._findings_table_plain(results), True)
     assert_identical(out.messages, want_msgs)
+    from csqa.results.finding_ids import add_finding_ids  # (issue 17: the chunk's findings carry their stable ids)
+
+    want_fnd = add_finding_ids(want_fnd, scorer.loaded.sha256, getattr(scorer.classifier, "sha256", None))
     assert_identical(out.findings, want_fnd)
     assert_identical(out.conversations, tables._conversations_table_plain(results))
 

@@ -50,7 +50,8 @@ def _quiet_jieba() -> None:
 
 
 # commands of optional packages, imported only when named (or listed by --help)
-_LAZY_COMMANDS = {"train": "csqa.cli.models", "classify": "csqa.cli.models", "evaluate": "csqa.cli.models"}
+_LAZY_COMMANDS = {"train": "csqa.cli.models", "classify": "csqa.cli.models", "evaluate": "csqa.cli.models",
+                  "sample": "csqa.review.cli", "review": "csqa.review.cli", "rescore": "csqa.review.cli"}
 
 
 class CsqaGroup(click.Group):

@@ -22,8 +22,9 @@ from csqa.cli.group import cli, debug_option
 def report(store, outdir, date_from, date_to, agent, check, no_mask, quiet):
     """从结果库重建报告: csqa report --store PATH -o DIR [--from DATE] [--to DATE] [--agent ID] [--check NAME]"""
     from csqa.outputs.report_from_store import run_report
+    from csqa.review import human_score
 
     summary = run_report(store=Path(store), outdir=Path(outdir), date_from=date_from, date_to=date_to, agent=agent,
-                         check=check, mask=not no_mask)
+                         check=check, mask=not no_mask, review=human_score)  # (human scores of a reviewed store)
     if not quiet:
         click.echo(summary["text"])

@@ -59,7 +59,9 @@ def rules_show(code, rulebook):
 @click.option("--select", multiple=True)
 @click.option("--model", "model_path", default=None, type=click.Path(), help="投诉分类模型 / complaint model (默认内置)")
 @click.option("--no-model", is_flag=True, help="不用投诉分类模型，只按规则库的线索 / the rulebook's cues alone")
-def rules_test(rulebook, select, model_path, no_model):
+@click.option("--examples", "extra_examples", default=None, type=click.Path(dir_okay=False),
+              help="另加示例: csqa review export 写出的 rule_examples.yaml (复核确认的误报与漏检)")
+def rules_test(rulebook, select, model_path, no_model, extra_examples):
     """运行每条规则的示例 (与评分同样的步骤，含投诉分类): fail 示例必须命中，pass 示例不得命中"""
     from csqa.scoring.examples import run_examples
     from csqa.scoring.stages import load_complaint_model
@@ -67,7 +69,12 @@ def rules_test(rulebook, select, model_path, no_model):
     from csqa.text.segment import Segmenter
 
     classifier = load_complaint_model(ScoringSettings(model=model_path, use_model=not no_model))
-    results = run_examples(_load(rulebook), Segmenter(), select=codes(select) or None, classifier=classifier)
+    book = _load(rulebook)
+    if extra_examples:
+        from csqa.review.export import with_examples
+
+        book = with_examples(book, extra_examples)
+    results = run_examples(book, Segmenter(), select=codes(select) or None, classifier=classifier)
     bad = [r for r in results if not r.ok]
     for r in bad:
         want = "应命中" if r.expected == "fail" else "不应命中"
@@ -88,3 +95,12 @@ def rules_lint(rulebook):
         click.echo(p)
     click.echo(f"{len(problems)} 个问题" if problems else "规则库没有发现问题")
     sys.exit(1 if problems else 0)
+
+
+def _review_commands() -> None:
+    from csqa.review.cli import rules_stats
+
+    rules.add_command(rules_stats, "stats")  # csqa rules stats (per-rule precision from reviews)
+
+
+_review_commands()

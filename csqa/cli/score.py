@@ -31,10 +31,20 @@ from csqa.settings import ScoreSettings
               help="分词器: auto = 已安装时用 rjieba (与 jieba 结果一致、更快); jieba = 参考实现")
 @click.option("--statistics", is_flag=True, help="结束时打印各规则命中统计")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="结束摘要的格式")
+@click.option("--alert-webhook", default=None, help="红线和重大投诉会话的告警地址 (http/https webhook)")
+@click.option("--alert-format", type=click.Choice(["json", "dingtalk", "wecom", "feishu"]), default="json",
+              help="告警消息格式: json / 钉钉 / 企业微信 / 飞书")
+@click.option("--alert-link", default=None, help="告警中的详情链接，{conversation_id} 处填会话编号 (默认: OUTDIR/report.html)")
+@click.option("--alert-timeout", type=click.FloatRange(0.1, 120), default=5.0, help="每次发送的超时秒数")
 @click.option("-q", "--quiet", is_flag=True, help="不显示进度条和摘要")
 @debug_option
-def score(inputs, outdir, column_map, role_map, select, ignore, statistics, fmt, **options):
+def score(inputs, outdir, column_map, role_map, select, ignore, statistics, fmt, alert_webhook, alert_format,
+          alert_link, alert_timeout, **options):
     """为导出的聊天记录打分: csqa score INPUT… -o OUTDIR"""
+    if alert_webhook:
+        from csqa.review.alerts import check_options
+
+        check_options(alert_webhook, alert_format)
     settings = ScoreSettings.from_options(inputs, outdir, column_map=pairs(column_map, "--map"),
                                           role_map=pairs(role_map, "--role-map"), select=codes(select),
                                           ignore=codes(ignore), **options)
@@ -48,6 +58,12 @@ def score(inputs, outdir, column_map, role_map, select, ignore, statistics, fmt,
         click.echo(summary["text"])
     if statistics:
         click.echo(summary["statistics"])
+    if alert_webhook:  # after the run is complete: a receiver's failure never fails it
+        from csqa.review.alerts import AlertOptions, send_alerts
+
+        sent = send_alerts(outdir, AlertOptions(alert_webhook, alert_format, timeout=alert_timeout, link=alert_link))
+        if not settings.quiet or sent.undelivered:
+            click.echo(sent.text(), err=bool(sent.undelivered))
 
 
 def _score(settings: ScoreSettings) -> dict:

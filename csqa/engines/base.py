@@ -8,6 +8,7 @@ import pandas as pd
 
 from csqa.results.tables import conversations_table, findings_table
 from csqa.results.transcripts import chunk_transcripts, messages_table
+from csqa.results.finding_ids import add_finding_ids
 from csqa.runtime.measure import Timer, peak_rss_mb
 from csqa.scoring.stages import Judge
 from csqa.settings import ScoringSettings
@@ -54,6 +55,8 @@ class Scorer:
         # prepare_transcripts(messages_table(messages), findings_table(results), mask), read off
         # the conversation objects and results as lists instead of the frames
         transcripts, findings = chunk_transcripts(messages, convs, results, self.setup.mask)
+        # stable finding ids: (conversation, rule, message, occurrence, rulebook, model) (csqa.results.finding_ids)
+        findings = add_finding_ids(findings, self.loaded.sha256, getattr(self.classifier, "sha256", None))
         out = ChunkOutput(conversations_table(results), findings, transcripts)
         timer.add("tables", time.process_time() - t3, rss=False)
         out.timings = timer.stages

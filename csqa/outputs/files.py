@@ -21,7 +21,13 @@ def _contract_columns() -> dict[str, list[str]]:
     """The columns of each declared table's CSV file (`csqa.results.columns`)."""
     from csqa.results.columns import TABLES
 
-    return {name: table.csv_columns for name, table in TABLES.items() if name != "rejects"}
+    from csqa.outputs.store.review_tables import REVIEW_AGENT_COLUMNS, REVIEW_CONVERSATION_COLUMNS
+
+    contract = {name: table.csv_columns for name, table in TABLES.items() if name != "rejects"}
+    # (the review loop's columns only where the table has them: `csqa report` on a reviewed store)
+    contract["conversations"] = contract["conversations"] + REVIEW_CONVERSATION_COLUMNS
+    contract["agents"] = contract["agents"] + REVIEW_AGENT_COLUMNS
+    return contract
 
 
 def _csv(table, path: Path, columns: list[str] | None = None) -> None:

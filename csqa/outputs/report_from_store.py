@@ -16,15 +16,20 @@ from csqa.settings import RulebookSettings
 
 
 def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, agent=None, check=None,
-               mask: bool = True) -> dict:
+               mask: bool = True, review=None) -> dict:
     """`csqa report`: rebuild report.html and report.xlsx from a results store across any number of runs,
     with conversations.csv, findings.csv and agents.csv of the selection beside them (the columns and
     formatting `csqa score` writes; conversations by start time, findings in ledger order). OUTDIR is
-    replaced as a whole, as `csqa score` replaces it."""
+    replaced as a whole, as `csqa score` replaces it.
+    review: `csqa.review.human_score` (the command line passes it; a later stage, so not imported here):
+    human scores beside machine scores in a reviewed store."""
     started = datetime.now().astimezone()
     with OutputDir(outdir) as target:
         with ResultStore(store, read_only=True) as rs:
             sel = rs.load(date_from=date_from, date_to=date_to, agent=agent, check=check)
+            # human scores beside machine scores (csqa.review): only in a reviewed store
+            reviewed = review.review_columns(rs.con, sel.conversations) if review else sel.conversations
+            reviewed_note = review.review_summary(reviewed, rs.con) if review else ""
         filters = "，".join(x for x in (
             f"从 {date_from}" if date_from else "", f"到 {date_to}" if date_to else "",
             f"客服 {agent}" if agent else "", f"检查项 {check}" if check else "") if x)
@@ -45,13 +50,16 @@ def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, ag
         }
         if not sel.masked and mask:
             summary["source"] += " (库中含未打码数据，报告已重新打码)"
+        summary["source"] += reviewed_note  # (and the rules reviews found unreliable)
         html, sheets = build_report(sel.conversations, sel.findings, None, sel.messages, summary,
                                     ReportOptions.for_rulebook(rulebook, mask=mask, already_masked=bool(sel.masked)))
         findings = sel.findings
         if mask and not sel.masked:  # the CSVs are masked as the reports are
             _, findings = prepare_transcripts(sel.messages, findings, True)
-        tables = {"conversations": sel.conversations, "findings": findings,
-                  "agents": agents_table(sel.conversations, findings, (rulebook or RulebookSettings()).min_n)}
+        agents = agents_table(sel.conversations, findings, (rulebook or RulebookSettings()).min_n)
+        if review is not None:
+            agents = review.agent_review_columns(agents, reviewed)
+        tables = {"conversations": reviewed, "findings": findings, "agents": agents}
         write_outputs(target, tables, None, html, sheets)
         target.publish()
     text = (f"报告: {len(sel.conversations)} 个会话, {sel.conversations['agent_id'].nunique()} 名客服, "

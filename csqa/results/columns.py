@@ -154,6 +154,8 @@ FINDINGS = _table(
     # highlight offsets into the transcript's text as stored and shown (masked)
     C("hl_start", "Int64", "高亮起点", csv=False, read_back="Int64"),
     C("hl_end", "Int64", "高亮终点", csv=False, read_back="Int64"),
+    # stable id: the same input, rulebook and model give the same ids (csqa.results.finding_ids; the review loop)
+    C("finding_id", "text", "发现编号", store_since=4, read_back="text"),
 )
 
 AGENTS = _table(

@@ -13,6 +13,8 @@ import pandas as pd
 from csqa.core.errors import ConfigError, storage_error, writing
 from csqa.outputs.store.access import open_error, read_only_error, writable
 from csqa.outputs.store.frames import as_run_frame, created, day, new_run_id, on_disk, quoted, store_frame
+from csqa.outputs.store.review_tables import create_review_tables, fill_finding_ids, record_rulebook
+from csqa.results.finding_ids import add_finding_ids
 from csqa.outputs.store.schema import (ADDED_LATER, AGENT_FIELDS, CONVERSATION_FIELDS, DDL, FINDING_FIELDS,
                                        MESSAGE_FIELDS, PER_RUN_TABLES, SCHEMA_VERSION, TAGS, TIME_FIELDS)
 from csqa.results.columns import CONVERSATIONS, FINDINGS, TRANSCRIPTS
@@ -111,6 +113,8 @@ class ResultStore:
                 for t in PER_RUN_TABLES:
                     con.execute(f"CREATE OR REPLACE VIEW {t} AS SELECT * FROM {t}_rows "
                                 "WHERE run_id IN (SELECT run_id FROM runs)")
+            fill_finding_ids(con)  # schema 4: the rows written before it get their stable ids
+            create_review_tables(con)  # the review loop's tables (verdicts, appeals, rulings …)
             con.execute("INSERT OR REPLACE INTO csqa_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
             con.execute("COMMIT")
         except BaseException:
@@ -164,6 +168,7 @@ class ResultStore:
         # `load`); if anything fails they are removed again.
         try:
             self._insert_rows(tags, conversations, conversations_frame, findings, messages)
+            fill_finding_ids(self.con, run_id)  # (parts written without ids)
         except BaseException:
             self._drop_run_rows(run_id)
             raise
@@ -175,6 +180,7 @@ class ResultStore:
             inputs = manifest.get("inputs") or []
             inputs_sha = ",".join(sorted(str(i.get("sha256", "")) for i in inputs))
             self._replace_earlier_rows(run_id, inputs_sha)
+            record_rulebook(con, manifest)  # the rulebook's text, for human scores (csqa.review)
             self._insert_frame("agents", agents_frame)
             con.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
@@ -371,4 +377,6 @@ def _findings_store_frame(part: pd.DataFrame, tags: dict) -> pd.DataFrame:
         fnd["finding_index"] = fnd.groupby("conversation_id", sort=False).cumcount() if len(fnd) else []
     if "hl_start" not in fnd.columns:
         fnd["hl_start"], fnd["hl_end"] = fnd.get("span_start"), fnd.get("span_end")
+    if "finding_id" not in fnd.columns:
+        fnd = add_finding_ids(fnd, tags["rulebook_sha256"], tags["model_sha256"])
     return store_frame(fnd, FINDING_FIELDS, tags)

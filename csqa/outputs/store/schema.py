@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from csqa.results.columns import AGENTS, CONVERSATIONS, FINDINGS, TRANSCRIPTS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: finding_id and the review loop's tables (csqa.outputs.store.review_tables)
 TAGS = ["run_id", "rulebook_sha256", "model_sha256"]
 PER_RUN_TABLES = ("conversations", "findings", "agents", "messages")
 
