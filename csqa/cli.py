@@ -39,7 +39,8 @@ def _quiet_jieba() -> None:
 
 
 # commands of optional packages, imported only when named (or listed by --help)
-_LAZY_COMMANDS = {"train": "csqa.complaints.cli", "classify": "csqa.complaints.cli", "evaluate": "csqa.complaints.cli"}
+_LAZY_COMMANDS = {"train": "csqa.complaints.cli", "classify": "csqa.complaints.cli", "evaluate": "csqa.complaints.cli",
+                  "serve": "csqa.web.cli", "users": "csqa.web.cli"}
 
 
 class CsqaGroup(click.Group):

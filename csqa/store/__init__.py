@@ -106,6 +106,16 @@ AGENT_FIELDS = ["agent_id", "conversations", "mean_score", "pass_rate", "passed"
 MESSAGE_FIELDS = ["conversation_id", "message_index", "role", "agent_id", "timestamp", "text"]
 TIME_FIELDS = {"started_at", "ended_at", "timestamp"}
 
+# Tables other parts of csqa keep in the same file (csqa.web.accounts: the review desk's users, sessions
+# and audit rows): name -> DDL (CREATE … IF NOT EXISTS), run with the schema whenever the store is opened
+# for writing. A module registers its tables when it is imported (`register_schema`).
+SCHEMA_EXTENSIONS: dict[str, str] = {}
+
+
+def register_schema(name: str, ddl: str) -> None:
+    """Have `ddl` run (in the schema's transaction) each time a store is opened for writing."""
+    SCHEMA_EXTENSIONS[name] = ddl
+
 
 @dataclass
 class Selection:
@@ -276,6 +286,8 @@ class ResultStore:
                 if kinds.get(t) == "BASE TABLE" and f"{t}_rows" not in kinds:
                     con.execute(f"ALTER TABLE {t} RENAME TO {t}_rows")
             con.execute(_DDL)
+            for ddl in SCHEMA_EXTENSIONS.values():
+                con.execute(ddl)
             # schema 3 added the outcome columns: older tables get them (unknown for their rows), the views are
             # made again so that they show them
             added = False
@@ -581,4 +593,4 @@ def new_run_id() -> str:
     return datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
-__all__ = ["ResultStore", "Selection", "PendingRun", "check_writable", "new_run_id", "SCHEMA_VERSION"]
+__all__ = ["ResultStore", "Selection", "PendingRun", "check_writable", "new_run_id", "register_schema", "SCHEMA_VERSION"]
