@@ -23,6 +23,7 @@ SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(2)>"
 FORMULA = '=HYPERLINK("http://evil.example","点我")'
 SVG = "</textarea><svg onload=alert(4)>"
+JS_LINK = '<a href="javascript:alert(5)">领取优惠券</a> [点我](javascript:alert(6))'
 PHONE = "13812345678"
 USERS = [("root", "admin", None), ("boss", "manager", None), ("rev", "reviewer", None), ("mei", "agent", "shop_小美"),
          ("lin", "agent", "shop_小林"), ("victim", "reviewer", None)]
@@ -35,6 +36,7 @@ def xss_rows():
           ("X-1", "顾客", "shop_小美", f"{FORMULA} @SUM(1+1)"),
           ("X-1", "客服", "shop_小美", f"这个不归我管，你去问快递吧{SCRIPT}"),
           ("X-1", "顾客", "shop_小美", SVG),
+          ("X-1", "客服", "shop_小美", f"活动链接 {JS_LINK}"),
           ("X-1", "客服", "shop_小美", "还有其他可以帮您的吗？祝您生活愉快，再见")]
     x2 = [("X-2", "顾客", XSS_AGENT, "你好"), ("X-2", "客服", XSS_AGENT, f"您好 {IMG}"), ("X-2", "顾客", XSS_AGENT, "好的")]
     return [[cid, f"{t}{i:02d}", role, agent, text] for i, (cid, role, agent, text) in enumerate(x1 + x2)]

@@ -41,6 +41,7 @@ def bind(host: str, port: int) -> socket.socket:
         raise ConfigError(f"无法监听 {host}:{port} ({exc.strerror})；端口可能已被占用，请换一个 --port / cannot listen on "
                           f"{host}:{port}: {exc.strerror}") from exc
     sock.set_inheritable(False)
+    sock.listen(2048)  # listening before the start line is printed: a client that reads it can connect at once
     return sock
 
 
