@@ -40,7 +40,8 @@ def _quiet_jieba() -> None:
 
 # commands of optional packages, imported only when named (or listed by --help)
 _LAZY_COMMANDS = {"train": "csqa.complaints.cli", "classify": "csqa.complaints.cli", "evaluate": "csqa.complaints.cli",
-                  "serve": "csqa.web.cli", "users": "csqa.web.cli"}
+                  "serve": "csqa.web.cli", "users": "csqa.web.cli",
+                  "sample": "csqa.review.cli", "review": "csqa.review.cli"}
 
 
 class CsqaGroup(click.Group):
@@ -327,6 +328,15 @@ def rules_lint(rulebook):
         click.echo(p)
     click.echo(f"{len(problems)} 个问题" if problems else "规则库没有发现问题")
     sys.exit(1 if problems else 0)
+
+
+def _review_commands() -> None:
+    from csqa.review.cli import rules_stats
+
+    rules.add_command(rules_stats, "stats")  # csqa rules stats (per-rule precision from reviews)
+
+
+_review_commands()
 
 
 def main() -> None:

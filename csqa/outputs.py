@@ -20,7 +20,11 @@ UTF8_BOM = "\ufeff".encode("utf-8")
 def _contract_columns() -> dict[str, list[str]]:
     from csqa.report.tables import AGENT_COLUMNS, CONVERSATION_COLUMNS, FINDING_COLUMNS
 
-    return {"conversations": CONVERSATION_COLUMNS, "findings": FINDING_COLUMNS, "agents": AGENT_COLUMNS}
+    from csqa.review.human_score import REVIEW_AGENT_COLUMNS, REVIEW_CONVERSATION_COLUMNS
+
+    # (the review columns only where the table has them: `csqa report` on a reviewed store)
+    return {"conversations": CONVERSATION_COLUMNS + REVIEW_CONVERSATION_COLUMNS, "findings": FINDING_COLUMNS + ["finding_id"],
+            "agents": AGENT_COLUMNS + REVIEW_AGENT_COLUMNS}
 
 
 def _csv(table, path: Path, columns: list[str] | None = None) -> None:

@@ -108,7 +108,7 @@ def _run_score(inputs, target: OutputDir, encoding, column_map, role_map, rulebo
 
     # both engines' transcripts and findings go to disk batch by batch (bucket by bucket)
     spool = MessageSpool()
-    finding_spool = FrameSpool("findings", FINDING_COLUMNS + ["hl_start", "hl_end", "finding_index"])
+    finding_spool = FrameSpool("findings", FINDING_COLUMNS + ["hl_start", "hl_end", "finding_index", "finding_id"])
     try:
         if engine == "spark":
             from csqa.engines.spark import SparkEngine
@@ -287,6 +287,11 @@ def _write_run(target: OutputDir, manifest: dict, conversations: pd.DataFrame, f
     finished = False
     futures = []
     try:
+        if isinstance(findings, pd.DataFrame) and "finding_id" not in findings.columns:
+            from csqa.review.ids import add_finding_ids
+
+            findings = add_finding_ids(findings, (manifest.get("rulebook") or {}).get("sha256"),
+                                       (manifest.get("model") or {}).get("sha256"))
         findings, messages = _as_spools(findings, messages, mask, work)
         conversation_spool = FrameSpool("conversations", list(conversations.columns), workdir=work)
         conversation_spool.add(conversations)
@@ -421,6 +426,10 @@ def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, ag
     with OutputDir(outdir) as target:
         with ResultStore(store, read_only=True) as rs:
             sel = rs.load(date_from=date_from, date_to=date_to, agent=agent, check=check)
+            from csqa.review.human_score import review_columns, review_summary
+
+            # human scores beside machine scores (csqa.review): empty where nobody reviewed
+            reviewed_conversations = review_columns(rs.con, sel.conversations)
         filters = "，".join(x for x in (
             f"从 {date_from}" if date_from else "", f"到 {date_to}" if date_to else "",
             f"客服 {agent}" if agent else "", f"检查项 {check}" if check else "") if x)
@@ -440,13 +449,16 @@ def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, ag
         }
         if not sel.masked and mask:
             summary["source"] += " (库中含未打码数据，报告已重新打码)"
+        summary["source"] += review_summary(reviewed_conversations)
         html, sheets = build_report(sel.conversations, sel.findings, None, sel.messages, summary,
                                     ReportOptions(mask=mask, already_masked=bool(sel.masked)))
         findings = sel.findings
         if mask and not sel.masked:  # the CSVs are masked as the reports are
             _, findings = prepare_transcripts(sel.messages, findings, True)
-        tables = {"conversations": sel.conversations, "findings": findings,
-                  "agents": agents_table(sel.conversations, findings)}
+        from csqa.review.human_score import agent_review_columns
+
+        tables = {"conversations": reviewed_conversations, "findings": findings,
+                  "agents": agent_review_columns(agents_table(sel.conversations, findings), reviewed_conversations)}
         write_outputs(target, tables, None, html, sheets)
         target.publish()
     text = (f"报告: {len(sel.conversations)} 个会话, {sel.conversations['agent_id'].nunique()} 名客服, "

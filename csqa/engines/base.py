@@ -9,6 +9,7 @@ import pandas as pd
 from csqa.pipeline import ScoreOptions, Timer, peak_rss_mb, classify_complaints, load_complaint_model, mask_function, prepare_rulebook
 from csqa.report.tables import conversations_table, findings_table
 from csqa.report.transcript import chunk_transcripts, messages_table
+from csqa.review.ids import add_finding_ids
 from csqa.scoring import score_conversation
 from csqa.text.segment import Segmenter, available_backend
 
@@ -76,6 +77,8 @@ class Scorer:
         # prepare_transcripts(messages_table(messages), findings_table(results), mask), read off
         # the conversation objects and results as lists instead of the frames
         transcripts, findings = chunk_transcripts(messages, convs, results, self.setup.mask)
+        # stable finding ids: (conversation, rule, message, occurrence, rulebook, model) (csqa.review.ids)
+        findings = add_finding_ids(findings, self.loaded.sha256, getattr(self.classifier, "sha256", None))
         out = ChunkOutput(conversations_table(results), findings, transcripts)
         timer.add("normalize_segment", t1 - t0, rss=False)
         timer.add("classify", t2 - t1, rss=False)

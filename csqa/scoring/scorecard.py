@@ -116,6 +116,22 @@ def _score_hits(book: CompiledRulebook, ev: Evaluation) -> tuple[list[tuple[Hit,
     return ledger, score, critical
 
 
+class _Scorecard:
+    """What `_score_hits` reads of a compiled rulebook: the rulebook and its dimensions by id."""
+
+    def __init__(self, rulebook):
+        self.rulebook = rulebook
+        self.dimensions = {d.id: d for d in rulebook.dimensions}
+
+
+def ledger_of(rulebook, hits: list[Hit], applicable: list) -> tuple[list[tuple[Hit, Decimal]], Decimal, bool]:
+    """The ledger of given hits over given applicable rules, by the caps, N/A rescaling and
+    red-line rules `score_hits` applies: (hits with points, score, critical). Hits in ledger
+    order. csqa.review works out a reviewed conversation's human score with it (the machine's
+    hits without the false positives, with the missed ones)."""
+    return _score_hits(_Scorecard(rulebook), Evaluation(hits=list(hits), applicable=list(applicable)))
+
+
 def _evidence(text: str, span, mask) -> str:
     if span is None:
         snippet = text[:60] + ("…" if len(text) > 60 else "")

@@ -52,7 +52,7 @@ import pandas as pd
 
 from csqa.core.errors import ConfigError, CsqaError, StorageError, storage_error, storage_problem, writing
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 TAGS = ["run_id", "rulebook_sha256", "model_sha256"]
 PER_RUN_TABLES = ("conversations", "findings", "agents", "messages")
 
@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS findings_rows (
     conversation_id VARCHAR, finding_index INTEGER, agent_id VARCHAR, rule_id VARCHAR, rule_name VARCHAR,
     "check" VARCHAR, severity VARCHAR, points DOUBLE, message_index INTEGER, "timestamp" TIMESTAMP,
     span_start INTEGER, span_end INTEGER, matched_text VARCHAR, evidence VARCHAR, explanation VARCHAR,
-    hl_start INTEGER, hl_end INTEGER
+    hl_start INTEGER, hl_end INTEGER, finding_id VARCHAR
 );
 CREATE TABLE IF NOT EXISTS agents_rows (
     run_id VARCHAR, rulebook_sha256 VARCHAR, model_sha256 VARCHAR,
@@ -92,14 +92,16 @@ CREATE TABLE IF NOT EXISTS messages_rows (
 """ + "".join(f"""
 CREATE VIEW IF NOT EXISTS {t} AS SELECT * FROM {t}_rows WHERE run_id IN (SELECT run_id FROM runs);""" for t in PER_RUN_TABLES)
 
-_ADDED_IN_3 = {"conversations_rows": [("resolved", "BOOLEAN"), ("unhappy_end", "BOOLEAN")],
-               "agents_rows": [("resolution_rate", "DOUBLE"), ("unhappy_rate", "DOUBLE")]}
+_ADDED_COLUMNS = {"conversations_rows": [("resolved", "BOOLEAN"), ("unhappy_end", "BOOLEAN")],
+               "agents_rows": [("resolution_rate", "DOUBLE"), ("unhappy_rate", "DOUBLE")],
+               # schema 4: stable finding ids (csqa.review.ids), filled in for the rows of older runs
+               "findings_rows": [("finding_id", "VARCHAR")]}
 CONVERSATION_FIELDS = ["conversation_id", "agent_id", "agents", "started_at", "ended_at", "n_messages", "score",
                        "passed", "critical", "complaint", "complaint_category", "complaint_severity",
                        "first_response_s", "mean_response_s", "n_findings", "not_applicable", "resolved", "unhappy_end"]
 FINDING_FIELDS = ["conversation_id", "finding_index", "agent_id", "rule_id", "rule_name", "check", "severity",
                   "points", "message_index", "timestamp", "span_start", "span_end", "matched_text", "evidence",
-                  "explanation", "hl_start", "hl_end"]
+                  "explanation", "hl_start", "hl_end", "finding_id"]
 AGENT_FIELDS = ["agent_id", "conversations", "mean_score", "pass_rate", "passed", "critical_conversations",
                 "findings", "complaints", "serious_complaints", "mean_first_response_s", "mean_response_s",
                 "top_failed_check", "pass_rate_low95", "small_sample", "resolution_rate", "unhappy_rate"]
@@ -291,7 +293,7 @@ class ResultStore:
             # schema 3 added the outcome columns: older tables get them (unknown for their rows), the views are
             # made again so that they show them
             added = False
-            for table, columns in _ADDED_IN_3.items():
+            for table, columns in _ADDED_COLUMNS.items():
                 have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
                 for name, kind in columns:
                     if name not in have:
@@ -301,6 +303,10 @@ class ResultStore:
                 for t in PER_RUN_TABLES:
                     con.execute(f"CREATE OR REPLACE VIEW {t} AS SELECT * FROM {t}_rows "
                                 "WHERE run_id IN (SELECT run_id FROM runs)")
+            from csqa.review.tables import create_review_tables, fill_finding_ids
+
+            fill_finding_ids(con)  # rows written before schema 4
+            create_review_tables(con)  # the review loop's tables (verdicts, appeals, rulings …)
             con.execute("INSERT OR REPLACE INTO csqa_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
             con.execute("COMMIT")
         except BaseException:
@@ -356,6 +362,10 @@ class ResultStore:
                 fnd["finding_index"] = fnd.groupby("conversation_id", sort=False).cumcount() if len(fnd) else []
             if "hl_start" not in fnd.columns:
                 fnd["hl_start"], fnd["hl_end"] = fnd.get("span_start"), fnd.get("span_end")
+            if "finding_id" not in fnd.columns:
+                from csqa.review.ids import add_finding_ids
+
+                fnd = add_finding_ids(fnd, tags["rulebook_sha256"], tags["model_sha256"])
             return _frame(fnd, FINDING_FIELDS, tags)
 
         frames = {"agents": _frame(agents, AGENT_FIELDS, tags)}
@@ -391,6 +401,9 @@ class ResultStore:
                 con.register("incoming", frame)
                 con.execute(f"INSERT INTO {rows[table]} ({cols}) SELECT {cols} FROM incoming")
                 con.unregister("incoming")
+            from csqa.review.tables import fill_finding_ids
+
+            fill_finding_ids(con, run_id)  # (parts written without ids)
         except BaseException:
             self._drop_run_rows(run_id)
             raise
@@ -414,6 +427,9 @@ class ResultStore:
             con.execute("DROP TABLE new_ids")
             con.execute(f"DELETE FROM {rows['agents']} WHERE run_id = ?", [run_id])
             con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+            from csqa.review.tables import record_rulebook
+
+            record_rulebook(con, manifest)  # the rulebook's text, for human scores (csqa.review)
             agents_frame = frames["agents"]
             cols = ", ".join(_q(c) for c in agents_frame.columns)
             con.register("incoming", agents_frame)
