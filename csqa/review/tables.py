@@ -150,7 +150,8 @@ def record_rulebook(con, manifest: dict) -> bool:
     sha, path = rulebook.get("sha256"), rulebook.get("path")
     if not sha:
         return False
-    if con.execute("SELECT 1 FROM review_rulebooks WHERE rulebook_sha256 = ?", [sha]).fetchone():
+    # fetchall, not fetchone: a half-read result blocks the next con.register() (a second run into the store)
+    if con.execute("SELECT 1 FROM review_rulebooks WHERE rulebook_sha256 = ?", [sha]).fetchall():
         return True
     if not path:
         return False
