@@ -4,6 +4,7 @@
   - the sample's conversations of three agents (shop_小美, shop_小林, shop_阿峰) plus two conversations
     whose chat text and agent id hold HTML, script and formula-like text (masked run), and
   - one conversation with a phone number, scored with --no-mask (the store holds it unmasked),
+the conversations of shop_小美 queued for the reviewer rev (`csqa sample --agent shop_小美 --reviewers rev`),
 and the users: root (admin), boss (manager), rev (reviewer), mei (agent shop_小美), lin (agent shop_小林),
 victim (reviewer, to be disabled). Every module copies it (`desk_store`) before its server holds it.
 """
@@ -60,6 +61,10 @@ def desk_template(tmp_path_factory, sample_rows, run_cli) -> Path:
     assert run.exit_code == 0, (run.stdout, run.stderr, run.exception)
     plain = write_rows(folder / "pii.csv", header, pii_rows())
     run = run_cli("score", plain, "--store", store, "--no-mask", "-q", outdir=folder / "out2")
+    assert run.exit_code == 0, (run.stdout, run.stderr, run.exception)
+    # the review loop's queue: every conversation of shop_小美 for the reviewer rev (csqa sample)
+    run = run_cli("sample", "--store", store, "--rate", "1", "--reviewers", "rev", "--agent", "shop_小美",
+                  "--period", "all", "--seed", "1", outdir=folder / "queue.xlsx")
     assert run.exit_code == 0, (run.stdout, run.stderr, run.exception)
     make_users(store, USERS)
     return store

@@ -26,12 +26,16 @@ def ids(desk_template):
 
         out = {
             "mei_own": one("SELECT conversation_id FROM conversations WHERE agent_id = 'shop_小美' AND agents = 'shop_小美' "
-                           "AND conversation_id LIKE 'S%' ORDER BY conversation_id LIMIT 1"),
+                           "AND conversation_id LIKE 'S%' AND n_findings >= 1 ORDER BY conversation_id LIMIT 1"),
             "lin_own": one("SELECT conversation_id FROM conversations WHERE agent_id = 'shop_小林' AND agents = 'shop_小林' "
-                           "ORDER BY conversation_id LIMIT 1"),
+                           "AND n_findings >= 1 ORDER BY conversation_id LIMIT 1"),
             "shared": one("SELECT conversation_id FROM conversations WHERE agent_id = 'shop_小美' AND agents LIKE '%shop_小林%' "
                           "ORDER BY conversation_id LIMIT 1"),
         }
+        for who in ("mei", "lin"):
+            fid, rule = con.execute("SELECT finding_id, rule_id FROM findings WHERE conversation_id = ? AND points > 0 "
+                                    "ORDER BY finding_index LIMIT 1", [out[f"{who}_own"]]).fetchone()
+            out[f"{who}_finding"], out[f"{who}_rule"] = fid, rule
         out["lin_texts"] = [r[0] for r in con.execute(
             "SELECT text FROM messages WHERE conversation_id = ? AND length(text) >= 6 ORDER BY message_index",
             [out["lin_own"]]).fetchall()]
@@ -51,9 +55,9 @@ MATRIX = [
     # method, path ({…} from `ids`), expected status for each of WHO
     ("GET", "/", (303, 303, 303, 303, 303, 303)),
     ("GET", "/overview", (303, 200, 200, 403, 403, 403)),
-    ("GET", "/conversations/{mei_own}", (303, 200, 200, 404, 200, 404)),
-    ("GET", "/conversations/{lin_own}", (303, 200, 200, 404, 404, 200)),
-    ("GET", "/conversations/{shared}", (303, 200, 200, 404, 200, 200)),  # lin helped in mei's conversation
+    ("GET", "/conversations/{mei_own}", (303, 200, 200, 200, 200, 404)),  # rev: in his queue
+    ("GET", "/conversations/{lin_own}", (303, 200, 200, 404, 404, 200)),  # rev: not in his queue
+    ("GET", "/conversations/{shared}", (303, 200, 200, 200, 200, 200)),  # lin helped in mei's conversation
     ("GET", "/conversations/NO-SUCH-ID", (303, 404, 404, 404, 404, 404)),
     ("GET", "/agents/shop_小美", (303, 200, 200, 403, 200, 403)),
     ("GET", "/agents/shop_小林", (303, 200, 200, 403, 403, 200)),
@@ -68,6 +72,16 @@ MATRIX = [
     ("GET", "/logout", (405, 405, 405, 405, 405, 405)),  # state changes by POST only
     ("POST", "/conversations/{mei_own}/unmask", (403, 200, 200, 403, 403, 403)),
     ("POST", "/conversations/{lin_own}/unmask", (403, 200, 200, 403, 403, 403)),
+    # the review loop: verdicts and missed findings by reviewers (their queue) and managers; appeals by the
+    # conversation's agent; rulings by managers (appeal 999999 does not exist: 404 for a manager)
+    ("POST", "/conversations/{mei_own}/verdict", (403, 403, 303, 303, 403, 403)),
+    ("POST", "/conversations/{lin_own}/verdict", (403, 403, 303, 404, 403, 403)),
+    ("POST", "/conversations/{mei_own}/missed", (403, 403, 303, 303, 403, 403)),
+    ("POST", "/conversations/{lin_own}/missed", (403, 403, 303, 404, 403, 403)),
+    ("POST", "/conversations/{mei_own}/appeal", (403, 403, 403, 403, 303, 404)),
+    ("POST", "/conversations/{lin_own}/appeal", (403, 403, 403, 403, 404, 303)),
+    ("POST", "/appeals/999999/ruling", (403, 403, 404, 403, 403, 403)),
+    ("GET", "/appeals/999999/ruling", (405, 405, 405, 405, 405, 405)),
     ("POST", "/admin/users", (403, 303, 403, 403, 403, 403)),  # add a user "new_<who>"
     ("POST", "/admin/users/victim/disable", (403, 303, 403, 403, 403, 403)),
     ("POST", "/admin/users/victim/enable", (403, 303, 403, 403, 403, 403)),
@@ -93,6 +107,15 @@ def test_authorization_matrix(method, path, who, expected, desk, logged_in, ids)
     elif url == "/admin/users":
         r = client.post(url, {"username": f"new_{who}", "role": "reviewer", "agent_id": "",
                               "password": PASSWORD, "password_again": PASSWORD})
+    elif url.endswith(("/verdict", "/appeal")):
+        own = "mei" if "{mei_own}" in path else "lin"
+        r = client.post(url, {"finding_id": ids[f"{own}_finding"], "verdict": "correct", "comment": f"matrix {who}",
+                              "reason": f"matrix {who}"})
+    elif url.endswith("/missed"):
+        own = "mei" if "{mei_own}" in path else "lin"
+        r = client.post(url, {"rule_id": ids[f"{own}_rule"], "message_index": "0", "comment": f"matrix {who}"})
+    elif url.endswith("/ruling"):
+        r = client.post(url, {"decision": "overturned", "comment": f"matrix {who}"})
     else:
         r = client.post(url)
     assert r.status == expected, (who, method, url, r.status, r.text[:400])
@@ -105,6 +128,27 @@ def test_only_the_admin_added_a_user(desk, logged_in):  # noqa: F811
     assert "new_root" in page
     for who in WHO[2:] + ("anon",):
         assert f"new_{who}" not in page
+
+
+def test_only_the_allowed_gave_verdicts_appealed_or_ruled(desk, logged_in, ids):  # noqa: F811
+    """After the matrix: the review loop's audit trail holds the verdicts and missed findings of boss and rev
+    only, and the appeals of mei and lin on their own conversations only; nobody ruled."""
+    trail = logged_in("root").get("/admin/audit").text.split('id="review-audit"')[1]
+    for who in ("boss", "rev"):
+        assert f"matrix {who}" in trail
+    for who in ("anon", "root"):
+        assert f"matrix {who}" not in trail
+    inbox = logged_in("boss").get("/appeals").text
+    opened = inbox.split('id="appeals-inbox"')[1].split("</table>")[0]
+    assert "matrix mei" in opened and "matrix lin" in opened
+    for who in ("anon", "root", "boss", "rev"):
+        assert f"matrix {who}" not in opened
+    assert ids["mei_own"] in opened and ids["lin_own"] in opened
+    ruled = inbox.split('id="appeals-ruled"')[1].split("</table>")[0]
+    assert "matrix" not in ruled
+    # each agent sees their own appeal, not the other's
+    assert "matrix mei" in logged_in("mei").get("/appeals").text
+    assert "matrix lin" not in logged_in("mei").get("/appeals").text
 
 
 def test_an_agent_never_sees_another_agents_conversation(desk, logged_in, ids):  # noqa: F811
@@ -277,8 +321,9 @@ def test_pages_show_the_store(desk, logged_in, ids):  # noqa: F811
     assert "CLOSE-001" in precision
     queue = boss.get("/queue").text
     assert ids["candidates"] and all(cid in queue for cid in ids["candidates"])  # red lines, serious complaints
-    assert ids["mei_own"] not in ids["candidates"] and ids["mei_own"] not in queue
-    assert "没有分配给你的会话" in logged_in("rev").get("/queue").text
+    assert ids["mei_own"] in queue and ids["lin_own"] not in queue  # queued for rev (csqa sample --agent shop_小美)
+    rev_queue = logged_in("rev").get("/queue").text
+    assert ids["mei_own"] in rev_queue and ids["lin_own"] not in rev_queue
 
 
 def test_security_headers_on_every_page(desk, logged_in):  # noqa: F811

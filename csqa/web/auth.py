@@ -66,6 +66,10 @@ class Desk:
     async def write(self, fn, *args, **kwargs):
         return await run_in_threadpool(self.store.write, fn, *args, **kwargs)
 
+    async def apply(self, fn, *args, **kwargs):
+        """A function of the review loop (its own transaction) under the one writer."""
+        return await run_in_threadpool(self.store.apply, fn, *args, **kwargs)
+
 
 def desk_of(request: Request) -> Desk:
     return request.app.state.desk

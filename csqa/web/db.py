@@ -63,16 +63,35 @@ class DeskStore:
                 self._cursors.append(cur)
         return cur
 
+    @staticmethod
+    def _fresh(cur):
+        """The cursor with no half-read result left from its last use (DuckDB refuses `register()` on a
+        connection whose last result was read with fetchone() and not to the end)."""
+        cur.execute("SELECT 1").fetchall()
+        return cur
+
     def read(self, fn: Callable[..., T], *args, **kwargs) -> T:
-        return fn(self.cursor(), *args, **kwargs)
+        return fn(self._fresh(self.cursor()), *args, **kwargs)
 
     def write(self, fn: Callable[..., T], *args, **kwargs) -> T:
         """fn(cursor, …) in one transaction, one writer at a time."""
         with self._write_lock:
             if self.closed:
                 raise RuntimeError("store closed")
-            with accounts.transaction(self._writer):
+            with accounts.transaction(self._fresh(self._writer)):
                 return fn(self._writer, *args, **kwargs)
+
+    def apply(self, fn: Callable[..., T], *args, audit: tuple | None = None, **kwargs) -> T:
+        """fn(cursor, …) that runs its own transaction (the review loop's functions: csqa.review), one writer
+        at a time; then, when it succeeded, `audit` = (actor, action, subject, detail) as a desk audit row."""
+        with self._write_lock:
+            if self.closed:
+                raise RuntimeError("store closed")
+            result = fn(self._fresh(self._writer), *args, **kwargs)
+            if audit is not None:
+                with accounts.transaction(self._fresh(self._writer)):
+                    accounts.audit(self._writer, *audit)
+            return result
 
     def close(self) -> None:
         with self._write_lock:

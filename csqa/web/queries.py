@@ -89,7 +89,8 @@ def conversation_detail(cur, row: dict, unmask: bool = False) -> dict:
         mi = None if pd.isna(f["message_index"]) else int(f["message_index"])
         entry = {"no": no, "rule_id": f["rule_id"], "rule_name": f["rule_name"], "check": check_zh(f["check"]),
                  "severity": sev, "severity_zh": severity_zh(sev), "points": points, "message_index": mi,
-                 "explanation": f["explanation"], "evidence": f["evidence"], "agent_id": f.get("agent_id")}
+                 "explanation": f["explanation"], "evidence": f["evidence"], "agent_id": f.get("agent_id"),
+                 "finding_id": f.get("finding_id")}
         ledger.append(entry)
         title = f"{no}. {f['rule_id']} {f['rule_name']}: {f['explanation']} ({'+' if points < 0 else '−'}{abs(points):g} 分)"
         hs, he = f.get("hl_start"), f.get("hl_end")
@@ -219,3 +220,127 @@ def runs(cur, limit: int = 20) -> list[dict]:
 
 def day_label(d) -> str:
     return d.strftime("%m-%d") if isinstance(d, (date, datetime)) else str(d)
+
+
+# ---------------------------------------------------------------------------- the review loop (csqa.review)
+STATUS_ZH = {"unreviewed": "未复核", "correct": "正确", "false_positive": "误报", "missed": "漏检", "upheld": "申诉维持",
+             "overturned": "申诉撤销"}
+APPEAL_ZH = {"open": "待裁决", "upheld": "维持 (问题成立)", "overturned": "撤销 (问题不成立)"}
+
+
+def _masked(value) -> str:
+    """People's own text (comments, reasons) shown masked like chat text: they may quote personal data."""
+    from csqa.web.render import mask_text
+
+    return mask_text(value) if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def review_of(cur, detail: dict) -> dict:
+    """The conversation's human score and, per finding of the ledger, what people decided (status, human points,
+    who, comment), the findings reviewers added (漏检), its appeals, the rules a missed finding may name and the
+    review loop's audit trail of the conversation."""
+    from csqa.review import ReviewError, audit_trail, conversation_review, list_appeals
+    from csqa.review.human_score import scorecard_of_run
+
+    row = detail["row"]
+    cid = row["conversation_id"]
+    out = {"human": None, "error": "", "missed": [], "appeals": [], "rules": [], "audit": []}
+    try:
+        human = conversation_review(cur, cid)
+        card = scorecard_of_run(cur, row["run_id"])
+    except ReviewError as exc:
+        out["error"] = str(exc)
+        human, card = None, None
+    appeals = [a.as_dict() for a in list_appeals(cur, conversation_id=cid)]
+    latest_appeal = {}
+    for a in appeals:
+        a["status_zh"] = APPEAL_ZH.get(a["status"], a["status"])
+        a["reason"], a["ruling_comment"] = _masked(a["reason"]), _masked(a["ruling_comment"])
+        latest_appeal[a["finding_id"]] = a
+    lines = {ln.finding_id: ln for ln in (human.lines if human else [])}
+    for entry in detail["ledger"]:
+        ln = lines.get(entry.get("finding_id"))
+        entry["status"] = ln.status if ln else "unreviewed"
+        entry["status_zh"] = STATUS_ZH.get(entry["status"], entry["status"])
+        entry["human_points"] = ln.human_points if ln else None
+        entry["decided_by"] = ln.decided_by if ln else ""
+        entry["comment"] = _masked(ln.comment) if ln else ""
+        entry["appeal"] = latest_appeal.get(entry.get("finding_id"))
+    machine_ids = {e.get("finding_id") for e in detail["ledger"]}
+    for ln in (human.lines if human else []):
+        if ln.finding_id not in machine_ids:
+            out["missed"].append({"finding_id": ln.finding_id, "rule_id": ln.rule_id, "rule_name": ln.rule_name,
+                                  "severity_zh": severity_zh(ln.severity), "message_index": ln.message_index,
+                                  "human_points": ln.human_points, "decided_by": ln.decided_by,
+                                  "comment": _masked(ln.comment), "status_zh": STATUS_ZH.get(ln.status, ln.status),
+                                  "appeal": latest_appeal.get(ln.finding_id)})
+    out["human"] = human
+    out["appeals"] = appeals
+    if card is not None:
+        out["rules"] = [{"code": r.code, "name": r.name} for r in card.rules]
+    trail = audit_trail(cur, conversation_id=cid)
+    out["audit"] = [{"at": _time_text(r["at"]), "actor": r["actor"], "action": r["action"], "finding_id": r["finding_id"],
+                     "detail": _masked(r["detail"]), "before": r["before"], "after": r["after"]}
+                    for r in trail.to_dict("records")]
+    return out
+
+
+def human_scores_of(cur, conversation_ids) -> dict[str, float | None]:
+    """The current human score of each conversation that has one (the review loop's recorded scores)."""
+    ids = list(conversation_ids)
+    if not ids:
+        return {}
+    return {r[0]: r[1] for r in cur.execute(
+        """SELECT h.conversation_id, h.human_score FROM review_current_human_scores h
+           JOIN conversations c USING (conversation_id, run_id)
+           WHERE list_contains(?, h.conversation_id)""", [ids]).fetchall()}
+
+
+def agent_review_summary(cur, agent_id: str) -> dict:
+    row = cur.execute(
+        """SELECT count(*), avg(h.human_score), avg(CAST(h.human_passed AS INTEGER))
+           FROM review_current_human_scores h JOIN conversations c USING (conversation_id, run_id)
+           WHERE c.agent_id = ? AND h.human_score IS NOT NULL""", [agent_id]).fetchall()[0]
+    return {"reviewed": row[0], "mean_human": _num(row[1]), "human_pass_rate": _num(row[2])}
+
+
+def reviewer_queue_all(cur) -> list[dict]:
+    return reviewer_queue(cur, None)
+
+
+def reviewer_queue(cur, reviewer: str | None) -> list[dict]:
+    """The queued conversations of one reviewer (None: of everyone), each once per reviewer."""
+    from csqa.review import queue_of
+
+    frame = queue_of(cur, reviewer)
+    rows = []
+    seen = set()
+    for r in frame.to_dict("records"):
+        if (r["conversation_id"], r["reviewer"]) in seen:
+            continue
+        seen.add((r["conversation_id"], r["reviewer"]))
+        rows.append({"conversation_id": r["conversation_id"], "reviewer": r["reviewer"], "agent_id": r["agent_id"],
+                     "score": _num(r["score"]),
+                     "critical": bool(r["critical"]) if r["critical"] is not None and not pd.isna(r["critical"]) else False,
+                     "reason": r["reason"], "calibration": bool(r["calibration"]), "reviewed": bool(r["reviewed"]),
+                     "assigned_at": _time_text(r["assigned_at"])})
+    return rows
+
+
+def finding_of_conversation(cur, conversation_id: str, finding_id: str) -> bool:
+    """The finding is one of the conversation's (the machine's, as scored now, or one a reviewer added)."""
+    return bool(cur.execute(
+        """SELECT 1 FROM findings f JOIN conversations c USING (conversation_id, run_id)
+           WHERE f.conversation_id = ? AND f.finding_id = ?
+           UNION ALL SELECT 1 FROM review_verdicts WHERE conversation_id = ? AND finding_id = ? AND verdict = 'missed'
+           LIMIT 1""", [conversation_id, finding_id, conversation_id, finding_id]).fetchall())
+
+
+def review_audit_rows(cur, limit: int = 500) -> list[dict]:
+    """The review loop's audit trail (every assignment, verdict, appeal, ruling), newest first."""
+    rows = _rows(cur, """SELECT event_id, "at", actor, "action", conversation_id, finding_id, detail, "before", "after"
+                         FROM review_audit ORDER BY event_id DESC LIMIT ?""", [limit])
+    for r in rows:
+        r["at"] = _time_text(r["at"])
+        r["detail"] = _masked(r["detail"])
+    return rows

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from csqa.core.errors import ConfigError
-from csqa.web import accounts
+from csqa.web import accounts, queries
 from csqa.web.auth import desk_of, guarded, render
 
 
@@ -57,8 +57,10 @@ def _switch(disabled: bool):
 
 @guarded("admin")
 async def audit(request: Request, session, form) -> Response:
-    rows = await desk_of(request).read(accounts.audit_rows, None, 500)
-    return render(request, "audit.html", {"rows": rows}, session=session)
+    def load(cur):
+        return {"rows": accounts.audit_rows(cur, None, 500), "review": queries.review_audit_rows(cur, 500)}
+
+    return render(request, "audit.html", await desk_of(request).read(load), session=session)
 
 
 ROUTES = [

@@ -28,9 +28,13 @@ async def agent_page(request: Request, session, form) -> Response:
 
     def load(cur):
         rows, total = queries.agent_conversations(cur, agent_id, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-        return queries.agent_summary(cur, agent_id), queries.agent_trend(cur, agent_id), rows, total
+        human = queries.human_scores_of(cur, [r["conversation_id"] for r in rows])
+        for r in rows:
+            r["human_score"] = human.get(r["conversation_id"])
+        return (queries.agent_summary(cur, agent_id), queries.agent_trend(cur, agent_id), rows, total,
+                queries.agent_review_summary(cur, agent_id))
 
-    summary, trend, rows, total = await desk_of(request).read(load)
+    summary, trend, rows, total, review = await desk_of(request).read(load)
     if not total and session.user.role != "agent":
         return not_found(request, session)
     points = [Point(queries.day_label(t["day"]), float(t["mean_score"]), int(t["n"])) for t in trend]
@@ -38,7 +42,7 @@ async def agent_page(request: Request, session, form) -> Response:
     chart = line_chart(points, f"{agent_id} 每日平均分与合格率", second=rate, first_label="平均分", second_label="合格率 %",
                        show_n=True) if points else None
     return render(request, "agent.html", {
-        "agent_id": agent_id, "summary": summary, "chart": chart, "rows": rows, "total": total, "page": page,
+        "agent_id": agent_id, "summary": summary, "review": review, "chart": chart, "rows": rows, "total": total, "page": page,
         "pages": max(1, -(-total // PAGE_SIZE)),
     }, session=session)
 

@@ -1,18 +1,23 @@
-"""/queue, /appeals, /precision: the review loop's pages.
+"""/queue, /appeals, /appeals/{id}/ruling, /precision: the review loop's pages (csqa.review does the work).
 
-Until the review loop's functions are in the store (csqa.review), they show what the store holds:
-the queue page the conversations every review sample starts with (red lines, serious complaints) for
-managers and a reviewer's assigned conversations (none yet); the appeals page an agent's findings and
-the (empty) inbox; the precision page how often each rule fires, with nothing reviewed yet.
+- /queue: a reviewer's queue (conversations `csqa sample --reviewers` assigned to them, reviewed or not);
+  a manager's: every queued conversation and the ones every sample starts with (red lines, serious
+  complaints).
+- /appeals: an agent's own appeals with their rulings; a manager's inbox of open appeals, each with
+  a ruling form (维持 / 撤销 + comment), and the appeals already ruled on.
+- POST /appeals/{id}/ruling: a manager rules (final; the human score follows; the audit trail gets it).
+- /precision: per rule how often it fired, the reviewers' verdicts and its precision (Wilson 95 %), and
+  the reviewers' agreement on calibration conversations.
 """
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from csqa.core.errors import ConfigError
 from csqa.web import access, queries
-from csqa.web.auth import desk_of, guarded, render
+from csqa.web.auth import client_of, desk_of, guarded, render
 
 
 @guarded("reviewer", *access.SEE_ALL)
@@ -20,32 +25,83 @@ async def queue(request: Request, session, form) -> Response:
     user = session.user
 
     def load(cur):
-        assigned = sorted(access.reviewer_conversations(cur, user)) if user.role == "reviewer" else []
-        candidates = queries.review_candidates(cur) if user.role in access.SEE_ALL else []
-        return {"assigned": assigned, "candidates": candidates}
+        if user.role == "reviewer":
+            return {"assigned": queries.reviewer_queue(cur, user.username), "candidates": []}
+        return {"assigned": queries.reviewer_queue_all(cur), "candidates": queries.review_candidates(cur)}
 
     return render(request, "queue.html", await desk_of(request).read(load), session=session)
 
 
+def _appeals(cur, user, error: str = ""):
+    from csqa.review import list_appeals
+
+    def shown(a):
+        d = a.as_dict()
+        d["status_zh"] = queries.APPEAL_ZH.get(d["status"], d["status"])
+        d["reason"], d["ruling_comment"] = queries._masked(d["reason"]), queries._masked(d["ruling_comment"])
+        return d
+
+    if user.role == "agent":
+        mine = [shown(a) for a in list_appeals(cur, agent=user.agent_id)] if user.agent_id else []
+        findings = queries.agent_findings(cur, user.agent_id) if user.agent_id else []
+        return {"appeals": list(reversed(mine)), "findings": findings, "open": [], "ruled": [], "error": error}
+    every = [shown(a) for a in list_appeals(cur)]
+    return {"appeals": [], "findings": [], "open": [a for a in every if a["status"] == "open"],
+            "ruled": list(reversed([a for a in every if a["status"] != "open"]))[:200], "error": error,
+            "may_rule": access.may_rule(user)}
+
+
 @guarded("agent", *access.SEE_ALL)
 async def appeals(request: Request, session, form) -> Response:
+    return render(request, "appeals.html", await desk_of(request).read(_appeals, session.user), session=session)
+
+
+@guarded(*access.ARBITERS)
+async def ruling(request: Request, session, form) -> Response:
+    from csqa.review import ReviewError, rule_on_appeal
+
+    from csqa.web.routes.conversations import _field, _status_of
+
+    desk = desk_of(request)
     user = session.user
-
-    def load(cur):
-        findings = queries.agent_findings(cur, user.agent_id) if user.role == "agent" and user.agent_id else []
-        return {"findings": findings, "appeals": []}
-
-    return render(request, "appeals.html", await desk_of(request).read(load), session=session)
+    appeal_id = request.path_params["appeal_id"]
+    try:
+        decision = _field(form, "decision", True, "裁决")
+        if decision not in ("upheld", "overturned"):
+            raise ConfigError("裁决须为 维持 (upheld) 或 撤销 (overturned) / the decision must be upheld or overturned")
+        comment = _field(form, "comment", False, "裁决说明")
+        await desk.apply(rule_on_appeal, user.username, appeal_id, decision, comment,
+                         audit=(user.username, "web_ruling", str(appeal_id), {"decision": decision,
+                                                                              "client": client_of(request)}))
+    except (ReviewError, ConfigError) as exc:
+        status = _status_of(exc)
+        return render(request, "appeals.html", await desk.read(_appeals, user, str(exc)), status, session)
+    return RedirectResponse(f"/appeals#a{appeal_id}", status_code=303)
 
 
 @guarded(*access.SEE_ALL)
 async def precision(request: Request, session, form) -> Response:
-    rules = await desk_of(request).read(queries.rule_hits)
-    return render(request, "precision.html", {"rules": rules}, session=session)
+    def load(cur):
+        from csqa.review import reviewer_agreement, rule_precision
+
+        judged = {r["rule_id"]: r for r in rule_precision(cur).to_dict("records")}
+        rules = queries.rule_hits(cur)
+        known = {r["rule_id"] for r in rules}
+        for r in rules:
+            r["review"] = judged.get(r["rule_id"])
+        for rule_id, j in judged.items():  # a rule reviewers said the machine missed, never fired
+            if rule_id not in known:
+                rules.append({"rule_id": rule_id, "rule_name": j.get("rule_name") or "", "check": "", "severity": "",
+                              "hits": 0, "conversations": 0, "review": j})
+        agreement = reviewer_agreement(cur).to_dict("records")
+        return {"rules": rules, "agreement": agreement}
+
+    return render(request, "precision.html", await desk_of(request).read(load), session=session)
 
 
 ROUTES = [
     Route("/queue", queue, methods=["GET"]),
     Route("/appeals", appeals, methods=["GET"]),
+    Route("/appeals/{appeal_id:int}/ruling", ruling, methods=["POST"]),
     Route("/precision", precision, methods=["GET"]),
 ]
