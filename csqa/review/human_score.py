@@ -228,6 +228,9 @@ def load_states(con, conversation_ids) -> dict[str, ConversationState]:
     if not ids:
         return {}
     wanted = pd.DataFrame({"conversation_id": pd.Series(ids, dtype=object)})
+    # (a result the caller read with fetchone() is still open on con, and DuckDB refuses register() then:
+    # e.g. rule_on_appeal after _appeal; a new statement closes it)
+    con.execute("SELECT 1").fetchall()
     con.register("review_wanted", wanted)
     try:
         conv = con.execute("""SELECT c.conversation_id, c.run_id, c.agent_id, c.score, c.passed, c.critical,

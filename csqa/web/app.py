@@ -23,11 +23,13 @@ from csqa.web.render import category_zh, complaint_severity_zh
 HERE = Path(__file__).resolve().parent
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
-# no script, style, image or frame from anywhere but the desk itself; nothing inline
+# no script, style, image or frame from anywhere but the desk itself; nothing inline. Referrer-Policy
+# same-origin (not no-referrer): under no-referrer a browser sends `Origin: null` with the desk's own forms,
+# which the CSRF check must refuse; same-origin still sends nothing to other sites.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-           (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY"),
+           (b"referrer-policy", b"same-origin"), (b"x-frame-options", b"DENY"),
            (b"cross-origin-opener-policy", b"same-origin"), (b"permissions-policy", b"camera=(), microphone=(), geolocation=()")]
 
 

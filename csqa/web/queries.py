@@ -279,9 +279,12 @@ def review_of(cur, detail: dict) -> dict:
     if card is not None:
         out["rules"] = [{"code": r.code, "name": r.name} for r in card.rules]
     trail = audit_trail(cur, conversation_id=cid)
-    out["audit"] = [{"at": _time_text(r["at"]), "actor": r["actor"], "action": r["action"], "finding_id": r["finding_id"],
-                     "detail": _masked(r["detail"]), "before": r["before"], "after": r["after"]}
-                    for r in trail.to_dict("records")]
+    def text(v) -> str:
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else str(v)
+
+    out["audit"] = [{"at": _time_text(r["at"]), "actor": text(r["actor"]), "action": text(r["action"]),
+                     "finding_id": text(r["finding_id"]), "detail": _masked(text(r["detail"])), "before": text(r["before"]),
+                     "after": text(r["after"])} for r in trail.to_dict("records")]
     return out
 
 
