@@ -41,7 +41,7 @@ def _quiet_jieba() -> None:
 # commands of optional packages, imported only when named (or listed by --help)
 _LAZY_COMMANDS = {"train": "csqa.complaints.cli", "classify": "csqa.complaints.cli", "evaluate": "csqa.complaints.cli",
                   "serve": "csqa.web.cli", "users": "csqa.web.cli",
-                  "sample": "csqa.review.cli", "review": "csqa.review.cli"}
+                  "sample": "csqa.review.cli", "review": "csqa.review.cli", "rescore": "csqa.review.cli"}
 
 
 class CsqaGroup(click.Group):
@@ -184,12 +184,22 @@ def _codes(values: tuple[str, ...]) -> list[str]:
               help="分词器: auto = 已安装时用 rjieba (与 jieba 结果一致、更快); jieba = 参考实现")
 @click.option("--statistics", is_flag=True, help="结束时打印各规则命中统计")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="结束摘要的格式")
+@click.option("--alert-webhook", default=None, help="红线和重大投诉会话的告警地址 (http/https webhook)")
+@click.option("--alert-format", type=click.Choice(["json", "dingtalk", "wecom", "feishu"]), default="json",
+              help="告警消息格式: json / 钉钉 / 企业微信 / 飞书")
+@click.option("--alert-link", default=None, help="告警中的详情链接，{conversation_id} 处填会话编号 (默认: OUTDIR/report.html)")
+@click.option("--alert-timeout", type=click.FloatRange(0.1, 120), default=5.0, help="每次发送的超时秒数")
 @click.option("-q", "--quiet", is_flag=True, help="不显示进度条和摘要")
 @click.option("--debug", is_flag=True, help="出错时显示完整 traceback")
 def score(inputs, outdir, encoding, column_map, role_map, rulebook, select, ignore, model, no_model, no_mask,
-          store, engine, workers, segmenter, statistics, fmt, quiet, debug):
+          store, engine, workers, segmenter, statistics, fmt, alert_webhook, alert_format, alert_link, alert_timeout,
+          quiet, debug):
     """为导出的聊天记录打分: csqa score INPUT… -o OUTDIR"""
     columns, roles = _pairs(column_map, "--map"), _pairs(role_map, "--role-map")
+    if alert_webhook:
+        from csqa.review.alerts import check_options
+
+        check_options(alert_webhook, alert_format)
     from csqa.runtime.workspace import RunTemp
 
     with _TerminateAsInterrupt(), RunTemp():  # every temporary folder of the run under one, removed at the end
@@ -201,6 +211,12 @@ def score(inputs, outdir, encoding, column_map, role_map, rulebook, select, igno
         click.echo(summary["text"])
     if statistics:
         click.echo(summary["statistics"])
+    if alert_webhook:  # after the run is complete: a receiver's failure never fails it
+        from csqa.review.alerts import AlertOptions, send_alerts
+
+        sent = send_alerts(outdir, AlertOptions(alert_webhook, alert_format, timeout=alert_timeout, link=alert_link))
+        if not quiet or sent.undelivered:
+            click.echo(sent.text(), err=bool(sent.undelivered))
 
 
 def _score(inputs, outdir, encoding, columns, roles, rulebook, select, ignore, model, no_model, no_mask, store, engine,
@@ -303,12 +319,19 @@ def rules_show(code, rulebook):
 @rules.command("test")
 @click.option("--rulebook", default=None, type=click.Path())
 @click.option("--select", multiple=True)
-def rules_test(rulebook, select):
+@click.option("--examples", "extra_examples", default=None, type=click.Path(dir_okay=False),
+              help="另加示例: csqa review export 写出的 rule_examples.yaml (复核确认的误报与漏检)")
+def rules_test(rulebook, select, extra_examples):
     """运行每条规则的示例: fail 示例必须命中，pass 示例不得命中"""
     from csqa.rulebook.testing import run_examples
     from csqa.text.segment import Segmenter
 
-    results = run_examples(_load(rulebook), Segmenter(), select=_codes(select) or None)
+    book = _load(rulebook)
+    if extra_examples:
+        from csqa.review.export import with_examples
+
+        book = with_examples(book, extra_examples)
+    results = run_examples(book, Segmenter(), select=_codes(select) or None)
     bad = [r for r in results if not r.ok]
     for r in bad:
         want = "应命中" if r.expected == "fail" else "不应命中"

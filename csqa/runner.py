@@ -449,7 +449,8 @@ def run_report(store: Path | str, outdir: Path, date_from=None, date_to=None, ag
         }
         if not sel.masked and mask:
             summary["source"] += " (库中含未打码数据，报告已重新打码)"
-        summary["source"] += review_summary(reviewed_conversations)
+        with ResultStore(store, read_only=True) as rs:  # (and the rules reviews found unreliable)
+            summary["source"] += review_summary(reviewed_conversations, rs.con)
         html, sheets = build_report(sel.conversations, sel.findings, None, sel.messages, summary,
                                     ReportOptions(mask=mask, already_masked=bool(sel.masked)))
         findings = sel.findings

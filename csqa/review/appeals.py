@@ -14,6 +14,8 @@ web desk checks the manager role.
 """
 from __future__ import annotations
 
+from csqa.review.db import one
+
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -62,20 +64,20 @@ def _text(value, what: str, required: bool) -> str:
 
 def _finding(con, finding_id: str) -> dict:
     """A current finding: a machine finding of the run that scored its conversation, or a live missed one."""
-    row = con.execute("""SELECT f.finding_id, f.conversation_id, f.run_id, f.rule_id, f.message_index, f.agent_id, c.agent_id
+    row = one(con.execute("""SELECT f.finding_id, f.conversation_id, f.run_id, f.rule_id, f.message_index, f.agent_id, c.agent_id
                          FROM findings f JOIN conversations c USING (conversation_id, run_id)
-                         WHERE f.finding_id = ?""", [finding_id]).fetchone()
+                         WHERE f.finding_id = ?""", [finding_id]))
     if row is not None:
         return {"finding_id": row[0], "conversation_id": row[1], "run_id": row[2], "rule_id": row[3],
                 "message_index": row[4], "agents": {row[5], row[6]} - {None, ""}}
-    row = con.execute("""SELECT v.finding_id, v.conversation_id, c.run_id, v.rule_id, v.message_index, c.agent_id
+    row = one(con.execute("""SELECT v.finding_id, v.conversation_id, c.run_id, v.rule_id, v.message_index, c.agent_id
                          FROM review_verdicts v JOIN conversations c USING (conversation_id)
-                         WHERE v.finding_id = ? AND v.verdict = 'missed' LIMIT 1""", [finding_id]).fetchone()
+                         WHERE v.finding_id = ? AND v.verdict = 'missed' LIMIT 1""", [finding_id]))
     if row is not None:
         agents = {row[5]} - {None, ""}
         if row[4] is not None:  # the agent who wrote that message
-            sender = con.execute("""SELECT m.agent_id FROM messages m JOIN conversations c USING (conversation_id, run_id)
-                                    WHERE m.conversation_id = ? AND m.message_index = ?""", [row[1], row[4]]).fetchone()
+            sender = one(con.execute("""SELECT m.agent_id FROM messages m JOIN conversations c USING (conversation_id, run_id)
+                                    WHERE m.conversation_id = ? AND m.message_index = ?""", [row[1], row[4]]))
             if sender and sender[0]:
                 agents.add(sender[0])
         return {"finding_id": row[0], "conversation_id": row[1], "run_id": row[2], "rule_id": row[3],
@@ -108,18 +110,18 @@ def file_appeal(store, agent: str, finding_id: str, reason: str) -> Appeal:
             if line is not None and line.status == "false_positive":
                 raise Conflict(f"问题 {f['finding_id']} 已被复核判为误报，不计分，无需申诉 / already judged a false positive")
             at = now()
-            appeal_id = con.execute(
+            appeal_id = one(con.execute(
                 """INSERT INTO review_appeals (finding_id, conversation_id, run_id, rule_id, message_index, agent_id, reason,
                        filed_at, human_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id""",
                 [f["finding_id"], f["conversation_id"], f["run_id"], f["rule_id"], f["message_index"], agent, reason, at,
-                 score.human_score if score.reviewed else score.machine_score]).fetchone()[0]
+                 score.human_score if score.reviewed else score.machine_score]))[0]
             return _appeal(con, appeal_id)
 
 
 def _appeal(con, appeal_id: int) -> Appeal:
     cols = ["appeal_id", "finding_id", "conversation_id", "rule_id", "message_index", "agent_id", "reason", "filed_at",
             "status", "arbiter", "ruling_comment", "ruled_at", "human_score_before", "human_score_after"]
-    row = con.execute(f"SELECT {', '.join(cols)} FROM review_appeal_state WHERE appeal_id = ?", [appeal_id]).fetchone()
+    row = one(con.execute(f"SELECT {', '.join(cols)} FROM review_appeal_state WHERE appeal_id = ?", [appeal_id]))
     if row is None:
         raise NotFound(f"没有申诉 {appeal_id} / no appeal {appeal_id}")
     return Appeal(**dict(zip(cols, row)))

@@ -186,3 +186,35 @@ def pd_na(value) -> bool:
     import pandas as pd
 
     return value is None or bool(pd.isna(value))
+
+
+@review.command("export")
+@_STORE
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="输出目录")
+@click.option("--debug", is_flag=True, help="出错时显示完整 traceback")
+def review_export(store, outdir, debug):
+    """复核结果导出为数据: complaint_labels.csv (投诉标注) 和 rule_examples.yaml (误报 → pass，漏检 → fail 示例)"""
+    from csqa.review.export import export
+
+    click.echo(export(_store_file(store), outdir).text())
+
+
+# ---------------------------------------------------------------------------- csqa rescore
+@click.command("rescore")
+@_STORE
+@click.option("--rulebook", required=True, type=click.Path(dir_okay=False), help="新规则库 YAML")
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False),
+              help="输出目录 (changes.csv, rules.csv, summary.json)")
+@click.option("--from", "date_from", default=None, help="起始日期 YYYY-MM-DD (含)")
+@click.option("--to", "date_to", default=None, help="结束日期 YYYY-MM-DD (含)")
+@click.option("--model", default=None, type=click.Path(), help="投诉分类模型 (默认: 内置模型)")
+@click.option("--no-model", is_flag=True, help="不做投诉分类")
+@click.option("--commit", is_flag=True, help="把新分数写入结果库 (默认只看影响，不改动)")
+@click.option("--debug", is_flag=True, help="出错时显示完整 traceback")
+def rescore(store, rulebook, outdir, date_from, date_to, model, no_model, commit, debug):
+    """规则变更影响: 用新规则库重新给库中的会话打分，列出每个变化的会话和每条规则的变化"""
+    from csqa.review.rescore import rescore as run_rescore
+
+    result = run_rescore(_store_file(store), rulebook, outdir, date_from, date_to, model=model, use_model=not no_model,
+                         commit=commit)
+    click.echo(result.text())

@@ -62,3 +62,10 @@ def name_of(user: str, what: str) -> str:
     if len(name) > 100 or any(c in name for c in "\r\n\t") or any(ord(c) < 32 for c in name):
         raise ReviewError(f"{what}名字无效 (须为一行，最多 100 个字符): {name[:40]!r}")
     return name
+
+
+def one(result):
+    """The first row of a query's result (None when it has none), read to its end: DuckDB keeps a
+    half-read result open on the connection, and the next `register` on it then fails."""
+    rows = result.fetchall()
+    return rows[0] if rows else None

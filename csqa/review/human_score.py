@@ -17,6 +17,8 @@ scores are kept apart (`conversations.score`, `review_human_scores.human_score`)
 """
 from __future__ import annotations
 
+from csqa.review.db import one
+
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,7 +52,7 @@ _RULEBOOKS: dict[str, object] = {}  # sha256 → parsed Rulebook (a few per stor
 
 
 def scorecard_of_run(con, run_id: str) -> Scorecard:
-    row = con.execute("SELECT rulebook_sha256, manifest FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    row = one(con.execute("SELECT rulebook_sha256, manifest FROM runs WHERE run_id = ?", [run_id]))
     if row is None:
         raise NotFound(f"结果库中没有批次 {run_id} / no run {run_id} in the store")
     sha, manifest = row
@@ -74,7 +76,7 @@ def rulebook_by_sha(con, sha: str | None, path: str | None = None):
 
     if sha in _RULEBOOKS:
         return _RULEBOOKS[sha]
-    found = con.execute("SELECT text, path FROM review_rulebooks WHERE rulebook_sha256 = ?", [sha]).fetchone() if sha else None
+    found = one(con.execute("SELECT text, path FROM review_rulebooks WHERE rulebook_sha256 = ?", [sha])) if sha else None
     if found is not None:
         text, source = found
     else:
@@ -228,9 +230,6 @@ def load_states(con, conversation_ids) -> dict[str, ConversationState]:
     if not ids:
         return {}
     wanted = pd.DataFrame({"conversation_id": pd.Series(ids, dtype=object)})
-    # (a result the caller read with fetchone() is still open on con, and DuckDB refuses register() then:
-    # e.g. rule_on_appeal after _appeal; a new statement closes it)
-    con.execute("SELECT 1").fetchall()
     con.register("review_wanted", wanted)
     try:
         conv = con.execute("""SELECT c.conversation_id, c.run_id, c.agent_id, c.score, c.passed, c.critical,
@@ -456,10 +455,20 @@ def agent_review_columns(agents: pd.DataFrame, conversations: pd.DataFrame) -> p
     return out
 
 
-def review_summary(conversations: pd.DataFrame) -> str:
-    """A report's line on the reviewed share: '; 人工复核 12 个会话 (机器均分 80.1，人工均分 82.3)' or ''."""
+def review_summary(conversations: pd.DataFrame, con=None, floor: float = 0.8) -> str:
+    """A report's line on the reviewed share: '; 人工复核 12 个会话 (机器均分 80.1，人工均分 82.3)', and
+    the rules whose measured precision is under the floor (`csqa.review.stats`), or ''."""
     if "human_score" not in conversations or not conversations["human_score"].notna().any():
         return ""
     rev = conversations[conversations["human_score"].notna()]
-    return (f"；人工复核 {len(rev)} / {len(conversations)} 个会话 (机器均分 {rev['score'].mean():.1f}，"
+    text = (f"；人工复核 {len(rev)} / {len(conversations)} 个会话 (机器均分 {rev['score'].mean():.1f}，"
             f"人工均分 {float(rev['human_score'].mean()):.1f}) / {len(rev)} reviewed")
+    if con is not None:
+        from csqa.review.stats import rule_precision
+
+        low = rule_precision(con, floor=floor)
+        low = low[low["below_floor"]]
+        if len(low):
+            text += (f"；复核精确率低于 {floor:g} 的规则: "
+                     + "、".join(f"{r.rule_id} {r.precision:.2f} (n={r.reviewed})" for r in low.itertuples()))
+    return text

@@ -444,7 +444,8 @@ def _xlsx_tables(path: Path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            # (formulas as their text: a reviewer's "=…" comment is kept as written, never evaluated or lost)
+            wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, EOFError) as exc:
         raise InputError(path, f"无法打开 Excel 文件：文件已损坏或不是 .xlsx（{type(exc).__name__}）；"
                                f"请在 Excel 中打开后另存为 .xlsx 或 UTF-8 CSV") from None

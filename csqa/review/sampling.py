@@ -14,6 +14,8 @@ returns rows in.
 """
 from __future__ import annotations
 
+from csqa.review.db import one
+
 import hashlib
 import math
 import os
@@ -310,8 +312,8 @@ def _queue_content(con, plan: SamplePlan, selection: pd.DataFrame) -> _Content:
         msgs = _as_run_frame(con.execute("""SELECT m.* FROM messages m JOIN conversations c USING (conversation_id, run_id)
                                            JOIN review_queue_ids USING (conversation_id)
                                            ORDER BY m.conversation_id, m.message_index""").df())
-        unmasked = con.execute("""SELECT count(*) FROM runs WHERE NOT masked AND run_id IN
-                                  (SELECT DISTINCT run_id FROM conversations JOIN review_queue_ids USING (conversation_id))""").fetchone()[0]
+        unmasked = one(con.execute("""SELECT count(*) FROM runs WHERE NOT masked AND run_id IN
+                                  (SELECT DISTINCT run_id FROM conversations JOIN review_queue_ids USING (conversation_id))"""))[0]
         run_ids = [r[0] for r in con.execute("""SELECT DISTINCT run_id FROM conversations
                                                 JOIN review_queue_ids USING (conversation_id)""").fetchall()]
     finally:

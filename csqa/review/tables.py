@@ -31,6 +31,8 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+from csqa.review.db import one
+
 REVIEW_TABLES = ("review_rulebooks", "review_assignments", "review_verdicts", "review_appeals", "review_rulings",
                  "review_labels", "review_human_scores")
 
@@ -150,8 +152,7 @@ def record_rulebook(con, manifest: dict) -> bool:
     sha, path = rulebook.get("sha256"), rulebook.get("path")
     if not sha:
         return False
-    # fetchall, not fetchone: a half-read result blocks the next con.register() (a second run into the store)
-    if con.execute("SELECT 1 FROM review_rulebooks WHERE rulebook_sha256 = ?", [sha]).fetchall():
+    if one(con.execute("SELECT 1 FROM review_rulebooks WHERE rulebook_sha256 = ?", [sha])):
         return True
     if not path:
         return False
@@ -177,10 +178,10 @@ def fill_finding_ids(con, run_id: str | None = None) -> int:
 
     where = "finding_id IS NULL" + (" AND run_id = ?" if run_id is not None else "")
     params = [run_id] if run_id is not None else []
-    if not con.execute(f"SELECT 1 FROM findings_rows WHERE {where} LIMIT 1", params).fetchone():
+    if not one(con.execute(f"SELECT 1 FROM findings_rows WHERE {where} LIMIT 1", params)):
         return 0
     runs = f"(SELECT DISTINCT run_id FROM findings_rows WHERE {where})"
-    before = con.execute(f"SELECT count(*) FROM findings_rows WHERE {where}", params).fetchone()[0]
+    before = one(con.execute(f"SELECT count(*) FROM findings_rows WHERE {where}", params))[0]
     con.execute(f"""
         UPDATE findings_rows SET finding_id = ids.fid FROM (
             SELECT rid, {finding_id_sql()} AS fid FROM (

@@ -16,6 +16,8 @@ conversation and found nothing to add (a conversation without findings counts as
 """
 from __future__ import annotations
 
+from csqa.review.db import one
+
 import secrets
 from dataclasses import dataclass, field
 
@@ -401,8 +403,8 @@ def current_verdicts(store, conversation_id: str | None = None, reviewer: str | 
 
 
 def require_conversation(con, conversation_id: str) -> tuple:
-    row = con.execute("SELECT conversation_id, run_id, agent_id FROM conversations WHERE conversation_id = ?",
-                      [conversation_id]).fetchone()
+    row = one(con.execute("SELECT conversation_id, run_id, agent_id FROM conversations WHERE conversation_id = ?",
+                      [conversation_id]))
     if row is None:
         raise NotFound(f"结果库中没有会话 {conversation_id} / no conversation {conversation_id} in the store")
     return row
