@@ -5,6 +5,7 @@ agent may never see, masking and the audited unmask, security headers, the start
 """
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 import duckdb
@@ -81,6 +82,7 @@ MATRIX = [
     ("POST", "/conversations/{mei_own}/appeal", (403, 403, 403, 403, 303, 404)),
     ("POST", "/conversations/{lin_own}/appeal", (403, 403, 403, 403, 404, 303)),
     ("POST", "/appeals/999999/ruling", (403, 403, 404, 403, 403, 403)),
+    ("POST", "/queue/sample", (403, 403, 200, 403, 403, 403)),  # shop_阿峰's conversations for victim
     ("GET", "/appeals/999999/ruling", (405, 405, 405, 405, 405, 405)),
     ("POST", "/admin/users", (403, 303, 403, 403, 403, 403)),  # add a user "new_<who>"
     ("POST", "/admin/users/victim/disable", (403, 303, 403, 403, 403, 403)),
@@ -114,6 +116,9 @@ def test_authorization_matrix(method, path, who, expected, desk, logged_in, ids)
     elif url.endswith("/missed"):
         own = "mei" if "{mei_own}" in path else "lin"
         r = client.post(url, {"rule_id": ids[f"{own}_rule"], "message_index": "0", "comment": f"matrix {who}"})
+    elif url == "/queue/sample":
+        r = client.post(url, {"reviewers": "victim", "rate": "1", "agent": "shop_阿峰", "seed": "3", "min_per_agent": "0",
+                              "calibration": "0"})
     elif url.endswith("/ruling"):
         r = client.post(url, {"decision": "overturned", "comment": f"matrix {who}"})
     else:
@@ -352,3 +357,29 @@ def test_start_line_says_it_listens_on_loopback_only(desk):  # noqa: F811
     listening = [line.split() for line in open("/proc/net/tcp").read().splitlines()[1:]]
     mine = [cols[1] for cols in listening if cols[1].endswith(":" + port_hex) and cols[3] == "0A"]
     assert mine == ["0100007F:" + port_hex]
+
+
+def test_a_manager_samples_on_the_page_and_the_reviewer_finds_it_in_the_queue(desk, logged_in):  # noqa: F811
+    """(after the matrix, whose manager sampled shop_阿峰's conversations for victim)"""
+    boss = logged_in("boss")
+    queue = boss.get("/queue").text
+    table = queue.split('id="queue"')[1].split("</table>")[0]
+    assert "victim" in table and "shop_阿峰" in table
+    victim = desk.client()
+    assert victim.login("victim").status == 303
+    mine = victim.get("/queue").text
+    links = re.findall(r'<a href="(/conversations/[^"]+)">', mine.split('id="queue"')[1])
+    assert links
+    assert victim.get(links[0]).status == 200
+    assert "shop_阿峰" in victim.get(links[0]).text
+    # sampling again queues nothing twice; a name that is no reviewer is refused, nothing queued
+    again = boss.post("/queue/sample", {"reviewers": "victim", "rate": "1", "agent": "shop_阿峰"})
+    assert again.status == 200
+    after = boss.get("/queue").text.split('id="queue"')[1].split("</table>")[0]
+    assert after.count("victim") == table.count("victim")
+    bad = boss.post("/queue/sample", {"reviewers": "mei", "rate": "1"})
+    assert bad.status == 400 and "不是可用的复核员账号" in bad.text
+    bad = boss.post("/queue/sample", {"reviewers": "victim", "rate": "2"})
+    assert bad.status == 400
+    trail = logged_in("root").get("/admin/audit").text
+    assert "web_sample" in trail

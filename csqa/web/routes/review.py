@@ -2,7 +2,7 @@
 
 - /queue: a reviewer's queue (conversations `csqa sample --reviewers` assigned to them, reviewed or not);
   a manager's: every queued conversation and the ones every sample starts with (red lines, serious
-  complaints).
+  complaints), and POST /queue/sample: the same sampling as `csqa sample`, from the page.
 - /appeals: an agent's own appeals with their rulings; a manager's inbox of open appeals, each with
   a ruling form (维持 / 撤销 + comment), and the appeals already ruled on.
 - POST /appeals/{id}/ruling: a manager rules (final; the human score follows; the audit trail gets it).
@@ -20,16 +20,72 @@ from csqa.web import access, queries
 from csqa.web.auth import client_of, desk_of, guarded, render
 
 
+def _queue(cur, user, error: str = "", notice: str = "", form: dict | None = None) -> dict:
+    from csqa.web import accounts
+
+    if user.role == "reviewer":
+        return {"assigned": queries.reviewer_queue(cur, user.username), "candidates": [], "error": error,
+                "notice": notice, "reviewers": [], "form": {}, "may_sample": False}
+    reviewers = [u.username for u in accounts.list_users(cur) if u.role == "reviewer" and not u.disabled]
+    return {"assigned": queries.reviewer_queue_all(cur), "candidates": queries.review_candidates(cur), "error": error,
+            "notice": notice, "reviewers": reviewers, "form": form or {}, "may_sample": access.may_rule(user)}
+
+
 @guarded("reviewer", *access.SEE_ALL)
 async def queue(request: Request, session, form) -> Response:
+    return render(request, "queue.html", await desk_of(request).read(_queue, session.user), session=session)
+
+
+def _sample_here(con, out: str, options, assigned_by: str):
+    """The review loop's sampling; its queue workbooks go to a folder removed afterwards (the desk is the queue)."""
+    from csqa.review import sample
+
+    return sample(con, out, options, assigned_by=assigned_by)
+
+
+@guarded(*access.ARBITERS)
+async def sample_queue(request: Request, session, form) -> Response:
+    """A manager samples conversations into reviewers' queues (the same sampling as `csqa sample`)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from csqa.review import ReviewError, SampleOptions, parse_reviewers
+
+    desk = desk_of(request)
     user = session.user
-
-    def load(cur):
-        if user.role == "reviewer":
-            return {"assigned": queries.reviewer_queue(cur, user.username), "candidates": []}
-        return {"assigned": queries.reviewer_queue_all(cur), "candidates": queries.review_candidates(cur)}
-
-    return render(request, "queue.html", await desk_of(request).read(load), session=session)
+    values = {k: (form.get(k) if isinstance(form.get(k), str) else "").strip()[:2000] for k in
+              ("reviewers", "rate", "min_per_agent", "calibration", "seed", "agent")}
+    folder = None
+    try:
+        names = parse_reviewers(values["reviewers"])
+        if not names:
+            raise ConfigError("请填写复核员 (用户名，逗号分隔) / name at least one reviewer")
+        known = set((await desk.read(_queue, user))["reviewers"])
+        unknown = [n for n, _ in names if n not in known]
+        if unknown:
+            raise ConfigError(f"不是可用的复核员账号: {'、'.join(unknown)} / not an active reviewer: {', '.join(unknown)}")
+        try:
+            rate = float(values["rate"] or "0.05")
+            min_per_agent = int(values["min_per_agent"] or "0")
+            calibration = int(values["calibration"] or "0")
+        except ValueError:
+            raise ConfigError("比例须为 0–1 的小数，每人最少和校准数须为整数 / rate 0–1, counts whole numbers") from None
+        if not 0 <= rate <= 1 or min_per_agent < 0 or calibration < 0:
+            raise ConfigError("比例须在 0–1 之间，数量不能为负 / rate 0–1, counts not negative")
+        options = SampleOptions(rate=rate, min_per_agent=min_per_agent, reviewers=names, calibration=calibration,
+                                seed=values["seed"] or "0", period="week", agent=values["agent"] or None)
+        folder = tempfile.mkdtemp(prefix="csqa-desk-sample-")
+        result = await desk.apply(_sample_here, str(Path(folder) / "queue.xlsx"), options, user.username,
+                                  audit=(user.username, "web_sample", values["reviewers"][:200],
+                                         {**values, "client": client_of(request)}))
+    except (ReviewError, ConfigError) as exc:
+        return render(request, "queue.html", await desk.read(_queue, user, str(exc), "", values), 400, session)
+    finally:
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+    text = result.text().splitlines()[0]
+    return render(request, "queue.html", await desk.read(_queue, user, "", text), session=session)
 
 
 def _appeals(cur, user, error: str = ""):
@@ -101,6 +157,7 @@ async def precision(request: Request, session, form) -> Response:
 
 ROUTES = [
     Route("/queue", queue, methods=["GET"]),
+    Route("/queue/sample", sample_queue, methods=["POST"]),
     Route("/appeals", appeals, methods=["GET"]),
     Route("/appeals/{appeal_id:int}/ruling", ruling, methods=["POST"]),
     Route("/precision", precision, methods=["GET"]),
