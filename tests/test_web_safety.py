@@ -87,6 +87,52 @@ def test_the_login_page_does_not_reflect_a_hostile_user_name_or_next(desk):  # n
     assert "javascript:alert(8)" not in r.text  # not a local path: dropped, not echoed
 
 
+def test_hostile_comments_reasons_and_rulings_are_escaped_too(desk, logged_in):  # noqa: F811
+    """What people type on the desk (a verdict's comment, a missed finding's comment, an appeal's reason, a
+    ruling's comment) is shown escaped wherever it appears."""
+    boss, mei = logged_in("boss"), logged_in("mei")
+    page = boss.get("/conversations/X-1").text
+    findings = re.findall(r'data-finding="([^"]+)"', page)
+    assert len(findings) >= 2
+    r = boss.post("/conversations/X-1/verdict", {"finding_id": findings[0], "verdict": "correct", "comment": SCRIPT})
+    assert r.status == 303
+    rule = re.search(r'<option value="([A-Z]+-\d+)"', page).group(1)
+    r = boss.post("/conversations/X-1/missed", {"rule_id": rule, "message_index": "1", "comment": IMG})
+    assert r.status == 303
+    assert mei.get("/conversations/X-1").status == 200  # (the page, and its form's token)
+    r = mei.post("/conversations/X-1/appeal", {"finding_id": findings[1], "reason": SVG})
+    assert r.status == 303
+    inbox = boss.get("/appeals").text
+    _assert_inert(inbox)
+    appeal_id = re.search(r'action="/appeals/(\d+)/ruling"', inbox).group(1)
+    r = boss.post(f"/appeals/{appeal_id}/ruling", {"decision": "upheld", "comment": JS_LINK})
+    assert r.status == 303
+    for client, path in ((boss, "/conversations/X-1"), (mei, "/conversations/X-1"), (boss, "/appeals"),
+                         (mei, "/appeals"), (logged_in("root"), "/admin/audit")):
+        r = client.get(path)
+        assert r.status == 200
+        _assert_inert(r.text)
+        shown = html.unescape(r.text)
+        assert any(t in shown for t in (SCRIPT, IMG, SVG, JS_LINK)), path
+
+
+def test_review_actions_need_the_csrf_token(desk, logged_in):  # noqa: F811
+    boss = logged_in("boss")
+    page = boss.get("/conversations/X-2").text
+    finding = re.findall(r'data-finding="([^"]+)"', page)[0]
+    for token in (None, "forged"):
+        form = {"finding_id": finding, "verdict": "false_positive", "comment": "csrf probe"}
+        if token:
+            form["csrf_token"] = token
+        r = boss.post("/conversations/X-2/verdict", form, csrf=token is not None)
+        assert r.status == 403
+    r = boss.post("/conversations/X-2/verdict", {"finding_id": finding, "verdict": "false_positive", "comment": "x"},
+                  headers={"Origin": "http://evil.example"})
+    assert r.status == 403
+    assert "csrf probe" not in boss.get("/conversations/X-2").text
+    assert "未复核" in boss.get("/conversations/X-2").text
+
+
 # ---------------------------------------------------------------------------- sessions end
 IDLE_S = 6.0
 
