@@ -65,7 +65,8 @@ def test_contract_columns_in_order(sample_run):
     assert CONVERSATION_COLUMNS == CONVERSATION_CONTRACT
     assert FINDING_COLUMNS == FINDING_CONTRACT
     assert list(read_csv(sample_run.outdir / "conversations.csv").columns) == CONVERSATION_CONTRACT
-    assert list(read_csv(sample_run.outdir / "findings.csv").columns) == FINDING_CONTRACT
+    # (the review loop's stable finding_id follows the contract's columns)
+    assert list(read_csv(sample_run.outdir / "findings.csv").columns) == FINDING_CONTRACT + ["finding_id"]
 
 
 def test_run_json_counts_add_up(sample_run, sample_rows):
