@@ -65,7 +65,7 @@ def test_contract_columns_in_order(sample_run):
     assert CONVERSATION_COLUMNS == CONVERSATION_CONTRACT
     assert FINDING_COLUMNS == FINDING_CONTRACT
     assert list(read_csv(sample_run.outdir / "conversations.csv").columns) == CONVERSATION_CONTRACT
-    # (the review loop's stable finding_id follows the contract's columns)
+    # (issue 17: every finding carries its stable id, last)
     assert list(read_csv(sample_run.outdir / "findings.csv").columns) == FINDING_CONTRACT + ["finding_id"]
 
 

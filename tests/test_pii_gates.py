@@ -209,3 +209,66 @@ def test_cache_returns_fresh_lists_and_is_bounded(monkeypatch):
     for i in range(20):
         assert mask_pii(f"电话1381234{i:04d}") == f"电话138****{i:04d}"
     assert len(pii._SCAN_CACHE) <= 5
+
+
+# ---------------------------------------------------------------------------- PII: digits in all
+def test_digits_needed_of_packaged_patterns():
+    totals = {(p.rec.id, i): pp.total for p in pii._plans(None) for i, pp in enumerate(p.patterns)}
+    assert totals[("bank_card", 0)] == 16  # \d{4}([ -])\d{4}(\1\d{4}){2}(\1\d{3})?
+    assert totals[("mobile", 0)] == 11
+    assert totals[("email", 0)] == 0
+    assert pii._gate(re.compile(r"a(?:\d{3}|\d-\d)b\d?")).total == 2  # shortest branch; optional counts 0
+    assert pii._gate(re.compile(r"(?i)\d{2}x\d")).total == 3  # case-insensitivity does not touch \d
+    assert pii._gate(re.compile(r"[0-9a]{5}")).total == 0  # a set that is not all digits counts 0
+
+
+def _near_misses(seed=7, n=600):
+    """Digit groups split by spaces and dashes, one digit short of or at each pattern's total."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        size = rng.choice((3, 4, 4, 5))
+        groups = [str(rng.randrange(10 ** (size - 1), 10 ** size)) for _ in range(rng.randint(1, 5))]
+        if rng.random() < 0.5:
+            groups[-1] = groups[-1][:-1] or "7"
+        sep = rng.choice((" ", "-", "", " - "))
+        lead = rng.choice(("", "卡号", "手机", "身份证", "电话0", "订单", "+86 "))
+        out.append(lead + sep.join(groups) + rng.choice(("", "号", "室", " 谢谢")))
+    return out
+
+
+@pytest.mark.parametrize("kinds", [None, {"bank_card", "mobile"}, {"id_card", "landline"}])
+def test_scan_with_digit_totals_equals_reference(kinds):
+    pii._clear_scan_cache()
+    texts = _near_misses() + TEXTS[:300]
+    found = 0
+    for text in texts:
+        want = reference_scan(text, kinds, 0.0)
+        assert fast_scan(text, kinds, 0.0) == want, text
+        found += bool(want)
+    assert found > 10  # (the texts reach every kind asked for)
+
+
+def test_digit_totals_are_necessary_conditions():
+    """Wherever a packaged pattern matches, the match holds at least its gate's total digits."""
+    digits = re.compile(r"\d")
+    checked = 0
+    for plan in pii._plans(None):
+        for pp in plan.patterns:
+            for text in _near_misses(11, 300) + TEXTS[:300]:
+                for m in pp.spec.regex.finditer(pii._normalize(text)):
+                    assert len(digits.findall(m.group(0))) >= pp.total, (pp.spec.name, text)
+                    checked += 1
+    assert checked > 200
+
+
+def test_two_generation_scan_cache_equals_uncached(monkeypatch):
+    monkeypatch.setattr(pii, "_SCAN_CACHE_MAX", 7)
+    pii._clear_scan_cache()
+    rng = random.Random(5)
+    values = [f"电话1381234{i:04d}" for i in range(30)] + ["邮箱a@b.cn", "无", "订单123", "qq 12345678"]
+    for _ in range(400):
+        text = rng.choice(values)
+        assert pii.mask_pii(text) == pii.mask_pii(text, recognizers=pii.load_recognizers())
+        assert len(pii._SCAN_CACHE) <= 7 and len(pii._SCAN_CACHE_OLD) <= 7
+    pii._clear_scan_cache()

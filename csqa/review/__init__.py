@@ -35,22 +35,40 @@ Audit and statistics
 """
 from __future__ import annotations
 
-from csqa.review.appeals import Appeal, audit_trail, file_appeal, list_appeals, rule_on_appeal
-from csqa.review.errors import Conflict, ImportRejected, NotAllowed, NotFound, ReviewError
-from csqa.review.human_score import HumanScore, LedgerLine, conversation_review
-from csqa.review.ids import finding_id, missed_id
-from csqa.review.sampling import SampleOptions, SampleResult, parse_reviewers, queue_of, sample
-from csqa.review.stats import reviewer_agreement, rule_precision
-from csqa.review.verdicts import (ImportResult, add_missed, current_verdicts, mark_reviewed, record_verdicts,
-                                  set_verdict)
+# The names below are imported when first used (PEP 562): `csqa.cli` wires the review commands in
+# without importing pandas and the rest before `csqa score` forks its background reader.
+_EXPORTS = {
+    "csqa.review.appeals": ["Appeal", "audit_trail", "file_appeal", "list_appeals", "rule_on_appeal"],
+    "csqa.review.errors": ["Conflict", "ImportRejected", "NotAllowed", "NotFound", "ReviewError"],
+    "csqa.review.human_score": ["HumanScore", "LedgerLine", "conversation_review"],
+    "csqa.review.ids": ["finding_id", "missed_id"],
+    "csqa.review.sampling": ["SampleOptions", "SampleResult", "parse_reviewers", "queue_of", "sample"],
+    "csqa.review.stats": ["reviewer_agreement", "rule_precision"],
+    "csqa.review.verdicts": ["ImportResult", "add_missed", "current_verdicts", "mark_reviewed", "record_verdicts",
+                             "set_verdict"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 
-def import_verdict_file(store, path, reviewer: str) -> ImportResult:
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'csqa.review' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def import_verdict_file(store, path, reviewer: str):
     """Read a reviewer's CSV or XLSX (`csqa.review.queue_xlsx.read_verdict_file`) and record it:
-    every row, or — when any row cannot be taken — none (`ImportRejected` lists them)."""
+    every row, or — when any row cannot be taken — none (`ImportRejected` lists them). Returns an
+    `ImportResult`."""
     from pathlib import Path
 
     from csqa.review.queue_xlsx import read_verdict_file
+    from csqa.review.verdicts import record_verdicts
 
     found = read_verdict_file(path)
     return record_verdicts(store, reviewer, found.rows, found.labels, source=Path(path).name,

@@ -5,7 +5,7 @@ The machine's findings stay, in ledger order, except those a reviewer judged a f
 its rule's place (and a rule that was N/A for the conversation applies once a reviewer says it
 was broken). Then the scorecard of the rulebook that scored the conversation (its text is kept
 in the store, `review_rulebooks`) prices them with its own function
-(`csqa.scoring.ledger_of`): the same caps per rule and dimension, N/A rescaling and red-line
+(`csqa.scoring.Scorecard.points`): the same caps per rule and dimension, N/A rescaling and red-line
 fail. With nothing judged wrong and nothing added, the human ledger is the machine's, cent for cent.
 
 Who decides a finding: an arbiter's ruling on an appeal, else the latest verdict of any
@@ -39,13 +39,15 @@ STATUS_ZH = {"unreviewed": "未复核", "correct": "正确", "false_positive": "
 # ---------------------------------------------------------------------------- the scorecard of a run
 @dataclass
 class Scorecard:
-    """The rules that scored a run, in ledger order, and its rulebook (for `ledger_of`)."""
+    """The rules that scored a run, in ledger order, its rulebook, and the scorecard that prices hits
+    (`csqa.scoring.Scorecard`, the one `csqa score` uses)."""
 
     rulebook: object
     rules: list
     by_code: dict
     pass_mark: float
     position: dict
+    card: object = None
 
 
 _RULEBOOKS: dict[str, object] = {}  # sha256 → parsed Rulebook (a few per store)
@@ -66,8 +68,13 @@ def scorecard_of_run(con, run_id: str) -> Scorecard:
         codes = [r.code for r in rulebook.rules if r.enabled]
     by_code = {r.code: r for r in rulebook.rules}
     rules = [by_code[c] for c in codes if c in by_code]
+    from csqa.checks.engine import CompiledRulebook
+    from csqa.scoring import Scorecard as PricingScorecard
+
+    # (only the scorecard prices here: no checks run, so no model is loaded for them)
+    compiled = CompiledRulebook(rulebook, select=[r.code for r in rules], models=False)
     return Scorecard(rulebook, rules, {r.code: r for r in rules}, rulebook.settings.pass_mark,
-                     {r.code: i for i, r in enumerate(rules)})
+                     {r.code: i for i, r in enumerate(rules)}, PricingScorecard(compiled))
 
 
 def rulebook_by_sha(con, sha: str | None, path: str | None = None):
@@ -271,9 +278,8 @@ def load_states(con, conversation_ids) -> dict[str, ConversationState]:
 
 
 def human_score_of(state: ConversationState, scorecard: Scorecard) -> HumanScore:
-    """The conversation's human score from its state (pure: the ledger of `csqa.scoring.ledger_of`)."""
-    from csqa.checks.engine import Hit
-    from csqa.scoring import ledger_of
+    """The conversation's human score from its state (pure: priced by `csqa.scoring.Scorecard.points`)."""
+    from csqa.checks.engine import Evaluation, Hit
 
     decisions, live = state.decisions()
     reviewed = bool(live) or bool(state.rulings)
@@ -333,7 +339,7 @@ def human_score_of(state: ConversationState, scorecard: Scorecard) -> HumanScore
     pairs = [pair for code in order for pair in hits_by_rule[code]]
     not_applicable = set(state.not_applicable) - added_rules
     applicable = [r for r in scorecard.rules if r.code not in not_applicable]
-    ledger, score, critical = ledger_of(scorecard.rulebook, [h for h, _ in pairs], applicable)
+    ledger, score, critical = scorecard.card.points(Evaluation(hits=[h for h, _ in pairs], applicable=applicable))
     points = {id(h): p for h, p in ledger}
     for hit, line in pairs:
         line.human_points = float(points[id(hit)])
@@ -421,10 +427,12 @@ def record_human_scores(con, before: dict[str, HumanScore], after: dict[str, Hum
 
 def review_columns(con, conversations: pd.DataFrame) -> pd.DataFrame:
     """`conversations` (a report's selection) with human_score, human_passed, reviewed_by and reviewed_at
-    (empty for conversations nobody reviewed)."""
+    (empty for conversations nobody reviewed) — when anyone reviewed anything in the store; else as it is."""
     out = conversations.copy()
     scores = human_scores(con, None)
     scores = {cid: hs for cid, hs in scores.items() if hs.reviewed}
+    if not scores:  # a store nobody reviewed: the report's tables as `csqa score` writes them
+        return out
     ids = out["conversation_id"].astype(str).tolist() if len(out) else []
     out["human_score"] = pd.array([scores[c].human_score if c in scores else None for c in ids], dtype="Float64")
     out["human_passed"] = pd.array([scores[c].human_passed if c in scores else None for c in ids], dtype="boolean")
@@ -438,7 +446,9 @@ def agent_review_columns(agents: pd.DataFrame, conversations: pd.DataFrame) -> p
     """agents.csv with, per agent, how many conversations were reviewed, their mean machine and human
     scores and the human pass rate (from `review_columns`' conversations)."""
     out = agents.copy()
-    if out.empty or "human_score" not in conversations:
+    if "human_score" not in conversations:
+        return out
+    if out.empty:
         for c in REVIEW_AGENT_COLUMNS:
             out[c] = pd.Series(dtype="float64")
         return out
