@@ -17,6 +17,7 @@ setup(
         "csqa.rulebook": ["*.yaml"],
         "csqa.checks": ["*.yaml"],
         "csqa.outputs.report": ["templates/*"],
+        "csqa.web": ["templates/*", "static/*"],
         "csqa._bundled.models": ["*", "**/*"],
         "csqa._bundled.corpora": ["domain_dict.txt"],
     },

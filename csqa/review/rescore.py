@@ -132,7 +132,7 @@ def rescore(store, rulebook: str | Path, outdir: str | Path, date_from=None, dat
     from csqa.results.tables import agents_table
     from csqa.runtime.workspace import OutputDir
     from csqa.outputs.store import ResultStore
-        from csqa.outputs.store.frames import new_run_id
+    from csqa.outputs.store.frames import new_run_id
 
     rulebook = Path(rulebook)
     if not rulebook.is_file():

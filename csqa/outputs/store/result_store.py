@@ -16,7 +16,8 @@ from csqa.outputs.store.frames import as_run_frame, created, day, new_run_id, on
 from csqa.outputs.store.review_tables import create_review_tables, fill_finding_ids, record_rulebook
 from csqa.results.finding_ids import add_finding_ids
 from csqa.outputs.store.schema import (ADDED_LATER, AGENT_FIELDS, CONVERSATION_FIELDS, DDL, FINDING_FIELDS,
-                                       MESSAGE_FIELDS, PER_RUN_TABLES, SCHEMA_VERSION, TAGS, TIME_FIELDS)
+                                       MESSAGE_FIELDS, PER_RUN_TABLES, SCHEMA_EXTENSIONS, SCHEMA_VERSION, TAGS,
+                                       TIME_FIELDS)
 from csqa.results.columns import CONVERSATIONS, FINDINGS, TRANSCRIPTS
 
 
@@ -100,6 +101,8 @@ class ResultStore:
                 if kinds.get(t) == "BASE TABLE" and f"{t}_rows" not in kinds:
                     con.execute(f"ALTER TABLE {t} RENAME TO {t}_rows")
             con.execute(DDL)
+            for ddl in SCHEMA_EXTENSIONS.values():
+                con.execute(ddl)
             # schema 3 added the outcome columns (store_since=3): older tables get them (unknown for their rows), the views are
             # made again so that they show them
             added = False

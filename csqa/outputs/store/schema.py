@@ -35,3 +35,13 @@ FINDING_FIELDS = FINDINGS.store_columns
 AGENT_FIELDS = AGENTS.store_columns
 MESSAGE_FIELDS = TRANSCRIPTS.store_columns
 TIME_FIELDS = {c.name for t in TABLES.values() for c in t.columns if c.kind == "time"}
+
+# Tables other parts of csqa keep in the same file (csqa.web.accounts: the review desk's users, sessions
+# and audit rows): name -> DDL (CREATE … IF NOT EXISTS), run with the schema whenever the store is opened
+# for writing. A module registers its tables when it is imported (`register_schema`).
+SCHEMA_EXTENSIONS: dict[str, str] = {}
+
+
+def register_schema(name: str, ddl: str) -> None:
+    """Have `ddl` run (in the schema's transaction) each time a store is opened for writing."""
+    SCHEMA_EXTENSIONS[name] = ddl
