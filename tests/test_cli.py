@@ -61,7 +61,7 @@ def test_csvs_start_with_a_utf8_bom(sample_run):
 
 
 def test_contract_columns_in_order(sample_run):
-    from csqa.results.tables import CONVERSATION_COLUMNS, FINDING_COLUMNS
+    from csqa.results.columns import CONVERSATION_COLUMNS, FINDING_COLUMNS
 
     assert CONVERSATION_COLUMNS == CONVERSATION_CONTRACT
     assert FINDING_COLUMNS == FINDING_CONTRACT

@@ -25,7 +25,9 @@ A table is a list of `Column`s in the order of its CSV file. Each column says
 - `store_since`: the store schema that added the column (older stores get it as unknown, and it
   comes after the older columns in the store's table);
 - `read_back`: the dtype a column read back from the store is turned into (`"text"`: missing → "");
-- `masked`: personal data in it is masked unless `--no-mask` (`csqa.results.transcripts`).
+- `masked`: personal data in it is masked unless `--no-mask` (`csqa.results.transcripts`);
+- `derived`: worked out from the other columns once the table is built (finding_id: `csqa.results.finding_ids`),
+  not an attribute of the record.
 
 Neutralizing: csqa never lets chat text run as a formula, HTML or script. Every text and time
 cell of every table goes through `csqa.outputs.safety.safe_cell` in CSVs and report.xlsx (no
@@ -53,6 +55,7 @@ class Column:
     store_since: int = 1
     read_back: str | None = None
     masked: bool = False
+    derived: bool = False  # worked out from the table's other columns, not a record's attribute
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -155,7 +158,7 @@ FINDINGS = _table(
     C("hl_start", "Int64", "高亮起点", csv=False, read_back="Int64"),
     C("hl_end", "Int64", "高亮终点", csv=False, read_back="Int64"),
     # stable id: the same input, rulebook and model give the same ids (csqa.results.finding_ids; the review loop)
-    C("finding_id", "text", "发现编号", store_since=4, read_back="text"),
+    C("finding_id", "text", "发现编号", store_since=4, read_back="text", derived=True),
 )
 
 AGENTS = _table(
@@ -203,5 +206,6 @@ TABLES = {t.name: t for t in (CONVERSATIONS, FINDINGS, AGENTS, TRANSCRIPTS, REJE
 
 CONVERSATION_COLUMNS = CONVERSATIONS.csv_columns
 FINDING_COLUMNS = FINDINGS.csv_columns
+FINDING_RECORD_COLUMNS = [c for c in FINDING_COLUMNS if not FINDINGS[c].derived]  # a Finding's attributes
 AGENT_COLUMNS = AGENTS.csv_columns
 TRANSCRIPT_COLUMNS = TRANSCRIPTS.names

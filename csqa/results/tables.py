@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from csqa.core.records import ConversationResult
-from csqa.results.columns import AGENT_COLUMNS, CONVERSATION_COLUMNS, CONVERSATIONS, FINDING_COLUMNS, FINDINGS
+from csqa.results.columns import (AGENT_COLUMNS, CONVERSATION_COLUMNS, CONVERSATIONS, FINDING_COLUMNS,  # noqa: F401
+                                  FINDING_RECORD_COLUMNS, FINDINGS)
 from csqa.results.stats import wilson_lower
 from csqa.rulebook.schema import CHECK_NAMES_ZH
 from csqa.settings import DEFAULT_MIN_N
@@ -142,12 +143,12 @@ def _conversation_columns(results: list[ConversationResult]) -> dict[str, list] 
 
 
 def finding_columns(results: list[ConversationResult]) -> dict[str, list] | None:
-    """The findings table as lists (FINDING_COLUMNS), or None when the plain construction must decide the dtypes."""
+    """The findings table as lists (FINDING_RECORD_COLUMNS), or None when the plain construction must decide the dtypes."""
     fs = [f for r in results for f in r.findings]
     if not fs:
         return None  # empty: the plain frame's object columns
     columns = {"conversation_id": [r.conversation_id for r in results for _ in r.findings]}
-    for col in FINDING_COLUMNS[1:]:  # the other columns are the Finding's attributes of the same name
+    for col in FINDING_RECORD_COLUMNS[1:]:  # the other columns are the Finding's attributes of the same name
         columns[col] = list(map(attrgetter(col), fs))
     for col, values in columns.items():
         kind = _FINDING_KINDS.get(col)
@@ -175,11 +176,11 @@ def _conversations_table_plain(results: list[ConversationResult]) -> pd.DataFram
 
 def _findings_table_plain(results: list[ConversationResult]) -> pd.DataFrame:
     rows = [
-        {"conversation_id": r.conversation_id, **{col: getattr(f, col) for col in FINDING_COLUMNS[1:]}}
+        {"conversation_id": r.conversation_id, **{col: getattr(f, col) for col in FINDING_RECORD_COLUMNS[1:]}}
         for r in results
         for f in r.findings
     ]
-    df = pd.DataFrame(rows, columns=FINDING_COLUMNS)
+    df = pd.DataFrame(rows, columns=FINDING_RECORD_COLUMNS)
     return _plain_casts(df, _FINDING_KINDS)
 
 

@@ -87,24 +87,44 @@ def _num(ws, row: int, col: int, value, fmt=None) -> None:
         ws.write_number(row, col, float(value), fmt)
 
 
+@dataclass
+class _QueueFormats:
+    """The cell formats of a queue workbook."""
+
+    head: object
+    wrap: object
+    you: object
+    conv_head: object
+    hit_row: object
+    red_row: object
+    marked: object
+    link: object
+    points: object
+
+
+def _add_formats(wb) -> _QueueFormats:
+    """The workbook's cell formats (headers, wrapped text, the reviewer's cells, highlights, links)."""
+    return _QueueFormats(
+        head=wb.add_format({"bold": True, "bg_color": "#DCE6F1", "border": 1, "text_wrap": True, "valign": "top"}),
+        wrap=wb.add_format({"text_wrap": True, "valign": "top"}),
+        you=wb.add_format({"bg_color": "#FFF2CC", "border": 1, "valign": "top", "text_wrap": True, "locked": False}),
+        conv_head=wb.add_format({"bold": True, "bg_color": "#E2EFDA", "text_wrap": True}),
+        hit_row=wb.add_format({"bg_color": "#FCE4D6", "text_wrap": True, "valign": "top"}),
+        red_row=wb.add_format({"bg_color": "#F8CBAD", "text_wrap": True, "valign": "top"}),
+        marked=wb.add_format({"bold": True, "font_color": "#C00000", "underline": 1}),
+        link=wb.add_format({"font_color": "#1F4E79", "underline": 1, "valign": "top"}),
+        points=wb.add_format({"num_format": "0.00", "valign": "top"}),
+    )
+
+
 def write_queue(path: Path, content: QueueContent) -> None:
     """Write one reviewer's queue workbook at `path` (the caller makes it appear atomically)."""
     import xlsxwriter
-    from csqa.complaints.taxonomy import CATEGORY_NAMES_ZH, SEVERITY_NAMES_ZH
 
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
                                          "strings_to_numbers": False, "nan_inf_to_errors": False})
     try:
-        head = wb.add_format({"bold": True, "bg_color": "#DCE6F1", "border": 1, "text_wrap": True, "valign": "top"})
-        wrap = wb.add_format({"text_wrap": True, "valign": "top"})
-        you = wb.add_format({"bg_color": "#FFF2CC", "border": 1, "valign": "top", "text_wrap": True, "locked": False})
-        conv_head = wb.add_format({"bold": True, "bg_color": "#E2EFDA", "text_wrap": True})
-        hit_row = wb.add_format({"bg_color": "#FCE4D6", "text_wrap": True, "valign": "top"})
-        red_row = wb.add_format({"bg_color": "#F8CBAD", "text_wrap": True, "valign": "top"})
-        marked = wb.add_format({"bold": True, "font_color": "#C00000", "underline": 1})
-        link = wb.add_format({"font_color": "#1F4E79", "underline": 1, "valign": "top"})
-        points_fmt = wb.add_format({"num_format": "0.00", "valign": "top"})
-
+        fmt = _add_formats(wb)
         ws_f = wb.add_worksheet(SHEET_FINDINGS)
         ws_m = wb.add_worksheet(SHEET_MISSED)
         ws_t = wb.add_worksheet(SHEET_TRANSCRIPTS)
@@ -112,152 +132,185 @@ def write_queue(path: Path, content: QueueContent) -> None:
         ws_l = wb.add_worksheet(SHEET_LISTS)
         ws_l.hide()
 
-        # -- lists for the drop-downs
         conv_ids = content.conversations["conversation_id"].astype(str).tolist()
-        for r, (code, name) in enumerate(content.rules):
-            _text(ws_l, r, 0, code)
-            _text(ws_l, r, 1, name)
-        for r, cid in enumerate(conv_ids):
-            _text(ws_l, r, 2, cid)
-        categories = list(CATEGORY_NAMES_ZH.values())
-        severities = list(SEVERITY_NAMES_ZH.values())
-
-        # -- transcripts first: the findings sheet links to each conversation's heading row
-        for c, (title, _) in enumerate(TRANSCRIPT_HEADERS):
-            ws_t.write_string(0, c, title, head)
+        _write_drop_down_lists(ws_l, content, conv_ids)
         findings = content.findings
         by_conv = {cid: g for cid, g in findings.groupby("conversation_id", sort=False)} if len(findings) else {}
-        msgs_by_conv = {cid: g for cid, g in content.messages.groupby("conversation_id", sort=False)} \
-            if len(content.messages) else {}
-        heading_row: dict[str, int] = {}
-        row = 1
-        label_rows: list[int] = []
-        for conv in content.conversations.itertuples(index=False):
-            cid = str(conv.conversation_id)
-            fnd = by_conv.get(cid, findings.iloc[0:0])
-            whole = fnd[fnd["message_index"].isna()]
-            problems = "；".join(f"{f.rule_id} {f.rule_name} (−{float(f.points):.2f})" for f in whole.itertuples())
-            heading = (f"会话 {cid} · 客服 {conv.agent_id} · {conv.started_at or '无时间'} · 机器得分 {float(conv.score):.2f}"
-                       f"{' (红线)' if bool(conv.critical) else ''} · 抽样原因: {REASON_ZH.get(conv.reason, conv.reason)}"
-                       + (f" · 整通会话的问题: {problems}" if problems else ""))
-            heading_row[cid] = row
-            _text(ws_t, row, 0, cid, conv_head)
-            ws_t.merge_range(row, 1, row, len(TRANSCRIPT_HEADERS) - 1, "", conv_head)
-            _text(ws_t, row, 1, heading, conv_head)
-            row += 1
-            on_message: dict[int, list] = {}
-            for f in fnd[fnd["message_index"].notna()].itertuples():
-                on_message.setdefault(int(f.message_index), []).append(f)
-            for m in msgs_by_conv.get(cid, content.messages.iloc[0:0]).itertuples():
-                index = int(m.message_index)
-                hits = on_message.get(index, [])
-                fmt = (red_row if any(f.severity == "critical" for f in hits) else hit_row) if hits else wrap
-                _text(ws_t, row, 0, cid, fmt)
-                ws_t.write_number(row, 1, index, fmt)
-                _text(ws_t, row, 2, ROLE_ZH.get(m.role, m.role), fmt)
-                _text(ws_t, row, 3, m.agent_id if m.role == "agent" else "", fmt)
-                _text(ws_t, row, 4, m.timestamp, fmt)
-                _highlighted(ws_t, row, 5, str(m.text or ""), hits, fmt, marked)
-                _text(ws_t, row, 6, "；".join(f"{f.rule_id} {f.rule_name}: {f.explanation}" for f in hits), fmt)
-                if m.role == "customer":
-                    ws_t.write_blank(row, 7, None, you)
-                    ws_t.write_blank(row, 8, None, you)
-                    label_rows.append(row)
-                row += 1
-        if label_rows:
-            ws_t.data_validation(1, 7, row - 1, 7, {"validate": "list", "source": categories, "ignore_blank": True,
-                                                   "error_title": "投诉类别", "error_message": "请从列表中选择投诉类别"})
-            ws_t.data_validation(1, 8, row - 1, 8, {"validate": "list", "source": severities, "ignore_blank": True,
-                                                   "error_title": "投诉严重度", "error_message": "请选择 无 / 一般投诉 / 重大投诉"})
-        for c, width in enumerate([18, 8, 6, 12, 19, 70, 40, 12, 12]):
-            ws_t.set_column(c, c, width)
-        ws_t.freeze_panes(1, 0)
-
-        # -- the findings to judge
-        for c, (title, _) in enumerate(FINDING_HEADERS):
-            ws_f.write_string(0, c, title, head)
-        row = 1
-        links = 0
-        for conv in content.conversations.itertuples(index=False):
-            cid = str(conv.conversation_id)
-            fnd = by_conv.get(cid, findings.iloc[0:0])
-            rows = list(fnd.itertuples()) or [None]
-            for f in rows:
-                if f is not None:
-                    _text(ws_f, row, 0, f.finding_id, wrap)
-                if links < 60000:  # (Excel's limit is 65,530 links a sheet)
-                    ws_f.write_url(row, 1, f"internal:'{SHEET_TRANSCRIPTS}'!A{heading_row[cid] + 1}", link,
-                                   string=safe_cell(cid))
-                    links += 1
-                else:
-                    _text(ws_f, row, 1, cid, wrap)
-                _text(ws_f, row, 2, conv.agent_id if f is None else f.agent_id, wrap)
-                if f is None:
-                    _text(ws_f, row, 4, "(无扣分项：看过后选 正确；有漏检请填「漏检」表)", wrap)
-                else:
-                    _text(ws_f, row, 3, f.rule_id, wrap)
-                    _text(ws_f, row, 4, f.rule_name, wrap)
-                    _text(ws_f, row, 5, {"critical": "红线", "major": "重要", "minor": "一般", "bonus": "加分"}.get(
-                        f.severity, f.severity), wrap)
-                    _num(ws_f, row, 6, f.points, points_fmt)
-                    _num(ws_f, row, 7, None if pd.isna(f.message_index) else int(f.message_index), wrap)
-                    _text(ws_f, row, 8, f.evidence, wrap)
-                    _text(ws_f, row, 9, f.explanation, wrap)
-                ws_f.write_blank(row, 10, None, you)
-                ws_f.write_blank(row, 11, None, you)
-                _text(ws_f, row, 12, REASON_ZH.get(conv.reason, conv.reason), wrap)
-                _num(ws_f, row, 13, conv.score, points_fmt)
-                row += 1
-        if row > 1:
-            ws_f.data_validation(1, 10, row - 1, 10, {"validate": "list", "source": ["正确", "误报", "撤回"],
-                                                     "error_title": "判定", "error_message": "请选择 正确 或 误报"})
-        ws_f.autofilter(0, 0, max(row - 1, 1), len(FINDING_HEADERS) - 1)
-        ws_f.freeze_panes(1, 1)
-        for c, width in enumerate([22, 18, 12, 10, 16, 6, 7, 8, 40, 40, 9, 28, 12, 9]):
-            ws_f.set_column(c, c, width)
-
-        # -- what the machine missed
-        for c, (title, _) in enumerate(MISSED_HEADERS):
-            ws_m.write_string(0, c, title, head)
-        for r in range(1, MISSED_ROWS + 1):
-            for c in range(len(MISSED_HEADERS)):
-                ws_m.write_blank(r, c, None, you)
-        if conv_ids:
-            ws_m.data_validation(1, 0, MISSED_ROWS, 0, {"validate": "list", "source": f"='{SHEET_LISTS}'!$C$1:$C${len(conv_ids)}",
-                                                       "error_title": "会话", "error_message": "请选择本队列中的会话"})
-        if content.rules:
-            ws_m.data_validation(1, 1, MISSED_ROWS, 1, {"validate": "list", "source": f"='{SHEET_LISTS}'!$A$1:$A${len(content.rules)}",
-                                                       "error_title": "规则", "error_message": "请选择规则编号"})
-        ws_m.data_validation(1, 2, MISSED_ROWS, 2, {"validate": "integer", "criteria": ">=", "value": 0,
-                                                   "error_title": "消息序号", "error_message": "消息序号是从 0 开始的整数 (见「会话」表)"})
-        ws_m.data_validation(1, 4, MISSED_ROWS, 4, {"validate": "list", "source": ["漏检", "撤回"]})
-        for c, width in enumerate([20, 12, 10, 40, 9]):
-            ws_m.set_column(c, c, width)
-        ws_m.freeze_panes(1, 0)
-
-        # -- how to fill it in
-        help_lines = [
-            f"复核队列 — 复核员 {content.reviewer or '(未指定)'} · 抽样 {content.sample_id} · {len(conv_ids)} 个会话，"
-            f"{len(findings)} 个机器发现的问题",
-            "",
-            "1. 「待审」表：每行一个机器发现的问题。在「判定」列选 正确 (问题属实) 或 误报 (不该扣分)，需要时写「备注」。",
-            "   点「会话」列的编号跳到「会话」表里的完整对话；标红的文字是触发规则的内容，整行底色表示该消息有问题。",
-            "   没有扣分项的会话也有一行：看过后选 正确。不要改动 finding_id 列。",
-            "2. 「漏检」表：机器没发现、但应扣分的问题，每行填 会话、规则、消息序号 (「会话」表第二列；针对整通会话的规则如"
-            "开场问候可不填)。",
-            "3. 「会话」表：顾客消息旁可选「投诉类别」和「投诉严重度」，用于改进投诉识别模型 (可选)。",
-            "4. 保存后导入: csqa review import 本文件.xlsx --store 结果库.duckdb --reviewer 你的名字",
-            "   任何一行有问题，整个文件都不会导入，并列出行号和原因；改正后重新导入即可 (已导入且未改动的行不会重复记录)。",
-            "",
-            "个人信息已打码。文件中的文字都按文本写入，不会被当作公式执行。",
-            *content.notes,
-        ]
-        for r, line in enumerate(help_lines):
-            _text(ws_h, r, 0, line)
-        ws_h.set_column(0, 0, 120)
+        # transcripts first: the findings sheet links to each conversation's heading row
+        heading_row = _write_transcripts_sheet(ws_t, content, by_conv, fmt)
+        _write_findings_sheet(ws_f, content, by_conv, heading_row, fmt)
+        _write_missed_sheet(ws_m, content, conv_ids, fmt)
+        _write_help_sheet(ws_h, content, conv_ids)
         ws_f.activate()
     finally:
         wb.close()
+
+
+def _write_drop_down_lists(ws_l, content: QueueContent, conv_ids: list[str]) -> None:
+    """The hidden sheet of drop-down values: rule codes and names, the queued conversations."""
+    for r, (code, name) in enumerate(content.rules):
+        _text(ws_l, r, 0, code)
+        _text(ws_l, r, 1, name)
+    for r, cid in enumerate(conv_ids):
+        _text(ws_l, r, 2, cid)
+
+
+def _conversation_heading(conv, fnd: pd.DataFrame) -> str:
+    """The heading line of one conversation in the transcripts sheet (with its whole-conversation findings)."""
+    cid = str(conv.conversation_id)
+    whole = fnd[fnd["message_index"].isna()]
+    problems = "；".join(f"{f.rule_id} {f.rule_name} (−{float(f.points):.2f})" for f in whole.itertuples())
+    return (f"会话 {cid} · 客服 {conv.agent_id} · {conv.started_at or '无时间'} · 机器得分 {float(conv.score):.2f}"
+            f"{' (红线)' if bool(conv.critical) else ''} · 抽样原因: {REASON_ZH.get(conv.reason, conv.reason)}"
+            + (f" · 整通会话的问题: {problems}" if problems else ""))
+
+
+def _write_transcripts_sheet(ws_t, content: QueueContent, by_conv: dict, fmt: _QueueFormats) -> dict[str, int]:
+    """The 会话 sheet: each conversation under a heading row, findings highlighted; returns the heading rows."""
+    from csqa.complaints.taxonomy import CATEGORY_NAMES_ZH, SEVERITY_NAMES_ZH
+
+    for c, (title, _) in enumerate(TRANSCRIPT_HEADERS):
+        ws_t.write_string(0, c, title, fmt.head)
+    findings = content.findings
+    msgs_by_conv = {cid: g for cid, g in content.messages.groupby("conversation_id", sort=False)} \
+        if len(content.messages) else {}
+    heading_row: dict[str, int] = {}
+    row = 1
+    label_rows: list[int] = []
+    for conv in content.conversations.itertuples(index=False):
+        cid = str(conv.conversation_id)
+        fnd = by_conv.get(cid, findings.iloc[0:0])
+        heading_row[cid] = row
+        _text(ws_t, row, 0, cid, fmt.conv_head)
+        ws_t.merge_range(row, 1, row, len(TRANSCRIPT_HEADERS) - 1, "", fmt.conv_head)
+        _text(ws_t, row, 1, _conversation_heading(conv, fnd), fmt.conv_head)
+        row += 1
+        on_message: dict[int, list] = {}
+        for f in fnd[fnd["message_index"].notna()].itertuples():
+            on_message.setdefault(int(f.message_index), []).append(f)
+        for m in msgs_by_conv.get(cid, content.messages.iloc[0:0]).itertuples():
+            index = int(m.message_index)
+            hits = on_message.get(index, [])
+            cell = (fmt.red_row if any(f.severity == "critical" for f in hits) else fmt.hit_row) if hits else fmt.wrap
+            _text(ws_t, row, 0, cid, cell)
+            ws_t.write_number(row, 1, index, cell)
+            _text(ws_t, row, 2, ROLE_ZH.get(m.role, m.role), cell)
+            _text(ws_t, row, 3, m.agent_id if m.role == "agent" else "", cell)
+            _text(ws_t, row, 4, m.timestamp, cell)
+            _highlighted(ws_t, row, 5, str(m.text or ""), hits, cell, fmt.marked)
+            _text(ws_t, row, 6, "；".join(f"{f.rule_id} {f.rule_name}: {f.explanation}" for f in hits), cell)
+            if m.role == "customer":
+                ws_t.write_blank(row, 7, None, fmt.you)
+                ws_t.write_blank(row, 8, None, fmt.you)
+                label_rows.append(row)
+            row += 1
+    if label_rows:
+        ws_t.data_validation(1, 7, row - 1, 7, {"validate": "list", "source": list(CATEGORY_NAMES_ZH.values()),
+                                               "ignore_blank": True, "error_title": "投诉类别",
+                                               "error_message": "请从列表中选择投诉类别"})
+        ws_t.data_validation(1, 8, row - 1, 8, {"validate": "list", "source": list(SEVERITY_NAMES_ZH.values()),
+                                               "ignore_blank": True, "error_title": "投诉严重度",
+                                               "error_message": "请选择 无 / 一般投诉 / 重大投诉"})
+    for c, width in enumerate([18, 8, 6, 12, 19, 70, 40, 12, 12]):
+        ws_t.set_column(c, c, width)
+    ws_t.freeze_panes(1, 0)
+    return heading_row
+
+
+def _write_findings_sheet(ws_f, content: QueueContent, by_conv: dict, heading_row: dict[str, int],
+                          fmt: _QueueFormats) -> None:
+    """The 待审 sheet: one row per finding (one per conversation without findings) and the verdict drop-down."""
+    for c, (title, _) in enumerate(FINDING_HEADERS):
+        ws_f.write_string(0, c, title, fmt.head)
+    findings = content.findings
+    row = 1
+    links = 0
+    for conv in content.conversations.itertuples(index=False):
+        cid = str(conv.conversation_id)
+        fnd = by_conv.get(cid, findings.iloc[0:0])
+        rows = list(fnd.itertuples()) or [None]
+        for f in rows:
+            if f is not None:
+                _text(ws_f, row, 0, f.finding_id, fmt.wrap)
+            if links < 60000:  # (Excel's limit is 65,530 links a sheet)
+                ws_f.write_url(row, 1, f"internal:'{SHEET_TRANSCRIPTS}'!A{heading_row[cid] + 1}", fmt.link,
+                               string=safe_cell(cid))
+                links += 1
+            else:
+                _text(ws_f, row, 1, cid, fmt.wrap)
+            _text(ws_f, row, 2, conv.agent_id if f is None else f.agent_id, fmt.wrap)
+            if f is None:
+                _text(ws_f, row, 4, "(无扣分项：看过后选 正确；有漏检请填「漏检」表)", fmt.wrap)
+            else:
+                _write_finding_cells(ws_f, row, f, fmt)
+            ws_f.write_blank(row, 10, None, fmt.you)
+            ws_f.write_blank(row, 11, None, fmt.you)
+            _text(ws_f, row, 12, REASON_ZH.get(conv.reason, conv.reason), fmt.wrap)
+            _num(ws_f, row, 13, conv.score, fmt.points)
+            row += 1
+    if row > 1:
+        ws_f.data_validation(1, 10, row - 1, 10, {"validate": "list", "source": ["正确", "误报", "撤回"],
+                                                 "error_title": "判定", "error_message": "请选择 正确 或 误报"})
+    ws_f.autofilter(0, 0, max(row - 1, 1), len(FINDING_HEADERS) - 1)
+    ws_f.freeze_panes(1, 1)
+    for c, width in enumerate([22, 18, 12, 10, 16, 6, 7, 8, 40, 40, 9, 28, 12, 9]):
+        ws_f.set_column(c, c, width)
+
+
+def _write_finding_cells(ws_f, row: int, f, fmt: _QueueFormats) -> None:
+    """One finding's own cells in the 待审 sheet: rule, level, points, message index, evidence, explanation."""
+    _text(ws_f, row, 3, f.rule_id, fmt.wrap)
+    _text(ws_f, row, 4, f.rule_name, fmt.wrap)
+    _text(ws_f, row, 5, {"critical": "红线", "major": "重要", "minor": "一般", "bonus": "加分"}.get(
+        f.severity, f.severity), fmt.wrap)
+    _num(ws_f, row, 6, f.points, fmt.points)
+    _num(ws_f, row, 7, None if pd.isna(f.message_index) else int(f.message_index), fmt.wrap)
+    _text(ws_f, row, 8, f.evidence, fmt.wrap)
+    _text(ws_f, row, 9, f.explanation, fmt.wrap)
+
+
+def _write_missed_sheet(ws_m, content: QueueContent, conv_ids: list[str], fmt: _QueueFormats) -> None:
+    """The 漏检 sheet: empty rows with drop-downs to add what the machine missed."""
+    for c, (title, _) in enumerate(MISSED_HEADERS):
+        ws_m.write_string(0, c, title, fmt.head)
+    for r in range(1, MISSED_ROWS + 1):
+        for c in range(len(MISSED_HEADERS)):
+            ws_m.write_blank(r, c, None, fmt.you)
+    if conv_ids:
+        ws_m.data_validation(1, 0, MISSED_ROWS, 0, {"validate": "list", "source": f"='{SHEET_LISTS}'!$C$1:$C${len(conv_ids)}",
+                                                   "error_title": "会话", "error_message": "请选择本队列中的会话"})
+    if content.rules:
+        ws_m.data_validation(1, 1, MISSED_ROWS, 1, {"validate": "list", "source": f"='{SHEET_LISTS}'!$A$1:$A${len(content.rules)}",
+                                                   "error_title": "规则", "error_message": "请选择规则编号"})
+    ws_m.data_validation(1, 2, MISSED_ROWS, 2, {"validate": "integer", "criteria": ">=", "value": 0,
+                                               "error_title": "消息序号", "error_message": "消息序号是从 0 开始的整数 (见「会话」表)"})
+    ws_m.data_validation(1, 4, MISSED_ROWS, 4, {"validate": "list", "source": ["漏检", "撤回"]})
+    for c, width in enumerate([20, 12, 10, 40, 9]):
+        ws_m.set_column(c, c, width)
+    ws_m.freeze_panes(1, 0)
+
+
+def _write_help_sheet(ws_h, content: QueueContent, conv_ids: list[str]) -> None:
+    """The 说明 sheet: how to fill the workbook in, and the sample it came from."""
+    help_lines = [
+        f"复核队列 — 复核员 {content.reviewer or '(未指定)'} · 抽样 {content.sample_id} · {len(conv_ids)} 个会话，"
+        f"{len(content.findings)} 个机器发现的问题",
+        "",
+        "1. 「待审」表：每行一个机器发现的问题。在「判定」列选 正确 (问题属实) 或 误报 (不该扣分)，需要时写「备注」。",
+        "   点「会话」列的编号跳到「会话」表里的完整对话；标红的文字是触发规则的内容，整行底色表示该消息有问题。",
+        "   没有扣分项的会话也有一行：看过后选 正确。不要改动 finding_id 列。",
+        "2. 「漏检」表：机器没发现、但应扣分的问题，每行填 会话、规则、消息序号 (「会话」表第二列；针对整通会话的规则如"
+        "开场问候可不填)。",
+        "3. 「会话」表：顾客消息旁可选「投诉类别」和「投诉严重度」，用于改进投诉识别模型 (可选)。",
+        "4. 保存后导入: csqa review import 本文件.xlsx --store 结果库.duckdb --reviewer 你的名字",
+        "   任何一行有问题，整个文件都不会导入，并列出行号和原因；改正后重新导入即可 (已导入且未改动的行不会重复记录)。",
+        "",
+        "个人信息已打码。文件中的文字都按文本写入，不会被当作公式执行。",
+        *content.notes,
+    ]
+    for r, line in enumerate(help_lines):
+        _text(ws_h, r, 0, line)
+    ws_h.set_column(0, 0, 120)
 
 
 def _highlighted(ws, row: int, col: int, text: str, hits, fmt, marked) -> None:

@@ -129,10 +129,7 @@ def _replay(con, selection: pd.DataFrame, frame: pd.DataFrame, model, use_model)
 
 def rescore(store, rulebook: str | Path, outdir: str | Path, date_from=None, date_to=None, model=None,
             use_model: bool = True, commit: bool = False) -> RescoreResult:
-    from csqa.results.tables import agents_table
-    from csqa.runtime.workspace import OutputDir
     from csqa.outputs.store import ResultStore
-    from csqa.outputs.store.frames import new_run_id
 
     rulebook = Path(rulebook)
     if not rulebook.is_file():
@@ -149,37 +146,9 @@ def rescore(store, rulebook: str | Path, outdir: str | Path, date_from=None, dat
 
         before = sel.conversations.assign(conversation_id=sel.conversations["conversation_id"].astype(str))
         keys_before, keys_after = _keys(sel.findings), _keys(after.findings)
-        new = after.conversations.assign(conversation_id=after.conversations["conversation_id"].astype(str)) \
-            .set_index("conversation_id")
-        rows = []
-        not_reproducible = 0
-        for c in before.itertuples(index=False):
-            cid = c.conversation_id
-            n = new.loc[cid]
-            kb, ka = keys_before.get(cid, Counter()), keys_after.get(cid, Counter())
-            replayed = replay.get(cid)
-            reproducible = None if replayed is None else (abs(replayed[0] - float(c.score)) < 0.005 and replayed[1] == kb)
-            if reproducible is False:
-                not_reproducible += 1
-            if abs(float(n["score"]) - float(c.score)) >= 0.005 or bool(n["passed"]) != bool(c.passed) or kb != ka:
-                rows.append({"conversation_id": cid, "agent_id": c.agent_id, "score_before": float(c.score),
-                             "score_after": float(n["score"]), "passed_before": bool(c.passed),
-                             "passed_after": bool(n["passed"]), "findings_added": _items(ka - kb),
-                             "findings_removed": _items(kb - ka), "reproducible": reproducible})
-        changes = pd.DataFrame(rows, columns=CHANGE_COLUMNS)
-        rule_rows = []
-        rules = sorted(set(sel.findings["rule_id"]) | set(after.findings["rule_id"]))
-        for rule in rules:
-            fb = sel.findings[sel.findings["rule_id"] == rule]
-            fa = after.findings[after.findings["rule_id"] == rule]
-            added = sum(sum(n for k, n in (keys_after.get(cid, Counter()) - keys_before.get(cid, Counter())).items()
-                            if k.split("@")[0] == rule) for cid in keys_after)
-            removed = sum(sum(n for k, n in (keys_before.get(cid, Counter()) - keys_after.get(cid, Counter())).items()
-                              if k.split("@")[0] == rule) for cid in keys_before)
-            rule_rows.append({"rule_id": rule, "findings_before": len(fb), "findings_after": len(fa), "added": added,
-                              "removed": removed, "conversations_before": fb["conversation_id"].nunique(),
-                              "conversations_after": fa["conversation_id"].nunique()})
-        per_rule = pd.DataFrame(rule_rows, columns=RULE_COLUMNS)
+        changes, not_reproducible = _changed_conversations(before, after.conversations, keys_before, keys_after,
+                                                           replay)
+        per_rule = _rule_changes(sel.findings, after.findings, keys_before, keys_after)
         summary = {
             "rulebook": {"path": str(rulebook), "sha256": scorer.loaded.sha256, "id": scorer.loaded.rulebook.id},
             "conversations": int(len(before)), "moved": int(len(changes)),
@@ -193,24 +162,80 @@ def rescore(store, rulebook: str | Path, outdir: str | Path, date_from=None, dat
             "committed": bool(commit),
         }
         result = RescoreResult(Path(outdir), summary)
-        with OutputDir(outdir) as target:
-            from csqa.outputs.safety import safe_frame
-
-            safe_frame(changes).to_csv(target.stage / "changes.csv", index=False, encoding="utf-8-sig")
-            per_rule.to_csv(target.stage / "rules.csv", index=False, encoding="utf-8-sig")
-            (target.stage / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-            if commit:
-                from csqa.runner import _model_info
-                from csqa.settings import RulebookSettings
-
-                manifest = {"run_id": new_run_id(), "engine": "rescore", "inputs": [],
-                            "rulebook": {"id": scorer.loaded.rulebook.id, "path": scorer.loaded.path,
-                                         "sha256": scorer.loaded.sha256, "select": [], "ignore": [],
-                                         "rules": [r.code for r in scorer.book.rules],
-                                         **RulebookSettings.of_rulebook(scorer.loaded.rulebook).manifest_entry()},
-                            "model": _model_info(scorer.classifier), "masked": True,
-                            "rescored_from": sorted(set(before["run_id"]))}
-                result.run_id = rs.write_run(manifest, after.conversations, after.findings,
-                                             agents_table(after.conversations, after.findings), after.messages)
-            target.publish()
+        _write_outputs(rs, outdir, result, changes, per_rule, scorer, before, after, commit)
     return result
+
+
+def _changed_conversations(before: pd.DataFrame, after_conversations: pd.DataFrame, keys_before: dict,
+                           keys_after: dict, replay: dict) -> tuple[pd.DataFrame, int]:
+    """The conversations whose score, pass or findings move (changes.csv), and how many do not replay."""
+    new = after_conversations.assign(conversation_id=after_conversations["conversation_id"].astype(str)) \
+        .set_index("conversation_id")
+    rows = []
+    not_reproducible = 0
+    for c in before.itertuples(index=False):
+        cid = c.conversation_id
+        n = new.loc[cid]
+        kb, ka = keys_before.get(cid, Counter()), keys_after.get(cid, Counter())
+        replayed = replay.get(cid)
+        reproducible = None if replayed is None else (abs(replayed[0] - float(c.score)) < 0.005 and replayed[1] == kb)
+        if reproducible is False:
+            not_reproducible += 1
+        if abs(float(n["score"]) - float(c.score)) >= 0.005 or bool(n["passed"]) != bool(c.passed) or kb != ka:
+            rows.append({"conversation_id": cid, "agent_id": c.agent_id, "score_before": float(c.score),
+                         "score_after": float(n["score"]), "passed_before": bool(c.passed),
+                         "passed_after": bool(n["passed"]), "findings_added": _items(ka - kb),
+                         "findings_removed": _items(kb - ka), "reproducible": reproducible})
+    return pd.DataFrame(rows, columns=CHANGE_COLUMNS), not_reproducible
+
+
+def _rule_changes(findings_before: pd.DataFrame, findings_after: pd.DataFrame, keys_before: dict,
+                  keys_after: dict) -> pd.DataFrame:
+    """Per rule: findings and conversations before and after, added and removed (rules.csv)."""
+    rule_rows = []
+    rules = sorted(set(findings_before["rule_id"]) | set(findings_after["rule_id"]))
+    for rule in rules:
+        fb = findings_before[findings_before["rule_id"] == rule]
+        fa = findings_after[findings_after["rule_id"] == rule]
+        added = sum(sum(n for k, n in (keys_after.get(cid, Counter()) - keys_before.get(cid, Counter())).items()
+                        if k.split("@")[0] == rule) for cid in keys_after)
+        removed = sum(sum(n for k, n in (keys_before.get(cid, Counter()) - keys_after.get(cid, Counter())).items()
+                          if k.split("@")[0] == rule) for cid in keys_before)
+        rule_rows.append({"rule_id": rule, "findings_before": len(fb), "findings_after": len(fa), "added": added,
+                          "removed": removed, "conversations_before": fb["conversation_id"].nunique(),
+                          "conversations_after": fa["conversation_id"].nunique()})
+    return pd.DataFrame(rule_rows, columns=RULE_COLUMNS)
+
+
+def _write_outputs(rs, outdir, result: RescoreResult, changes: pd.DataFrame, per_rule: pd.DataFrame, scorer,
+                   before: pd.DataFrame, after, commit: bool) -> None:
+    """changes.csv, rules.csv and summary.json published whole; with commit, the new scores as a run."""
+    from csqa.results.tables import agents_table
+    from csqa.runtime.workspace import OutputDir
+
+    with OutputDir(outdir) as target:
+        from csqa.outputs.safety import safe_frame
+
+        safe_frame(changes).to_csv(target.stage / "changes.csv", index=False, encoding="utf-8-sig")
+        per_rule.to_csv(target.stage / "rules.csv", index=False, encoding="utf-8-sig")
+        (target.stage / "summary.json").write_text(json.dumps(result.summary, ensure_ascii=False, indent=2),
+                                                   encoding="utf-8")
+        if commit:
+            result.run_id = rs.write_run(_rescore_manifest(scorer, before), after.conversations, after.findings,
+                                         agents_table(after.conversations, after.findings), after.messages)
+        target.publish()
+
+
+def _rescore_manifest(scorer, before: pd.DataFrame) -> dict:
+    """The manifest of the run a committed rescore records (a new run id, the new rulebook, masked)."""
+    from csqa.outputs.store.frames import new_run_id
+    from csqa.runner import _model_info
+    from csqa.settings import RulebookSettings
+
+    return {"run_id": new_run_id(), "engine": "rescore", "inputs": [],
+            "rulebook": {"id": scorer.loaded.rulebook.id, "path": scorer.loaded.path,
+                         "sha256": scorer.loaded.sha256, "select": [], "ignore": [],
+                         "rules": [r.code for r in scorer.book.rules],
+                         **RulebookSettings.of_rulebook(scorer.loaded.rulebook).manifest_entry()},
+            "model": _model_info(scorer.classifier), "masked": True,
+            "rescored_from": sorted(set(before["run_id"]))}

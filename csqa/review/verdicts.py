@@ -204,8 +204,13 @@ def _findings_by_id(con, finding_ids) -> dict[str, dict]:
 
 def _check(rows, labels, reviewer, known, states, cards, roles, problems):
     """The rows as verdict events to record (those that change something), or problems."""
-    from csqa.complaints.taxonomy import CATEGORIES, CATEGORY_NAMES_ZH, SEVERITIES, SEVERITY_NAMES_ZH
+    pending = _check_verdicts(rows, reviewer, known, states, cards, roles, problems)
+    pending_labels = _check_labels(labels, states, roles, problems)
+    return pending, pending_labels
 
+
+def _check_verdicts(rows, reviewer, known, states, cards, roles, problems) -> list[dict]:
+    """The verdict rows as events to record (those that change something); problems appended."""
     pending = []
     seen: dict[tuple, str] = {}
     missed_known = {fid: (cid, info) for cid, s in states.items() for fid, info in s.missed_info.items()}
@@ -213,82 +218,9 @@ def _check(rows, labels, reviewer, known, states, cards, roles, problems):
         def bad(column: str, reason: str, r=r):
             problems.append((r.where, column, reason))
 
-        verdict = r.verdict
-        if verdict not in VERDICTS:
-            bad("verdict", f"无法识别的判定 {verdict!r}")
+        event = _verdict_event(r, known, states, cards, roles, missed_known, bad)
+        if event is None:
             continue
-        try:
-            comment = _clean_comment(r.comment)
-        except ValueError as exc:
-            bad("comment", str(exc))
-            continue
-        fid = (r.finding_id or "").strip() or None
-        cid = (r.conversation_id or "").strip() or None
-        event = {"finding_id": fid, "conversation_id": cid, "rule_id": None, "message_index": None, "verdict": verdict,
-                 "comment": comment, "source_row": r.source_row}
-        if verdict == "missed":
-            if fid is not None and not fid.startswith("M"):
-                bad("verdict", f"finding_id {fid} 是机器发现的问题，漏检行的 finding_id 请留空 (它会得到自己的编号)；"
-                               f"判定它请用 正确/误报")
-                continue
-            if not cid or not (r.rule_id or "").strip():
-                bad("conversation_id" if not cid else "rule_id", "漏检行需要 conversation_id、rule_id (规则编号) 和 "
-                    "message_index (消息序号) / a missed finding needs conversation_id, rule_id and message_index")
-                continue
-            state = states.get(cid)
-            if state is None:
-                bad("conversation_id", f"结果库中没有会话 {cid}")
-                continue
-            rule_id = r.rule_id.strip().upper()
-            card = cards(state.run_id)
-            rule = card.by_code.get(rule_id)
-            if rule is None:
-                bad("rule_id", f"规则 {rule_id} 不在给会话 {cid} 打分的规则中 (可用: {', '.join(card.by_code)[:200]})")
-                continue
-            index = r.message_index
-            if index is None and rule.kind in MESSAGE_KINDS:
-                bad("message_index", f"规则 {rule_id} 针对单条消息，请填写消息序号 message_index (会话中从 0 开始的位置)")
-                continue
-            if index is not None:
-                role = roles.get((cid, index))
-                if role is None:
-                    bad("message_index", f"会话 {cid} 没有第 {index} 条消息 (共 {state.n_messages} 条，序号从 0 开始)")
-                    continue
-                if rule.kind in MESSAGE_KINDS and role != rule.scope.role:
-                    want = "客服" if rule.scope.role == "agent" else "顾客"
-                    bad("message_index", f"第 {index} 条消息不是{want}消息，而规则 {rule_id} 检查{want}消息")
-                    continue
-            same = [f for f in state.findings if f["rule_id"] == rule_id and f["message_index"] == index]
-            if same:
-                bad("rule_id", f"机器已在这里发现 {rule_id} (finding_id {same[0]['finding_id']})；请在那一行判定 正确，不要再报漏检")
-                continue
-            mid = missed_id(cid, rule_id, index)
-            if fid is not None and fid != mid:
-                bad("finding_id", f"漏检行的 finding_id 应为空或 {mid}")
-                continue
-            event.update(finding_id=mid, rule_id=rule_id, message_index=index)
-        elif fid is None:
-            if verdict != "correct" or not cid or (r.rule_id or "").strip():
-                bad("finding_id", "缺少 finding_id；只有 conversation_id 的行只能标 正确 (已看过，无需补充)，漏检请把判定写 漏检")
-                continue
-            if cid not in states:
-                bad("conversation_id", f"结果库中没有会话 {cid}")
-                continue
-            event["verdict"] = "reviewed"
-        else:
-            found = known.get(fid)
-            if found is not None:
-                event.update(conversation_id=found["conversation_id"], rule_id=found["rule_id"],
-                             message_index=None if found["message_index"] is None else int(found["message_index"]))
-            elif fid in missed_known:
-                mcid, (mrule, mindex) = missed_known[fid]
-                event.update(conversation_id=mcid, rule_id=mrule, message_index=mindex)
-            else:
-                bad("finding_id", f"结果库中没有问题 {fid} (它所在的会话可能已用别的规则库或模型重新打分)")
-                continue
-            if cid and cid != event["conversation_id"]:
-                bad("conversation_id", f"finding_id {fid} 属于会话 {event['conversation_id']}，不是 {cid}")
-                continue
         key = (event["finding_id"] or f"conversation:{event['conversation_id']}",)
         if key in seen:
             bad("finding_id", f"与{seen[key]}重复 (同一个问题在文件中出现两次)")
@@ -296,16 +228,112 @@ def _check(rows, labels, reviewer, known, states, cards, roles, problems):
         seen[key] = r.where or "前面的行"
         state = states[event["conversation_id"]]
         mine = state.latest_by_reviewer().get((key[0], reviewer))
-        if verdict == "withdrawn":
+        if event["verdict"] == "withdrawn":
             if mine is None:
                 bad("verdict", f"复核员 {reviewer} 对 {key[0]} 没有可撤回的判定")
                 continue
             event.update(rule_id=event["rule_id"] or mine["rule_id"], message_index=event["message_index"]
                          if event["message_index"] is not None else mine["message_index"])
-        elif mine is not None and mine["verdict"] == event["verdict"] and (mine["comment"] or "") == comment:
+        elif mine is not None and mine["verdict"] == event["verdict"] and (mine["comment"] or "") == event["comment"]:
             continue  # unchanged
         event["previous"] = mine["verdict"] if mine is not None else None
         pending.append(event)
+    return pending
+
+
+def _verdict_event(r, known, states, cards, roles, missed_known, bad) -> dict | None:
+    """One verdict row as an event on its finding or conversation; None (after `bad`) when it cannot be."""
+    verdict = r.verdict
+    if verdict not in VERDICTS:
+        bad("verdict", f"无法识别的判定 {verdict!r}")
+        return None
+    try:
+        comment = _clean_comment(r.comment)
+    except ValueError as exc:
+        bad("comment", str(exc))
+        return None
+    fid = (r.finding_id or "").strip() or None
+    cid = (r.conversation_id or "").strip() or None
+    event = {"finding_id": fid, "conversation_id": cid, "rule_id": None, "message_index": None, "verdict": verdict,
+             "comment": comment, "source_row": r.source_row}
+    if verdict == "missed":
+        located = _locate_missed(r, fid, cid, states, cards, roles, bad)
+        if located is None:
+            return None
+        event.update(located)
+    elif fid is None:
+        if verdict != "correct" or not cid or (r.rule_id or "").strip():
+            bad("finding_id", "缺少 finding_id；只有 conversation_id 的行只能标 正确 (已看过，无需补充)，漏检请把判定写 漏检")
+            return None
+        if cid not in states:
+            bad("conversation_id", f"结果库中没有会话 {cid}")
+            return None
+        event["verdict"] = "reviewed"
+    else:
+        found = known.get(fid)
+        if found is not None:
+            event.update(conversation_id=found["conversation_id"], rule_id=found["rule_id"],
+                         message_index=None if found["message_index"] is None else int(found["message_index"]))
+        elif fid in missed_known:
+            mcid, (mrule, mindex) = missed_known[fid]
+            event.update(conversation_id=mcid, rule_id=mrule, message_index=mindex)
+        else:
+            bad("finding_id", f"结果库中没有问题 {fid} (它所在的会话可能已用别的规则库或模型重新打分)")
+            return None
+        if cid and cid != event["conversation_id"]:
+            bad("conversation_id", f"finding_id {fid} 属于会话 {event['conversation_id']}，不是 {cid}")
+            return None
+    return event
+
+
+def _locate_missed(r, fid, cid, states, cards, roles, bad) -> dict | None:
+    """A 漏检 row's finding id, rule and message, checked against the store; None (after `bad`) when wrong."""
+    if fid is not None and not fid.startswith("M"):
+        bad("verdict", f"finding_id {fid} 是机器发现的问题，漏检行的 finding_id 请留空 (它会得到自己的编号)；"
+                       f"判定它请用 正确/误报")
+        return None
+    if not cid or not (r.rule_id or "").strip():
+        bad("conversation_id" if not cid else "rule_id", "漏检行需要 conversation_id、rule_id (规则编号) 和 "
+            "message_index (消息序号) / a missed finding needs conversation_id, rule_id and message_index")
+        return None
+    state = states.get(cid)
+    if state is None:
+        bad("conversation_id", f"结果库中没有会话 {cid}")
+        return None
+    rule_id = r.rule_id.strip().upper()
+    card = cards(state.run_id)
+    rule = card.by_code.get(rule_id)
+    if rule is None:
+        bad("rule_id", f"规则 {rule_id} 不在给会话 {cid} 打分的规则中 (可用: {', '.join(card.by_code)[:200]})")
+        return None
+    index = r.message_index
+    if index is None and rule.kind in MESSAGE_KINDS:
+        bad("message_index", f"规则 {rule_id} 针对单条消息，请填写消息序号 message_index (会话中从 0 开始的位置)")
+        return None
+    if index is not None:
+        role = roles.get((cid, index))
+        if role is None:
+            bad("message_index", f"会话 {cid} 没有第 {index} 条消息 (共 {state.n_messages} 条，序号从 0 开始)")
+            return None
+        if rule.kind in MESSAGE_KINDS and role != rule.scope.role:
+            want = "客服" if rule.scope.role == "agent" else "顾客"
+            bad("message_index", f"第 {index} 条消息不是{want}消息，而规则 {rule_id} 检查{want}消息")
+            return None
+    same = [f for f in state.findings if f["rule_id"] == rule_id and f["message_index"] == index]
+    if same:
+        bad("rule_id", f"机器已在这里发现 {rule_id} (finding_id {same[0]['finding_id']})；请在那一行判定 正确，不要再报漏检")
+        return None
+    mid = missed_id(cid, rule_id, index)
+    if fid is not None and fid != mid:
+        bad("finding_id", f"漏检行的 finding_id 应为空或 {mid}")
+        return None
+    return {"finding_id": mid, "rule_id": rule_id, "message_index": index}
+
+
+def _check_labels(labels, states, roles, problems) -> list[dict]:
+    """The complaint labels as rows to record (category and severity as codes); problems appended."""
+    from csqa.complaints.taxonomy import CATEGORIES, CATEGORY_NAMES_ZH, SEVERITIES, SEVERITY_NAMES_ZH
+
     pending_labels = []
     zh_cat = {v: k for k, v in CATEGORY_NAMES_ZH.items()}
     zh_sev = {v: k for k, v in SEVERITY_NAMES_ZH.items()}
@@ -346,7 +374,7 @@ def _check(rows, labels, reviewer, known, states, cards, roles, problems):
         seen_labels[key] = lb.where or "前面的行"
         pending_labels.append({"conversation_id": lb.conversation_id, "message_index": lb.message_index,
                                "category": category, "severity": severity, "source_row": lb.source_row})
-    return pending, pending_labels
+    return pending_labels
 
 
 def _rejected(source: str, problems: list[tuple[str, str, str]]) -> ImportRejected:
