@@ -16,6 +16,7 @@ setup(
     package_data={
         "csqa.rulebook": ["*.yaml"],
         "csqa.checks": ["*.yaml"],
+        "csqa.checks.pii": ["*.yaml"],
         "csqa.report": ["templates/*"],
         "csqa._bundled.models": ["*", "**/*"],
         "csqa._bundled.corpora": ["domain_dict.txt"],

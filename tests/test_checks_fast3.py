@@ -12,17 +12,14 @@ compared with the plain construction in tests/test_tables_fast.py::test_a_scorer
 from __future__ import annotations
 
 import random
-import re
 
 import pytest
 
-from csqa.checks import pii
 from csqa.checks.engine import CompiledRulebook, MessageView
 from csqa.checks.timing import responses
 from csqa.rulebook.loader import parse_rulebook
 
 from tests.test_checks_fast2 import CONTEXT_BOOK, _conversations, texts  # noqa: F401 - texts: fixture
-from tests.test_pii_gates import TEXTS as PII_TEXTS, reference_scan, fast_scan
 
 
 # ---------------------------------------------------------------------------- view
@@ -99,57 +96,6 @@ def test_timing_hits_equal_plain_loop(texts):  # noqa: F811 - texts is the fixtu
                 assert f"{seconds:.0f} 秒" in hit.explanation and (("首次响应" in hit.explanation) == first)
             n_hits[rule.code] += len(got)
     assert all(n > 20 for n in n_hits.values()), n_hits
-
-
-# ---------------------------------------------------------------------------- PII: digits in all
-def test_digits_needed_of_packaged_patterns():
-    totals = {(p.rec.id, i): pp.total for p in pii._plans(None) for i, pp in enumerate(p.patterns)}
-    assert totals[("bank_card", 0)] == 16  # \d{4}([ -])\d{4}(\1\d{4}){2}(\1\d{3})?
-    assert totals[("mobile", 0)] == 11
-    assert totals[("email", 0)] == 0
-    assert pii._gate(re.compile(r"a(?:\d{3}|\d-\d)b\d?")).total == 2  # shortest branch; optional counts 0
-    assert pii._gate(re.compile(r"(?i)\d{2}x\d")).total == 3  # case-insensitivity does not touch \d
-    assert pii._gate(re.compile(r"[0-9a]{5}")).total == 0  # a set that is not all digits counts 0
-
-
-def _near_misses(seed=7, n=600):
-    """Digit groups split by spaces and dashes, one digit short of or at each pattern's total."""
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        size = rng.choice((3, 4, 4, 5))
-        groups = [str(rng.randrange(10 ** (size - 1), 10 ** size)) for _ in range(rng.randint(1, 5))]
-        if rng.random() < 0.5:
-            groups[-1] = groups[-1][:-1] or "7"
-        sep = rng.choice((" ", "-", "", " - "))
-        lead = rng.choice(("", "卡号", "手机", "身份证", "电话0", "订单", "+86 "))
-        out.append(lead + sep.join(groups) + rng.choice(("", "号", "室", " 谢谢")))
-    return out
-
-
-@pytest.mark.parametrize("kinds", [None, {"bank_card", "mobile"}, {"id_card", "landline"}])
-def test_scan_with_digit_totals_equals_reference(kinds):
-    pii._clear_scan_cache()
-    texts = _near_misses() + PII_TEXTS[:300]
-    found = 0
-    for text in texts:
-        want = reference_scan(text, kinds, 0.0)
-        assert fast_scan(text, kinds, 0.0) == want, text
-        found += bool(want)
-    assert found > 10  # (the texts reach every kind asked for)
-
-
-def test_digit_totals_are_necessary_conditions():
-    """Wherever a packaged pattern matches, the match holds at least its gate's total digits."""
-    digits = re.compile(r"\d")
-    checked = 0
-    for plan in pii._plans(None):
-        for pp in plan.patterns:
-            for text in _near_misses(11, 300) + PII_TEXTS[:300]:
-                for m in pp.spec.regex.finditer(pii._normalize(text)):
-                    assert len(digits.findall(m.group(0))) >= pp.total, (pp.spec.name, text)
-                    checked += 1
-    assert checked > 200
 
 
 # ---------------------------------------------------------------------------- classifier words

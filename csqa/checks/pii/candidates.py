@@ -1,0 +1,132 @@
+"""Running a registry's patterns over one folded text: candidates with their context score.
+
+`find_candidates` is the one scan both detection and masking use. Given the text's facts it runs
+only the patterns whose declared prefilters the text passes; given none, every pattern (the plain
+path the prefilters are tested against)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+from .prefilter import TextFacts
+from .registry import PatternSpec, Recognizer
+from .validators import VALIDATORS
+
+
+@dataclass
+class Candidate:
+    rec: Recognizer
+    start: int
+    end: int
+    score: float
+    note: str
+    keep_end: Optional[int]  # for addresses: keep text[start:keep_end] when masking
+
+
+def _last_hit(window: str, words: Iterable[str]) -> tuple[int, str]:
+    """End position of the last occurrence of any word in window (-1 if none)."""
+    best, best_word = -1, ""
+    low = window.lower()
+    for w in words:
+        i = low.rfind(w.lower())
+        if i >= 0 and i + len(w) > best:
+            best, best_word = i + len(w), w
+    return best, best_word
+
+
+def _first_hit(window: str, words: Iterable[str]) -> tuple[int, str]:
+    best, best_word = len(window) + 1, ""
+    low = window.lower()
+    for w in words:
+        i = low.find(w.lower())
+        if 0 <= i < best:
+            best, best_word = i, w
+    return (best if best_word else -1), best_word
+
+
+def context_score(norm: str, start: int, end: int, rec: Recognizer, base: float) -> tuple[float, str]:
+    """Nearest context word wins: positive raises, order-number words lower."""
+    before = norm[max(0, start - rec.window_before):start]
+    pos, pos_w = _last_hit(before, rec.context)
+    neg, neg_w = _last_hit(before, rec.negative_context)
+    if neg > pos:
+        return base - rec.negative_penalty, f"（附近有“{neg_w}”，疑似单号，已降低置信度）"
+    if pos >= 0:
+        return base + rec.context_boost, f"（上下文提示：“{pos_w}”）"
+    after = norm[end:end + rec.window_after]
+    pos, pos_w = _first_hit(after, rec.context)
+    neg, neg_w = _first_hit(after, rec.negative_context)
+    if neg >= 0 and (pos < 0 or neg < pos):
+        return base - rec.negative_penalty, f"（附近有“{neg_w}”，疑似单号，已降低置信度）"
+    if pos >= 0:
+        return base + rec.context_boost, f"（上下文提示：“{pos_w}”）"
+    return base, ""
+
+
+def scan_regions(norm: str, rec: Recognizer) -> list[tuple[int, int]]:
+    """Slices of ``norm`` to scan: the whole text, or merged windows around the hits of the
+    recognizer's ``requires`` (keeps heavy patterns linear on long texts)."""
+    if rec.requires is None:
+        return [(0, len(norm))]
+    before, after = rec.requires_window
+    spans: list[tuple[int, int]] = []
+    for m in rec.requires.finditer(norm):
+        lo, hi = max(0, m.start() - before), min(len(norm), m.end() + after)
+        if spans and lo <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+        else:
+            spans.append((lo, hi))
+    return spans
+
+
+def _live_patterns(rec: Recognizer, facts: Optional[TextFacts]) -> tuple[PatternSpec, ...]:
+    if facts is None:
+        return rec.patterns
+    if rec.prefilter is not None and not rec.prefilter.admits(facts):
+        return ()
+    return tuple(p for p in rec.patterns if p.prefilter is None or p.prefilter.admits(facts))
+
+
+def find_candidates(norm: str, recognizers: Iterable[Recognizer], wanted: Optional[set[str]] = None,
+                    facts: Optional[TextFacts] = None) -> list[Candidate]:
+    """Every candidate of the wanted recognizers in the folded text `norm`, in recognizer / pattern /
+    match order, any score. `facts`: the text's (`prefilter.text_facts`) to skip the patterns whose
+    prefilter it fails; None: run every pattern."""
+    cands: list[Candidate] = []
+    for rec in recognizers:
+        if wanted is not None and rec.id not in wanted:
+            continue
+        patterns = _live_patterns(rec, facts)
+        if not patterns:
+            continue
+        regions = scan_regions(norm, rec)
+        for pat in patterns:
+            for lo, hi in regions:
+                _pattern_candidates(norm, rec, pat, lo, hi, cands)
+    return cands
+
+
+def _pattern_candidates(norm: str, rec: Recognizer, pat: PatternSpec, lo: int, hi: int, out: list) -> None:
+    vname = pat.validator or rec.validator
+    validator = VALIDATORS[vname] if vname else None
+    has_value = "value" in pat.regex.groupindex
+    has_admin = "admin" in pat.regex.groupindex
+    for m in pat.regex.finditer(norm, lo, hi):
+        if has_value and m.group("value") is not None:
+            start, end = m.span("value")
+        else:
+            start, end = m.span()
+        if start == end or (validator is not None and not validator(norm[start:end])):
+            continue
+        keep_end = None
+        if has_admin and m.group("admin"):
+            keep_end = m.end("admin")
+            # trim unrelated leading characters up to a province name
+            admin = norm[start:keep_end]
+            hits = [i for i in (admin.find(a) for a in rec.anchors) if i >= 0]
+            if hits and min(hits) > 0:
+                start += min(hits)
+            while keep_end > start and norm[keep_end - 1] == " ":
+                keep_end -= 1
+        score, note = context_score(norm, start, end, rec, pat.score)
+        out.append(Candidate(rec, start, end, round(max(0.0, min(1.0, score)), 2), note, keep_end))
