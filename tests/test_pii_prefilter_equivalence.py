@@ -20,7 +20,8 @@ import pytest
 
 from csqa.checks import pii
 from csqa.checks.pii import PatternSpec, Prefilter, Recognizer, find_pii, load_recognizers, mask_pii, mask_regions
-from csqa.checks.pii.detect import DETECTION_MEMO, Scanner, scan
+from csqa.checks.pii.candidates import Scanner
+from csqa.checks.pii.detect import DETECTION_MEMO, scan
 from csqa.checks.pii.hide import HideScanner, hide_recognizer, packaged_hide_scanner
 from csqa.checks.pii.prefilter import text_facts
 from csqa.checks.pii.text_forms import fold_fullwidth, fold_numerals

@@ -29,7 +29,7 @@ from .hide import mask_pii, mask_regions, may_need_masking
 from .masking import show_masked
 from .prefilter import Prefilter
 from .registry import DEFAULT_RECOGNIZERS_PATH, PatternSpec, Recognizer, load_recognizers, parse_registry
-from .registry import _packaged_styles
+from .registry import packaged_styles
 from .text_forms import FULLWIDTH
 from .validators import VALIDATORS, id15_birthdate_ok, id_card_checksum_ok, luhn_ok
 
@@ -61,4 +61,4 @@ __all__ = [
 def mask_value(kind: str, value: str, keep_prefix: Optional[str] = None) -> str:
     """`value` hidden the way the packaged registry shows its `kind` (fully, "****", for a kind it
     does not know)."""
-    return show_masked(_packaged_styles().get(kind, "hidden"), value, keep_prefix)
+    return show_masked(packaged_styles().get(kind, "hidden"), value, keep_prefix)

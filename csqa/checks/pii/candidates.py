@@ -2,13 +2,13 @@
 
 `find_candidates` is the one scan both detection and masking use. Given the text's facts it runs
 only the patterns whose declared prefilters the text passes; given none, every pattern (the plain
-path the prefilters are tested against)."""
+path the prefilters are tested against). A `Scanner` is a registry ready for it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from .prefilter import TextFacts
+from .prefilter import TextFacts, WordFinder, quick_check, text_facts
 from .registry import PatternSpec, Recognizer
 from .validators import VALIDATORS
 
@@ -130,3 +130,32 @@ def _pattern_candidates(norm: str, rec: Recognizer, pat: PatternSpec, lo: int, h
                 keep_end -= 1
         score, note = context_score(norm, start, end, rec, pat.score)
         out.append(Candidate(rec, start, end, round(max(0.0, min(1.0, score)), 2), note, keep_end))
+
+
+class Scanner:
+    """A registry ready to scan: its prefilter words found with one pass, and a quick check on the
+    text as written that rules out texts none of its patterns' prefilters can pass."""
+
+    def __init__(self, recognizers: Iterable[Recognizer], numerals: bool = False):
+        self.recognizers = tuple(recognizers)
+        words = set()
+        conditions = []
+        for rec in self.recognizers:
+            for pat in rec.patterns:
+                conditions.append((rec.prefilter, pat.prefilter))
+                for p in (rec.prefilter, pat.prefilter):
+                    if p is not None:
+                        words.update(p.any_of)
+        self.find_words = WordFinder(words)
+        self.quick = quick_check(conditions, numerals=numerals)
+        self.order = {}
+        for rec in self.recognizers:
+            self.order.setdefault(rec.id, len(self.order))
+
+    def may_match(self, text: str) -> bool:
+        """False only when no pattern can match the folded form of `text` (the text as written)."""
+        return self.quick is None or self.quick(text) is not None
+
+    def candidates(self, norm: str, wanted: Optional[set[str]] = None, prefiltered: bool = True) -> list[Candidate]:
+        facts = text_facts(norm, self.find_words) if prefiltered else None
+        return find_candidates(norm, self.recognizers, wanted, facts)

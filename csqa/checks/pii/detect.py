@@ -14,10 +14,9 @@ import functools
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from .candidates import Candidate, find_candidates
+from .candidates import Candidate, Scanner
 from .masking import show_masked
 from .memo import TextMemo
-from .prefilter import WordFinder, quick_check, text_facts
 from .registry import Recognizer, load_recognizers, style_of
 from .text_forms import fold_fullwidth
 
@@ -31,35 +30,6 @@ class PiiMatch:
     text: str          # the raw matched value (never put it in reports; use mask_pii)
     score: float
     explanation: str   # Chinese, contains only the masked value
-
-
-class Scanner:
-    """A registry ready to scan: its prefilter words found with one pass, and a quick check on the
-    text as written that rules out texts none of its patterns' prefilters can pass."""
-
-    def __init__(self, recognizers: Iterable[Recognizer], numerals: bool = False):
-        self.recognizers = tuple(recognizers)
-        words = set()
-        conditions = []
-        for rec in self.recognizers:
-            for pat in rec.patterns:
-                conditions.append((rec.prefilter, pat.prefilter))
-                for p in (rec.prefilter, pat.prefilter):
-                    if p is not None:
-                        words.update(p.any_of)
-        self.find_words = WordFinder(words)
-        self.quick = quick_check(conditions, numerals=numerals)
-        self.order = {}
-        for rec in self.recognizers:
-            self.order.setdefault(rec.id, len(self.order))
-
-    def may_match(self, text: str) -> bool:
-        """False only when no pattern can match the folded form of `text` (the text as written)."""
-        return self.quick is None or self.quick(text) is not None
-
-    def candidates(self, norm: str, wanted: Optional[set[str]] = None, prefiltered: bool = True) -> list[Candidate]:
-        facts = text_facts(norm, self.find_words) if prefiltered else None
-        return find_candidates(norm, self.recognizers, wanted, facts)
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,8 +15,7 @@ import functools
 import re
 from typing import Iterable, Optional
 
-from .candidates import Candidate, find_candidates
-from .detect import Scanner
+from .candidates import Candidate, Scanner, find_candidates
 from .masking import show_masked
 from .prefilter import text_facts
 from .registry import PatternSpec, Recognizer, load_recognizers, style_of

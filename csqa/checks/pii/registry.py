@@ -181,9 +181,9 @@ def load_recognizers(path: "str | Path | None" = None) -> tuple[Recognizer, ...]
 def style_of(rec: Recognizer) -> str:
     """How `rec`'s values are shown hidden: its own `masking`, else the packaged kind's of the same
     id (a custom recognizer named like one), else fully hidden."""
-    return rec.masking or _packaged_styles().get(rec.id, "hidden")
+    return rec.masking or packaged_styles().get(rec.id, "hidden")
 
 
 @functools.lru_cache(maxsize=1)
-def _packaged_styles() -> dict[str, str]:
+def packaged_styles() -> dict[str, str]:
     return {rec.id: rec.masking for rec in load_recognizers() if rec.masking}
