@@ -6,7 +6,7 @@ path the prefilters are tested against). A `Scanner` is a registry ready for it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable, NamedTuple, Optional
 
 from .prefilter import TextFacts, WordFinder, quick_check, text_facts
 from .registry import PatternSpec, Recognizer
@@ -79,31 +79,24 @@ def scan_regions(norm: str, rec: Recognizer) -> list[tuple[int, int]]:
     return spans
 
 
-def _live_patterns(rec: Recognizer, facts: Optional[TextFacts]) -> tuple[PatternSpec, ...]:
-    if facts is None:
-        return rec.patterns
-    if rec.prefilter is not None and not rec.prefilter.admits(facts):
-        return ()
-    return tuple(p for p in rec.patterns if p.prefilter is None or p.prefilter.admits(facts))
-
-
-def find_candidates(norm: str, recognizers: Iterable[Recognizer], wanted: Optional[set[str]] = None,
-                    facts: Optional[TextFacts] = None) -> list[Candidate]:
+def find_candidates(norm: str, recognizers: Iterable[Recognizer], wanted: Optional[set[str]] = None) -> list[Candidate]:
     """Every candidate of the wanted recognizers in the folded text `norm`, in recognizer / pattern /
-    match order, any score. `facts`: the text's (`prefilter.text_facts`) to skip the patterns whose
-    prefilter it fails; None: run every pattern."""
+    match order, any score: every pattern run (the plain path)."""
     cands: list[Candidate] = []
     for rec in recognizers:
-        if wanted is not None and rec.id not in wanted:
-            continue
-        patterns = _live_patterns(rec, facts)
-        if not patterns:
-            continue
-        regions = scan_regions(norm, rec)
-        for pat in patterns:
-            for lo, hi in regions:
-                _pattern_candidates(norm, rec, pat, lo, hi, cands)
+        if wanted is None or rec.id in wanted:
+            run_patterns(norm, rec, rec.patterns, cands)
     return cands
+
+
+def run_patterns(norm: str, rec: Recognizer, patterns: Iterable[PatternSpec], out: list) -> None:
+    """The candidates of some of `rec`'s patterns, appended to `out`."""
+    regions = None
+    for pat in patterns:
+        if regions is None:
+            regions = scan_regions(norm, rec)
+        for lo, hi in regions:
+            _pattern_candidates(norm, rec, pat, lo, hi, out)
 
 
 def _pattern_candidates(norm: str, rec: Recognizer, pat: PatternSpec, lo: int, hi: int, out: list) -> None:
@@ -132,30 +125,70 @@ def _pattern_candidates(norm: str, rec: Recognizer, pat: PatternSpec, lo: int, h
         out.append(Candidate(rec, start, end, round(max(0.0, min(1.0, score)), 2), note, keep_end))
 
 
+class _Plan(NamedTuple):
+    """One recognizer's patterns with the prefilters each must pass, merged: the most digits and
+    the longest run any of them asks, and every word set (one word of each must occur)."""
+
+    digits: int                 # the fewest any of its patterns asks
+    run: int
+    words: Optional[frozenset]  # the recognizer's own word set (asked of every pattern)
+    rec: Recognizer
+    patterns: tuple[tuple[int, int, tuple[frozenset, ...], PatternSpec], ...]
+
+
+def plan(rec: Recognizer) -> _Plan:
+    pats = []
+    for pat in rec.patterns:
+        given = [p for p in (rec.prefilter, pat.prefilter) if p is not None]
+        pats.append((max((p.digits for p in given), default=0), max((p.digit_run for p in given), default=0),
+                     tuple(frozenset(p.any_of) for p in given if p.any_of), pat))
+    words = frozenset(rec.prefilter.any_of) if rec.prefilter is not None and rec.prefilter.any_of else None
+    return _Plan(min((p[0] for p in pats), default=0), min((p[1] for p in pats), default=0), words, rec, tuple(pats))
+
+
+def run_plans(norm: str, plans: Iterable[_Plan], wanted: Optional[set[str]], facts: TextFacts, out: list) -> None:
+    """`run_patterns` for the patterns whose prefilters the text's facts pass."""
+    digits, run, words = facts
+    for least, longest, rec_words, rec, patterns in plans:
+        if least > digits or longest > run or (rec_words is not None and rec_words.isdisjoint(words)):
+            continue
+        if wanted is not None and rec.id not in wanted:
+            continue
+        live = []
+        for d, r, sets, pat in patterns:
+            if d > digits or r > run:
+                continue
+            for s in sets:
+                if s.isdisjoint(words):
+                    break
+            else:
+                live.append(pat)
+        if live:
+            run_patterns(norm, rec, live, out)
+
+
 class Scanner:
     """A registry ready to scan: its prefilter words found with one pass, and a quick check on the
     text as written that rules out texts none of its patterns' prefilters can pass."""
 
     def __init__(self, recognizers: Iterable[Recognizer], numerals: bool = False):
         self.recognizers = tuple(recognizers)
-        words = set()
-        conditions = []
-        for rec in self.recognizers:
-            for pat in rec.patterns:
-                conditions.append((rec.prefilter, pat.prefilter))
-                for p in (rec.prefilter, pat.prefilter):
-                    if p is not None:
-                        words.update(p.any_of)
-        self.find_words = WordFinder(words)
+        self.plans = tuple(plan(rec) for rec in self.recognizers)
+        conditions = [(rec.prefilter, pat.prefilter) for rec in self.recognizers for pat in rec.patterns]
+        self.find_words = WordFinder(w for p in self.plans for _, _, sets, _ in p.patterns for s in sets for w in s)
         self.quick = quick_check(conditions, numerals=numerals)
-        self.order = {}
+        self.order: dict[str, int] = {}
         for rec in self.recognizers:
             self.order.setdefault(rec.id, len(self.order))
 
     def may_match(self, text: str) -> bool:
         """False only when no pattern can match the folded form of `text` (the text as written)."""
-        return self.quick is None or self.quick(text) is not None
+        return self.quick is None or self.quick(text)
 
     def candidates(self, norm: str, wanted: Optional[set[str]] = None, prefiltered: bool = True) -> list[Candidate]:
-        facts = text_facts(norm, self.find_words) if prefiltered else None
-        return find_candidates(norm, self.recognizers, wanted, facts)
+        """The candidates in the folded text `norm`; `prefiltered=False`: every pattern run."""
+        if not prefiltered:
+            return find_candidates(norm, self.recognizers, wanted)
+        out: list[Candidate] = []
+        run_plans(norm, self.plans, wanted, text_facts(norm, self.find_words), out)
+        return out

@@ -58,7 +58,7 @@ def scan(text: str, kinds: Optional[Iterable[str]] = None, min_score: float = 0.
     scan_with = packaged_scanner() if recognizers is None else Scanner(recognizers)
     if not prefiltered:
         return resolve(scan_with.candidates(fold_fullwidth(text), wanted, prefiltered=False), wanted, min_score)
-    if not scan_with.may_match(text):
+    if scan_with.quick is not None and not scan_with.quick(text):
         return []
     if recognizers is not None:
         return resolve(scan_with.candidates(fold_fullwidth(text), wanted), wanted, min_score)

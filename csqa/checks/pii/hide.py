@@ -15,7 +15,7 @@ import functools
 import re
 from typing import Iterable, Optional
 
-from .candidates import Candidate, Scanner, find_candidates
+from .candidates import Candidate, Scanner, find_candidates, plan, run_plans
 from .masking import show_masked
 from .prefilter import text_facts
 from .registry import PatternSpec, Recognizer, load_recognizers, style_of
@@ -60,7 +60,7 @@ class HideScanner(Scanner):
                 self.chain_digits = min(self.chain_digits, *(n for n in needs if n))
             if rest or not chained:
                 others.append(dataclasses.replace(rec, patterns=rest) if chained else rec)
-        self.chains, self.others = tuple(chains), tuple(others)
+        self.chain_plans, self.other_plans = tuple(map(plan, chains)), tuple(map(plan, others))
         joined = "|".join(f"(?:{p.regex.pattern})" for rec in chains for p in rec.patterns)
         self.chain_rx = re.compile(joined) if chains else None
 
@@ -68,10 +68,11 @@ class HideScanner(Scanner):
         if not prefiltered:
             return find_candidates(folded, self.recognizers, wanted)
         facts = text_facts(folded, self.find_words)
-        cands = find_candidates(folded, self.others, wanted, facts)
-        if self.chains and facts.digits >= self.chain_digits and self.chain_rx.search(folded) is not None:
-            cands += find_candidates(folded, self.chains, wanted, facts)
-        return cands
+        out: list[Candidate] = []
+        run_plans(folded, self.other_plans, wanted, facts, out)
+        if self.chain_plans and facts.digits >= self.chain_digits and self.chain_rx.search(folded) is not None:
+            run_plans(folded, self.chain_plans, wanted, facts, out)
+        return out
 
 
 @functools.lru_cache(maxsize=1)
