@@ -78,7 +78,7 @@ def conversation_figures(clf, part: str) -> dict:
     """Conversation-level complaint decisions on the labelled chat_a sessions of one part."""
     from csqa.complaints.conversation import decide
     from csqa.text.conversations import build_conversations
-    from csqa.pipeline import classify_complaints
+    from csqa.complaints.classify import classify_messages
     from csqa.text.segment import Segmenter
 
     labels = pd.read_csv(HERE / "devset" / "chat_labels.csv", dtype=str, keep_default_na=False)
@@ -86,7 +86,7 @@ def conversation_figures(clf, part: str) -> dict:
     messages = realdata.load_jddc()
     messages = messages[messages["conversation_id"].isin(set(labels.index))]
     convs = list(build_conversations(messages, Segmenter()))
-    classify_complaints(convs, clf)
+    classify_messages(convs, clf)
     tp = fp = fn = tn = 0
     same_category = both = 0
     from csqa.rulebook.loader import load_rulebook

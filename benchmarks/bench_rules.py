@@ -61,12 +61,12 @@ def score_messages(messages: pd.DataFrame, use_model: bool = True, rulebook: str
     jieba.setLogLevel(logging.WARNING)
     from csqa.text.conversations import build_conversations
     from csqa.engines import Scorer, ScorerSetup
-    from csqa.pipeline import classify_complaints
+    from csqa.complaints.classify import classify_messages
     from csqa.scoring import score_conversation
 
     scorer = Scorer(ScorerSetup(use_model=use_model, mask=False, rulebook=rulebook))
     convs = list(build_conversations(messages, scorer.segmenter))
-    classify_complaints(convs, scorer.classifier)
+    classify_messages(convs, scorer.classifier)
     scorer.book.prepare(convs)
     return scorer.book, {c.id: score_conversation(c, scorer.book) for c in convs}
 

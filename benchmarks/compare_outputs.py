@@ -22,7 +22,7 @@ from pathlib import Path
 
 CSV_FILES = ("conversations.csv", "findings.csv", "agents.csv", "rejects.csv")
 VOLATILE_KEYS = {"started_at", "finished_at", "run_id", "store", "output_dir", "timings", "peak_rss_mb",
-                 "peak_rss_mb_by_stage", "timings_s", "workers_peak_rss_mb", "stage_rss_mb", "outdir", "elapsed_s"}
+                 "peak_rss_mb_by_stage", "timings_s", "path", "workers_peak_rss_mb", "stage_rss_mb", "outdir", "elapsed_s"}
 RUN_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{6}")
 GENERATED = re.compile(r"生成时间 \d{4}-\d\d-\d\d \d\d:\d\d|generated \d{4}-\d\d-\d\d \d\d:\d\d")
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00)?")

@@ -301,12 +301,16 @@ def rules_show(code, rulebook):
 @rules.command("test")
 @click.option("--rulebook", default=None, type=click.Path())
 @click.option("--select", multiple=True)
-def rules_test(rulebook, select):
-    """运行每条规则的示例: fail 示例必须命中，pass 示例不得命中"""
-    from csqa.rulebook.testing import run_examples
+@click.option("--model", "model_path", default=None, type=click.Path(), help="投诉分类模型 / complaint model (默认内置)")
+@click.option("--no-model", is_flag=True, help="不用投诉分类模型，只按规则库的线索 / the rulebook's cues alone")
+def rules_test(rulebook, select, model_path, no_model):
+    """运行每条规则的示例 (与评分同样的步骤，含投诉分类): fail 示例必须命中，pass 示例不得命中"""
+    from csqa.scoring.examples import run_examples
+    from csqa.scoring.stages import ScoreOptions, load_complaint_model
     from csqa.text.segment import Segmenter
 
-    results = run_examples(_load(rulebook), Segmenter(), select=_codes(select) or None)
+    classifier = load_complaint_model(ScoreOptions(model=model_path, use_model=not no_model))
+    results = run_examples(_load(rulebook), Segmenter(), select=_codes(select) or None, classifier=classifier)
     bad = [r for r in results if not r.ok]
     for r in bad:
         want = "应命中" if r.expected == "fail" else "不应命中"
@@ -319,7 +323,7 @@ def rules_test(rulebook, select):
 @click.option("--rulebook", default=None, type=click.Path())
 def rules_lint(rulebook):
     """检查重复、不可达和相互冲突的规则"""
-    from csqa.rulebook.testing import lint
+    from csqa.rulebook.lint import lint
 
     problems = lint(_load(rulebook))
     for p in problems:

@@ -106,12 +106,12 @@ class StoreJob:
 # job imports on its way (unpickling a job, the spools, `check_statistics`, `peak_rss_mb`: ~0.09 s of
 # CPU per job otherwise), and report.html's template, compiled (`csqa.report.preload`)
 _PRELOAD = ["csqa.runtime.forkserver_guard", "duckdb", "jinja2", "pyarrow.parquet", "xlsxwriter", "csqa.report.builder", "csqa.report.xlsx",
-            "csqa.store", "csqa.output_jobs", "csqa.engines.spool", "csqa.report.tables", "csqa.pipeline",
+            "csqa.store", "csqa.output_jobs", "csqa.engines.spool", "csqa.report.tables", "csqa.runtime.measure",
             "csqa.report.preload"]
 
 
 def _finished(t0: float) -> dict:
-    from csqa.pipeline import peak_rss_mb
+    from csqa.runtime.measure import peak_rss_mb
 
     # (CPU seconds of this process alone: a process forked from the fork server starts at zero)
     return {"seconds": time.perf_counter() - t0, "cpu_s": time.process_time(), "peak_rss_mb": peak_rss_mb()}

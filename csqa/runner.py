@@ -16,7 +16,7 @@ from csqa.engines.base import Scorer
 from csqa.ingest import IngestOptions, iter_input_chunks
 from csqa.ingest.model import empty_rejects
 from csqa.outputs import write_outputs
-from csqa.pipeline import Timer
+from csqa.runtime.measure import Timer
 from csqa.engines.spool import FrameSpool, MessageSpool, with_finding_index, write_batch_part
 from csqa.output_jobs import (OutputPool, ReportJob, StoreJob, XlsxJob, abort_handover, give_go, run_report_job,
                               run_store_job, run_xlsx_job, store_ready)

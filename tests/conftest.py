@@ -150,7 +150,7 @@ def sample_messages():
 @pytest.fixture(scope="session")
 def scored_sample(segmenter, sample_messages):
     """The sample scored by the pipeline functions without a classifier: (compiled book, results)."""
-    from csqa.pipeline import ScoreOptions, mask_function, prepare_rulebook, score_frame
+    from csqa.scoring.stages import ScoreOptions, mask_function, prepare_rulebook, score_frame
 
     options = ScoreOptions(use_model=False)
     _, book = prepare_rulebook(options, segmenter)
@@ -172,7 +172,7 @@ def make_conv(check_segmenter):
     """make_conv(turns) → Conversation; turns as in rulebook examples ([{customer: …}, {agent: …, time: …}])
     or a plain string (one agent reply after 「你好，在吗」)."""
     from csqa.text.conversations import build_conversations
-    from csqa.rulebook.testing import example_frame
+    from csqa.scoring.examples import example_frame
 
     def _make(turns):
         return next(build_conversations(example_frame(turns, None), check_segmenter))

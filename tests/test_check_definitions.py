@@ -22,8 +22,8 @@ from collections import Counter
 
 import pytest
 
-from csqa.checks.questions import find_confirmation
-from csqa.checks.similarity import TemplateMatcher, _clean, negated
+from csqa.checks.matchers.confirmation import find_confirmation
+from csqa.checks.matchers.exemplars import TemplateMatcher, _clean, negated
 from csqa.rulebook.loader import parse_rulebook
 
 
@@ -221,10 +221,10 @@ def test_trigger_also_cues_set_it_off_at_the_first_match_of_any(compile_book, ma
     conv = make_conv([{"customer": "你好"}, {"agent": "您好"}, {"customer": "帮我催一下"}, {"agent": "帮您登记了"},
                       {"agent": "3天内到"}])
     view = book.view(conv)
-    assert book.trigger_index("pending", conv, view) == 2  # the customer's 催, before the agent's 帮您登记
+    assert book.trigger_index("pending", view) == 2  # the customer's 催, before the agent's 帮您登记
     assert not book.evaluate(conv).hits  # the window starts there and holds 3天
     conv = make_conv([{"customer": "你好"}, {"agent": "好的"}])
-    assert book.trigger_index("pending", conv, book.view(conv)) is None
+    assert book.trigger_index("pending", book.view(conv)) is None
     assert [r.code for r in book.evaluate(conv).not_applicable] == ["RP-001"]
 
 
@@ -286,7 +286,7 @@ def test_a_space_ends_a_sentence_for_exemplars():
 def _reference_best(templates, threshold, text, polarity, skip_quoted):
     """The plain computation: every piece, Counter cosines with every eligible template."""
     from csqa.checks.negation import quoted_spans
-    from csqa.checks.similarity import _SENTENCE, _SENTENCE_OR_SPACE
+    from csqa.checks.matchers.exemplars import _SENTENCE, _SENTENCE_OR_SPACE
 
     def grams(s):
         return Counter(s[i:i + n] for n in (1, 2, 3) for i in range(len(s) - n + 1))

@@ -7,9 +7,9 @@ import textwrap
 import pytest
 
 from csqa.checks import negation
-from csqa.checks.questions import find_confirmation
-from csqa.checks.similarity import TemplateMatcher
-from csqa.checks.timing import responses
+from csqa.checks.matchers.confirmation import find_confirmation
+from csqa.checks.matchers.exemplars import TemplateMatcher
+from csqa.checks.response_times import responses
 from csqa.rulebook.loader import parse_rulebook
 
 HEADER = textwrap.dedent(
@@ -395,3 +395,34 @@ def test_full_mobile_number_fires_red_003(evaluate, default_book, text):
     hits, _ = evaluate(default_book, text, "RED-003")
     assert len(hits) == 1
     assert hits[0].rule.severity == "critical"
+
+
+def test_emoji_count_counts_the_protected_emoji_tokens(sample_csv):
+    """An agent reply's emoji count is the number of emoji tokens the segmenter keeps whole ([微笑], 😊)."""
+    from csqa.checks.rules.emoji import emoji_count
+    from csqa.text.normalize import normalize
+    from csqa.text.segment import PROTECTED, is_emoji_token
+    from tests.text_samples import mixed_texts
+
+    counted = 0
+    for text in mixed_texts(sample_csv, n=1000):
+        clean = normalize(text).text
+        expected = sum(1 for m in PROTECTED.finditer(clean) if is_emoji_token(m.group(0)))
+        assert emoji_count(clean) == expected, text
+        counted += expected
+    assert counted > 50
+
+
+def test_require_rule_tries_every_message_before_similarity(compile_book, make_conv, default_book):
+    """Require rules try each matcher on the whole window before the next, costlier one: a
+    paraphrase early or a phrase late in the window (the last two replies) both satisfy CLOSE-002."""
+    book = compile_book(default_book, select=["CLOSE-002"])
+    paraphrase = "感谢您的耐心咨询～祝您生活愉快哦，再见啦"
+    for turns in (
+        [{"customer": "谢谢"}, {"agent": "好的"}, {"agent": paraphrase}, {"agent": "嗯"}],
+        [{"customer": "谢谢"}, {"agent": "好的"}, {"agent": "嗯"}, {"agent": "再见"}],
+    ):
+        ev = book.evaluate(make_conv(turns))
+        assert [r.code for r in ev.applicable] == ["CLOSE-002"] and ev.hits == []
+    ev = book.evaluate(make_conv([{"customer": "谢谢"}, {"agent": "好的"}, {"agent": "嗯"}, {"agent": "收到"}]))
+    assert [h.rule.code for h in ev.hits] == ["CLOSE-002"]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csqa.checks.conduct import KINDS, ConductModel, default_corpus_path, default_model, fit, load_conduct_model, to_linear, train
+from csqa.checks.conduct_model import KINDS, ConductModel, default_corpus_path, default_model, fit, load_conduct_model, to_linear, train
 from csqa.complaints.model import input_frame
 from csqa.rulebook.loader import load_rulebook
 from csqa.textmodel.errors import ModelLoadError
@@ -94,7 +94,7 @@ def test_the_span_is_the_clause_that_carries_the_conduct():
 
 
 def test_the_conduct_matcher_in_a_rulebook(tmp_path):
-    from csqa.rulebook.testing import run_examples
+    from csqa.scoring.examples import run_examples
     from csqa.text.segment import Segmenter
 
     book = load_rulebook().rulebook.model_dump(by_alias=True)

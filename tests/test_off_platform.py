@@ -1,4 +1,4 @@
-"""Tests for csqa.checks.off_platform (agent steering the customer off-platform)."""
+"""Tests for csqa.checks.matchers.off_platform (agent steering the customer off-platform)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from csqa.checks.off_platform import OffPlatformMatch, find_off_platform
+from csqa.checks.matchers.off_platform import OffPlatformMatch, find_off_platform
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHAT_A = REPO_ROOT / ".." / "shared" / "data" / "jddc2019" / "chat_a.tsv"

@@ -11,7 +11,7 @@ import pytest
 from csqa.core.errors import RulebookError
 from csqa.rulebook.loader import DEFAULT_RULEBOOK, load_rulebook, parse_rulebook
 from csqa.rulebook.schema import FORBIDDEN_CHECKS, OUTCOME_CHECKS, REQUIRED_CHECKS, STANDARD_CHECKS, Rulebook
-from csqa.rulebook.testing import lint
+from csqa.rulebook.lint import lint
 
 SEED_DOC = re.compile(r"(?<!\d)00[0-4](?!\d)")
 

@@ -181,7 +181,7 @@ def test_sample_conversations_are_all_timed(results):
 
 # ---------------------------------------------------------------------------- determinism
 def test_scoring_twice_gives_identical_tables(scored_sample, segmenter, sample_messages):
-    from csqa.pipeline import mask_function, score_frame
+    from csqa.scoring.stages import mask_function, score_frame
 
     book, first = scored_sample
     second = score_frame(sample_messages, book, None, mask_function(True), segmenter)
@@ -239,7 +239,7 @@ def test_bonus_points_give_back_lost_points_and_the_ledger_still_adds_up():
     from csqa.checks.engine import CompiledRulebook
     from csqa.text.conversations import build_conversations
     from csqa.rulebook.loader import parse_rulebook
-    from csqa.rulebook.testing import example_frame
+    from csqa.scoring.examples import example_frame
     from csqa.scoring import score_conversation
     from csqa.text.segment import Segmenter
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from csqa.core.memo import TEXTS_PER_MEMO
+from csqa.core.memo import Memo
 
 ANSWER, DEFERRAL, QUESTION, FILLER = "answer", "deferral", "question", "filler"
 SATISFIED, UNHAPPY, NEUTRAL = "satisfied", "unhappy", "neutral"
@@ -87,25 +87,18 @@ def _alternation(phrases) -> re.Pattern | None:
 class ReplyClassifier:
     """`reply_kind(text)` and `reaction(text)` for one rulebook's cues, kept per distinct text.
 
-    With `model` (the conduct model's reply head, csqa.checks.conduct) the model says what a reply does and
+    With `model` (the conduct model's reply head, csqa.checks.conduct_model) the model says what a reply does and
     the cues only place it (the span of the deciding clause); without, the cues decide."""
 
     def __init__(self, cues: OutcomeCues, model=None):
         self.cues = cues
         self.model = model
-        self._kinds: dict[str, tuple[str, tuple[int, int] | None]] = {}
-        self._reactions: dict[str, tuple[str, tuple[int, int] | None]] = {}
+        # (answer / deferral / question / filler, the span of the clause that decided it), per reply text
+        self.reply_kind = Memo(self._reply_kind)
+        # satisfied / unhappy / neutral from the customer's own words (cues only), per message text
+        self.reaction = Memo(self._reaction)
 
     # ---- agent replies -----------------------------------------------------------------------
-    def reply_kind(self, text: str) -> tuple[str, tuple[int, int] | None]:
-        """(answer / deferral / question / filler, the span of the clause that decided it)."""
-        found = self._kinds.get(text)
-        if found is None:
-            if len(self._kinds) >= TEXTS_PER_MEMO:
-                self._kinds.clear()
-            found = self._kinds[text] = self._reply_kind(text)
-        return found
-
     def _reply_kind(self, text: str) -> tuple[str, tuple[int, int] | None]:
         if self.model is None:
             return self._reply_kind_by_cues(text)
@@ -153,15 +146,6 @@ class ReplyClassifier:
     def has_content(self, text: str) -> bool:
         """Whether a message says more than greetings and fillers (你好, 在吗, 好的 …)."""
         return self._clause_kind(text)[1] >= self.cues.min_answer_chars
-
-    def reaction(self, text: str) -> tuple[str, tuple[int, int] | None]:
-        """satisfied / unhappy / neutral from the customer's own words (cues only)."""
-        found = self._reactions.get(text)
-        if found is None:
-            if len(self._reactions) >= TEXTS_PER_MEMO:
-                self._reactions.clear()
-            found = self._reactions[text] = self._reaction(text)
-        return found
 
     def _reaction(self, text: str) -> tuple[str, tuple[int, int] | None]:
         cues = self.cues

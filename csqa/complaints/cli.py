@@ -93,7 +93,7 @@ def train(corpus: Path | None, out_dir: Path | None, seed: int | None, cv_folds:
 
     started = time.perf_counter()
     if kind == "conduct":
-        from csqa.checks import conduct
+        from csqa.checks import conduct_model as conduct
 
         try:
             model, path = conduct.train(corpus, out_dir, conduct.DEFAULT_SEED if seed is None else seed)

@@ -1,11 +1,67 @@
-"""How much each per-process memo of text results may hold.
+"""Remembering results per distinct text: one wrapper for every pure text → result function.
 
-Chats repeat their lines ("好的", "在吗", a shop's greeting), so workers remember results per
-distinct text (normalization, tokens, phrase hits, PII scans, classifier verdicts…). Each such
-memo is emptied (or forgets its oldest entries) past `TEXTS_PER_MEMO` texts, so a worker's
-memory is the same whether it scores 10 thousand conversations or 10 million: at 200k
-conversations, memos of 50–200k texts each made a worker 2.3× larger than at 20k
-(benchmarks/bench_speed.py --sizes 20000,200000); lines frequent enough to matter come back
-into a memo within a batch.
+Chats repeat their lines ("好的", "在吗", a shop's greeting), so the stages remember what they worked out
+per distinct text (phrase hits, a matcher's spans, a model's probabilities, a masked snippet …). Every
+such memo is a `Memo` around a pure function: the function is the plain computation, the memo only
+spares repeating it. Each memo is emptied past `TEXTS_PER_MEMO` entries, so a worker's memory is the
+same whether it scores 10 thousand conversations or 10 million: at 200k conversations, unbounded memos
+of 50–200k texts each made a worker 2.3× larger than at 20k (benchmarks/bench_speed.py --sizes
+20000,200000); lines frequent enough to matter come back into a memo within a batch.
+
+`memos_off()` turns every memo into a plain call (no look-up, nothing kept): the equivalence test
+(tests/test_memo_equivalence.py) scores real chats both ways and finds the same results.
 """
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Generic, Hashable, TypeVar
+
 TEXTS_PER_MEMO = 20_000
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+_MISSING = object()
+
+
+class Memo(Generic[K, V]):
+    """`fn(key)`, remembered per key (at most `size` keys; emptied when full). `fn` must be pure."""
+
+    __slots__ = ("fn", "size", "values")
+    enabled = True  # class-wide: False under `memos_off()`
+
+    def __init__(self, fn: Callable[[K], V], size: int = TEXTS_PER_MEMO):
+        self.fn = fn
+        self.size = size
+        self.values: dict = {}
+
+    def __call__(self, key: K) -> V:
+        value = self.values.get(key, _MISSING)
+        if value is _MISSING:
+            value = self.fn(key)
+            if Memo.enabled:
+                if len(self.values) >= self.size:
+                    self.values.clear()
+                self.values[key] = value
+        return value
+
+    def clear(self) -> None:
+        self.values.clear()
+
+    def __repr__(self) -> str:
+        return f"Memo({getattr(self.fn, '__qualname__', self.fn)!r}, {len(self.values)}/{self.size})"
+
+
+@contextmanager
+def memos_off():
+    """Within: every `Memo` computes afresh (what it holds is dropped on entry, nothing is kept)."""
+    import gc
+
+    for obj in gc.get_objects():
+        if type(obj) is Memo:
+            obj.values.clear()
+    Memo.enabled = False
+    try:
+        yield
+    finally:
+        Memo.enabled = True

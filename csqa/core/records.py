@@ -8,9 +8,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from csqa.text.normalize import NormalizedText
-
 AGENT, CUSTOMER, SYSTEM = "agent", "customer", "system"
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedText:
+    """Normalized text plus, for each of its characters, the index in the original."""
+
+    original: str
+    text: str
+    offsets: tuple[int, ...] | None  # None means the identity map
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a [start, end) span of the normalized text back to the original text."""
+        if self.offsets is None:
+            return start, end
+        if start >= len(self.offsets):
+            return len(self.original), len(self.original)
+        o_start = self.offsets[start]
+        o_end = self.offsets[end - 1] + 1 if end > start else o_start
+        return o_start, o_end
 
 
 @dataclass(slots=True)

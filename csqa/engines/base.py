@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from csqa.pipeline import ScoreOptions, Timer, peak_rss_mb, classify_complaints, load_complaint_model, mask_function, prepare_rulebook
 from csqa.report.tables import conversations_table, findings_table
 from csqa.report.transcript import chunk_transcripts, messages_table
-from csqa.scoring import score_conversation
+from csqa.runtime.measure import Timer, peak_rss_mb
+from csqa.scoring.stages import Judge, ScoreOptions
 from csqa.text.segment import Segmenter, available_backend
-
 
 
 @dataclass(frozen=True)
@@ -40,36 +39,28 @@ class ChunkOutput:
 
 
 class Scorer:
-    """A rulebook compiled, a classifier loaded and a segmenter warmed up: ready to score frames."""
+    """A `Judge` (rulebook compiled, classifier loaded, segmenter warmed up) and the tables one chunk yields:
+    ready to score frames wherever an engine runs it."""
 
     def __init__(self, setup: ScorerSetup):
         from csqa.text.conversations import build_conversations  # noqa: F401 - warm import before forking
 
         self.setup = setup
-        # the checks get their own segmenter (dictionary + this rulebook's phrases); the complaint
-        # classifier keeps the plain dictionary one, so its features never depend on a rulebook
-        self.segmenter = Segmenter(backend=available_backend(setup.segmenter))
         options = ScoreOptions(rulebook=setup.rulebook, select=list(setup.select), ignore=list(setup.ignore),
                                model=setup.model, use_model=setup.use_model, mask=setup.mask)
-        self.loaded, self.book = prepare_rulebook(options, self.segmenter)
-        self.classifier = _classifier(options)
-        self.mask = mask_function(setup.mask)
+        # the checks get their own segmenter (dictionary + this rulebook's phrases); the complaint
+        # classifier keeps the plain dictionary one, so its features never depend on a rulebook.
+        # With masking, chunk_transcripts rebuilds the evidence of every finding from the masked
+        # transcript (prepare_transcripts does the same): it is not worked out while scoring
+        self.judge = Judge.load(options, Segmenter(backend=available_backend(setup.segmenter)),
+                                evidence=not setup.mask)
+        self.segmenter, self.loaded, self.book = self.judge.segmenter, self.judge.loaded, self.judge.book
+        self.classifier, self.mask = self.judge.classifier, self.judge.mask
 
     def score_frame(self, messages: pd.DataFrame) -> ChunkOutput:
         """Score every conversation of an ingested-messages frame (all of each conversation's rows)."""
-        from csqa.text.conversations import build_conversations
-
         timer = Timer()  # CPU seconds of this process per stage (run.json: "score.* (cpu, all workers)")
-        t0 = time.process_time()
-        convs = list(build_conversations(messages, self.segmenter))
-        t1 = time.process_time()
-        classify_complaints(convs, self.classifier)
-        self.book.prepare(convs)
-        t2 = time.process_time()
-        # with masking, chunk_transcripts rebuilds the evidence of every finding on a message
-        # from the masked transcript (prepare_transcripts does the same): not worked out here
-        evidence = not self.setup.mask
-        results = [score_conversation(c, self.book, self.mask, evidence) for c in convs]
+        convs, results = self.judge.run(messages, timer, cpu=True)
         t3 = time.process_time()
         # transcripts masked here, in the workers, with an offset map that moves each finding's
         # highlight onto the masked text (hl_start / hl_end). chunk_transcripts gives
@@ -77,31 +68,10 @@ class Scorer:
         # the conversation objects and results as lists instead of the frames
         transcripts, findings = chunk_transcripts(messages, convs, results, self.setup.mask)
         out = ChunkOutput(conversations_table(results), findings, transcripts)
-        timer.add("normalize_segment", t1 - t0, rss=False)
-        timer.add("classify", t2 - t1, rss=False)
-        timer.add("checks_score", t3 - t2, rss=False)
         timer.add("tables", time.process_time() - t3, rss=False)
         out.timings = timer.stages
         out.peak_rss_mb = peak_rss_mb()
         return out
-
-
-def _classifier(options: ScoreOptions):
-    """The complaint classifier; None only with --no-model. A shipped model that is missing or
-    cannot be loaded is an error (exit 2), never a silent run without complaint columns."""
-    if not options.use_model:
-        return None
-    from csqa.complaints.errors import ModelLoadError
-
-    try:
-        return load_complaint_model(options)
-    except ModelLoadError as exc:
-        if options.model is not None:
-            raise
-        raise ModelLoadError(
-            f"内置的投诉分类模型无法使用：{exc} — 请重新安装 csqa，或用 --model PATH 指定模型，"
-            f"或加 --no-model 不做投诉分类 (the shipped complaint model cannot be used: reinstall csqa, "
-            f"pass --model PATH, or --no-model)") from None
 
 
 def concat_outputs(outputs: list[ChunkOutput]) -> ChunkOutput:

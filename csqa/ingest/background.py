@@ -198,7 +198,7 @@ def _ingest(parts: Path, inputs, encoding, column_map, role_map, chunk_rows, par
     from csqa.core.errors import writing
     from csqa.ingest import IngestOptions, iter_input_chunks
     from csqa.ingest.order import ORDER_FILE, OrderCheck
-    from csqa.pipeline import peak_rss_mb
+    from csqa.runtime.measure import peak_rss_mb
 
     options = IngestOptions(encoding=encoding, column_map=column_map, role_map=role_map)
     if chunk_rows is not None:

@@ -95,7 +95,7 @@ class Match(Strict):
     pii: list[str] = Field(default_factory=list, description="Personal-data kinds (mobile, id_card, …).")
     off_platform: bool = False
     conduct: Literal["rude", "argue", "buck_passing", "bare_refusal", "over_promise", "privacy_leak", "off_platform",
-                     "slang"] | None = Field(None, description="The conduct model's kind (csqa.checks.conduct): a reply it "
+                     "slang"] | None = Field(None, description="The conduct model's kind (csqa.checks.conduct_model): a reply it "
                                                                 "scores at or above conduct_threshold matches.")
     conduct_threshold: float = 0.8
     conduct_screen: float = Field(0.05, ge=0, le=1, description="With both conduct and similar_to: the exemplars "
@@ -197,7 +197,7 @@ class OutcomeCues(Strict):
     satisfied: list[str] = Field(default_factory=list, description="Customer words that accept the answer: 谢谢, 好的, 解决了 …")
     unhappy: list[str] = Field(default_factory=list, description="Customer words of lasting dissatisfaction: 还是不行, 算了, 投诉 …")
     min_answer_chars: int = Field(4, ge=1, description="Characters of content a clause needs, beyond fillers, to answer.")
-    reply_model: bool = Field(True, description="Let the conduct model's reply head (csqa.checks.conduct) say what an "
+    reply_model: bool = Field(True, description="Let the conduct model's reply head (csqa.checks.conduct_model) say what an "
                               "agent reply does; the phrase lists above then only place it. False: the lists decide.")
 
 

@@ -1,5 +1,5 @@
 """Scorecard: turn a conversation's rule hits into findings with points and a 0–100 score."""
 
-from csqa.scoring.scorecard import score_conversation, score_hits
+from csqa.scoring.scorecard import Scorecard, ledger, score_conversation
 
-__all__ = ["score_conversation", "score_hits"]
+__all__ = ["Scorecard", "ledger", "score_conversation"]

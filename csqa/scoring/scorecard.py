@@ -13,207 +13,161 @@ and the score is exactly 100 minus their sum: the ledger always adds up.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
-from operator import attrgetter
-from weakref import WeakKeyDictionary
 
 from csqa.checks.engine import CompiledRulebook, Evaluation, Hit
 from csqa.checks.pii import may_need_masking
+from csqa.core.memo import Memo
 from csqa.core.records import Conversation, ConversationResult, Finding
-from csqa.core.memo import TEXTS_PER_MEMO
 
 CENT = Decimal("0.01")
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
 
 
-def _cents(value: float | Decimal) -> Decimal:
-    if not isinstance(value, Decimal):  # a Decimal's str round-trips exactly: skip it
-        value = Decimal(str(value))
+def _cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-@lru_cache(maxsize=4096, typed=True)
 def _decimal(value: float) -> Decimal:
-    """Decimal(str(value)) of a rule's points or a dimension's weight, once per distinct value."""
+    """A rule's points or a dimension's weight as written (Decimal(str(value)): 0.1 is 0.1, not its float)."""
     return Decimal(str(value))
 
 
-def score_hits(book: CompiledRulebook, conv: Conversation, ev: Evaluation) -> tuple[list[tuple[Hit, Decimal]], Decimal, bool]:
-    """Points for each hit and the final score; returns (hits with points, score, critical).
-
-    The points depend only on which rules hit, in which order, and on the applicable
-    dimensions: conversations that share those share the ledger, worked out once."""
-    key = (tuple(map(_RULE_CODE, ev.hits)), frozenset(map(_DIMENSION, ev.applicable)))  # (C-level loops)
-    ledgers = _LEDGERS.get(book)
-    if ledgers is None:
-        ledgers = _LEDGERS[book] = {}
-    found = ledgers.get(key)
-    if found is None:
-        if len(ledgers) >= TEXTS_PER_MEMO:
-            ledgers.clear()
-        ledger, score, critical = _score_hits(book, ev)
-        position = {id(h): i for i, h in enumerate(ev.hits)}
-        found = ledgers[key] = ([(position[id(h)], p) for h, p in ledger], score, critical)
-    rows, score, critical = found
-    hits = ev.hits
-    return [(hits[i], p) for i, p in rows], score, critical
+Ledger = tuple[tuple[tuple[int, Decimal], ...], Decimal, bool]  # ((hit position, points) …), score, critical
 
 
-_LEDGERS: WeakKeyDictionary = WeakKeyDictionary()  # rulebook → {(hit rules, dimensions): ledger}
-_RULE_CODE = attrgetter("rule.code")  # of a hit
-_CODE = attrgetter("code")  # of a rule
-_DIMENSION = attrgetter("dimension")  # of a rule
-
-
-def _score_hits(book: CompiledRulebook, ev: Evaluation) -> tuple[list[tuple[Hit, Decimal]], Decimal, bool]:
+def ledger(book: CompiledRulebook, rule_codes: tuple[str, ...], dimensions: frozenset[str]) -> Ledger:
+    """The points of each hit, the score and whether a red line was crossed, for hits of these rules (in this
+    order) when these dimensions apply. A hit whose points come to nothing (a bonus with no room) gets no row;
+    each row names the position of its hit."""
     settings = book.rulebook.settings
-    dimensions = book.dimensions
-    applicable_dims = {r.dimension for r in ev.applicable}
-    total_weight = sum(_decimal(dimensions[d].weight) for d in applicable_dims)
+    weights = {d: _decimal(book.dimensions[d].weight) for d in dimensions}
+    total_weight = sum(weights.values())
     scale = _HUNDRED / total_weight if total_weight else _ZERO
+    rules = {r.code: r for r in book.rules}
 
-    used: dict[str, Decimal] = dict.fromkeys(applicable_dims, _ZERO)
+    used: dict[str, Decimal] = dict.fromkeys(dimensions, _ZERO)
     per_rule: dict[str, int] = {}
-    ledger: list[tuple[Hit, Decimal]] = []
+    rows: list[tuple[int, Decimal]] = []
     lost = _ZERO  # the sum of the ledger's points, in ledger order
     critical = False
-    bonus_hits: list[Hit] = []
-    for hit in ev.hits:
-        rule = hit.rule
+    bonuses: list[int] = []
+    for position, code in enumerate(rule_codes):
+        rule = rules[code]
         if rule.bonus:
-            bonus_hits.append(hit)
+            bonuses.append(position)
             continue
-        if rule.severity == "critical":
-            critical = True
-        n = per_rule.get(rule.code, 0)
-        per_rule[rule.code] = n + 1
-        raw = _decimal(rule.points) if n < rule.max_findings else _ZERO
-        room = _decimal(dimensions[rule.dimension].weight) - used[rule.dimension]
-        raw = max(_ZERO, min(raw, room))
+        critical = critical or rule.severity == "critical"
+        n = per_rule[code] = per_rule.get(code, 0) + 1
+        raw = _decimal(rule.points) if n <= rule.max_findings else _ZERO
+        raw = max(_ZERO, min(raw, weights[rule.dimension] - used[rule.dimension]))
         used[rule.dimension] += raw
         points = _cents(raw * scale)
-        ledger.append((hit, points))
+        rows.append((position, points))
         lost += points
 
     if lost > 100:  # rounding can overshoot by a cent or two
-        hit, p = ledger[-1]
-        ledger[-1] = (hit, p - (lost - 100))
-        lost = Decimal(100)
+        position, p = rows[-1]
+        rows[-1] = (position, p - (lost - 100))
+        lost = _HUNDRED
     if critical and settings.critical_fails:
         # The first red-line finding takes every point still left, so the score is 0.
-        idx = next(i for i, (h, _) in enumerate(ledger) if h.rule.severity == "critical")
-        hit, p = ledger[idx]
-        ledger[idx] = (hit, p + (Decimal(100) - lost))
-        lost = Decimal(100)
-    elif bonus_hits:
-        for hit in bonus_hits:
-            gain = min(_cents(_decimal(hit.rule.points) * scale), lost)
-            if gain > 0:
-                ledger.append((hit, -gain))
-                lost -= gain
-    score = Decimal(100) - lost
-    return ledger, score, critical
-
-
-def _evidence(text: str, span, mask) -> str:
-    if span is None:
-        snippet = text[:60] + ("…" if len(text) > 60 else "")
+        i = next(i for i, (position, _) in enumerate(rows) if rules[rule_codes[position]].severity == "critical")
+        position, p = rows[i]
+        rows[i] = (position, p + (_HUNDRED - lost))
+        lost = _HUNDRED
     else:
-        s, e = span
-        left, right = max(0, s - 20), min(len(text), e + 20)
-        snippet = ("…" if left else "") + text[left:right] + ("…" if right < len(text) else "")
-    return _masked(mask, snippet) if mask and may_need_masking(snippet) else snippet
+        for position in bonuses:
+            gain = min(_cents(_decimal(rules[rule_codes[position]].points) * scale), lost)
+            if gain > 0:
+                rows.append((position, -gain))
+                lost -= gain
+    return tuple(rows), _HUNDRED - lost, critical
 
 
-_MASKED: dict[tuple, str] = {}  # (mask function, text) → masked text: evidence of canned replies recurs
+def evidence(text: str, span: tuple[int, int] | None) -> str:
+    """The snippet a finding shows: up to 20 characters either side of the span (the first 60 without one)."""
+    if span is None:
+        return text[:60] + ("…" if len(text) > 60 else "")
+    s, e = span
+    left, right = max(0, s - 20), min(len(text), e + 20)
+    return ("…" if left else "") + text[left:right] + ("…" if right < len(text) else "")
 
 
-def _masked(mask, text: str) -> str:
-    key = (mask, text)
-    found = _MASKED.get(key)
-    if found is None:
-        if len(_MASKED) >= TEXTS_PER_MEMO:
-            _MASKED.clear()
-        found = _MASKED[key] = mask(text)
-    return found
+class Scorecard:
+    """One rulebook's scorecard: `score(conversation)` runs the checks and turns their hits into findings with
+    points and a 0–100 score. `mask` (text → text) hides personal data in what findings quote.
 
+    Conversations that hit the same rules in the same order with the same dimensions applicable share a
+    ledger, and canned replies share their masked snippets: both are remembered (`csqa.core.memo.Memo`)."""
 
-_RULE_FIELDS: dict[int, tuple] = {}  # id(rule) → (rule, its fields); the rule is kept, so its id stays its own
+    def __init__(self, book: CompiledRulebook, mask=None):
+        self.book = book
+        self.mask = mask
+        self._ledger = Memo(lambda key: ledger(book, *key))
+        self._masked = Memo(mask) if mask is not None else None
+        self._rule_fields = {r.code: (r.code, r.name, r.check, "bonus" if r.bonus else r.severity, r.dimension)
+                             for r in book.rules}
 
+    def points(self, ev: Evaluation) -> tuple[list[tuple[Hit, Decimal]], Decimal, bool]:
+        """(hits with their points, score, critical) of an evaluation."""
+        rows, score, critical = self._ledger((tuple(h.rule.code for h in ev.hits),
+                                              frozenset(r.dimension for r in ev.applicable)))
+        return [(ev.hits[position], p) for position, p in rows], score, critical
 
-def _rule_fields(rule) -> tuple:
-    """A finding's first fields, which depend on its rule only (rule_id … dimension)."""
-    found = _RULE_FIELDS.get(id(rule))
-    if found is None or found[0] is not rule:
-        if len(_RULE_FIELDS) >= 4096:
-            _RULE_FIELDS.clear()
-        found = _RULE_FIELDS[id(rule)] = (
-            rule, (rule.code, rule.name, rule.check, "bonus" if rule.bonus else rule.severity, rule.dimension)
+    def hide(self, text: str) -> str:
+        """`text` with personal data masked (as it is without a mask)."""
+        if self._masked is None or not text or not may_need_masking(text):
+            return text
+        return self._masked(text)
+
+    def score(self, conv: Conversation, with_evidence: bool = True) -> ConversationResult:
+        """The heart of csqa: one conversation in, its findings and score out.
+
+        `with_evidence=False` leaves the evidence of findings on a message empty, for a caller that rebuilds it
+        anyway (the workers' masked transcripts, `csqa.report.transcript`)."""
+        ev = self.book.evaluate(conv)
+        hits, score, critical = self.points(ev)
+        findings = [self._finding(conv, hit, points, with_evidence) for hit, points in hits]
+        resp = ev.responses
+        score_f = float(score)
+        result = ConversationResult(
+            conversation_id=conv.id,
+            agent_id=conv.primary_agent,
+            agents=conv.agents,
+            started_at=conv.messages[0].timestamp if conv.messages else "",
+            ended_at=conv.messages[-1].timestamp if conv.messages else "",
+            n_messages=len(conv.messages),
+            score=score_f,
+            passed=(not critical) and score_f >= self.book.rulebook.settings.pass_mark,
+            critical=critical,
+            findings=findings,
+            complaint_index=ev.complaint_index,
+            first_response_s=resp[0].seconds if resp else None,
+            mean_response_s=round(sum(r.seconds for r in resp) / len(resp), 1) if resp else None,
+            not_applicable=[r.code for r in ev.not_applicable],
         )
-    return found[1]
+        _complaint_fields(ev, result)
+        if ev.outcome is not None:
+            result.resolved = ev.outcome.resolved
+            result.unhappy_end = ev.outcome.unhappy_at is not None
+        return result
+
+    def _finding(self, conv: Conversation, hit: Hit, points: Decimal, with_evidence: bool) -> Finding:
+        rule_fields = self._rule_fields[hit.rule.code]
+        if hit.message_index is None:
+            return Finding(*rule_fields, float(points), hit.explanation, conv.primary_agent)
+        msg = conv.messages[hit.message_index]
+        span = msg.norm.original_span(*hit.span) if hit.span is not None else None
+        matched = msg.text[span[0]:span[1]] if span is not None else ""
+        return Finding(*rule_fields, float(points), hit.explanation, msg.agent_id or conv.primary_agent,
+                       hit.message_index, msg.timestamp, span[0] if span else None, span[1] if span else None,
+                       self.hide(matched), self.hide(evidence(msg.text, span)) if with_evidence else "")
 
 
 def score_conversation(conv: Conversation, book: CompiledRulebook, mask=None, evidence: bool = True) -> ConversationResult:
-    """The heart of csqa: one conversation in, its findings and score out. Pure.
-
-    `evidence=False` leaves the evidence of findings on a message empty, for a caller that
-    rebuilds it anyway (the workers' masked transcripts, `csqa.report.transcript`)."""
-    ev = book.evaluate(conv)
-    ledger, score, critical = score_hits(book, conv, ev)
-    findings = []
-    messages = conv.messages
-    primary_agent = conv.primary_agent
-    for hit, points in ledger:
-        rule_fields = _rule_fields(hit.rule)
-        index = hit.message_index
-        if index is None:
-            findings.append(Finding(*rule_fields, float(points), hit.explanation, primary_agent))
-            continue
-        msg = messages[index]
-        span_start = span_end = None
-        matched = ""
-        if hit.span is not None:
-            span_start, span_end = msg.norm.original_span(*hit.span)
-            matched = msg.text[span_start:span_end]
-        findings.append(
-            Finding(
-                *rule_fields,
-                float(points),
-                hit.explanation,
-                msg.agent_id or primary_agent,
-                index,
-                msg.timestamp,
-                span_start,
-                span_end,
-                _masked(mask, matched) if (mask and matched and may_need_masking(matched)) else matched,
-                _evidence(msg.text, (span_start, span_end) if span_start is not None else None, mask) if evidence else "",
-            )
-        )
-    resp = ev.responses
-    settings = book.rulebook.settings
-    score_f = float(score)
-    result = ConversationResult(
-        conversation_id=conv.id,
-        agent_id=conv.primary_agent,
-        agents=conv.agents,
-        started_at=conv.messages[0].timestamp if conv.messages else "",
-        ended_at=conv.messages[-1].timestamp if conv.messages else "",
-        n_messages=len(conv.messages),
-        score=score_f,
-        passed=(not critical) and score_f >= settings.pass_mark,
-        critical=critical,
-        findings=findings,
-        complaint_index=ev.complaint_index,
-        first_response_s=resp[0].seconds if resp else None,
-        mean_response_s=round(sum(r.seconds for r in resp) / len(resp), 1) if resp else None,
-        not_applicable=list(map(_CODE, ev.not_applicable)),
-    )
-    _complaint_fields(ev, result)
-    if ev.outcome is not None:
-        result.resolved = ev.outcome.resolved
-        result.unhappy_end = ev.outcome.unhappy_at is not None
-    return result
+    """One conversation scored on its own (`Scorecard(book, mask).score(conv)`); to score many, keep a Scorecard."""
+    return Scorecard(book, mask).score(conv, evidence)
 
 
 def _complaint_fields(ev: Evaluation, result: ConversationResult) -> None:

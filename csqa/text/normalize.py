@@ -13,33 +13,14 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
-from csqa.core.memo import TEXTS_PER_MEMO
+from csqa.core.memo import Memo
+from csqa.core.records import NormalizedText
 
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
 _ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _BLOCK_TAGS = re.compile(r"</?(?:br|p|div|li|tr)\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class NormalizedText:
-    """Normalized text plus, for each of its characters, the index in the original."""
-
-    original: str
-    text: str
-    offsets: tuple[int, ...] | None  # None means the identity map
-
-    def original_span(self, start: int, end: int) -> tuple[int, int]:
-        """Map a [start, end) span of the normalized text back to the original text."""
-        if self.offsets is None:
-            return start, end
-        if start >= len(self.offsets):
-            return len(self.original), len(self.original)
-        o_start = self.offsets[start]
-        o_end = self.offsets[end - 1] + 1 if end > start else o_start
-        return o_start, o_end
 
 
 @lru_cache(maxsize=1)
@@ -127,24 +108,10 @@ def _has_cjk(text: str) -> bool:
     return _CJK.search(text) is not None
 
 
-# normalize() is a pure function of its text and chats repeat lines endlessly: remember
-# the last results (bounded; NormalizedText is immutable, so sharing one is safe)
-_CACHE: dict[str, NormalizedText] = {}
-_CACHE_SIZE = TEXTS_PER_MEMO  # see csqa.core.memo
-
-
 def normalize(text: str) -> NormalizedText:
-    """Normalize one message; see the module docstring for the steps."""
-    if text is None:
-        text = ""
-    cached = _CACHE.get(text)
-    if cached is not None:
-        return cached
-    result = _normalize(text)
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.clear()
-    _CACHE[text] = result
-    return result
+    """Normalize one message; see the module docstring for the steps. A pure function of its text, and chats
+    repeat lines endlessly: remembered per text (NormalizedText is immutable, so sharing one is safe)."""
+    return _NORMALIZED("" if text is None else text)
 
 
 def _normalize(text: str) -> NormalizedText:
@@ -163,3 +130,6 @@ def _normalize(text: str) -> NormalizedText:
 def normalize_text(text: str) -> str:
     """The normalized string only (for classifiers and other callers without spans)."""
     return normalize(text).text
+
+
+_NORMALIZED = Memo(_normalize)

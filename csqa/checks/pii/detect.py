@@ -14,9 +14,10 @@ import functools
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
+from csqa.core.memo import Memo
+
 from .candidates import Candidate, Scanner
 from .masking import show_masked
-from .memo import TextMemo
 from .registry import Recognizer, load_recognizers, style_of
 from .text_forms import fold_fullwidth
 
@@ -45,7 +46,7 @@ def _packaged_candidates(norm: str) -> tuple[Candidate, ...]:
 # Candidates of the packaged registry by folded text, before the kinds / min_score filter and the
 # overlap resolution (cheap, redone per call): an agent's templates come back, and a message is
 # scanned by the PII rule and again when its evidence is masked.
-DETECTION_MEMO: TextMemo = TextMemo(_packaged_candidates)
+DETECTION_MEMO: Memo = Memo(_packaged_candidates)
 
 
 def scan(text: str, kinds: Optional[Iterable[str]] = None, min_score: float = 0.5,

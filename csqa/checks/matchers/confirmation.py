@@ -1,4 +1,4 @@
-"""Confirmation questions: the agent restates the customer's problem and asks if that is right.
+"""The `question` matcher — confirmation questions: the agent restates the customer's problem and asks if that is right.
 
 Bad (no confirmation): 「好的，给您退款。」 answers without checking what the customer meant.
 Good: 「您是说收到的鞋子尺码不对，是吗？」, 「跟您确认一下，是要换成黑色的对吧？」,
@@ -16,6 +16,9 @@ JD exports join several messages of a turn with spaces, so a space ends a senten
 from __future__ import annotations
 
 import re
+
+from csqa.checks.matchers.base import Span
+from csqa.core.memo import Memo
 
 _CONFIRM_CUE = re.compile(
     r"(?:确认一下|跟您确认|和您确认|向您确认|与您确认|核对一下|再确认|您的意思是|您是说|您是指"
@@ -78,3 +81,19 @@ def find_confirmation(text: str) -> list[tuple[int, int]]:
             if len(sentence.strip(" ?？")) >= 2:
                 spans.append((start, end))
     return sorted(set(spans))
+
+
+class ConfirmationMatcher:
+    """The `question: true` matcher: a confirmation question (see the module docstring).
+
+        require: {question: true}
+    """
+
+    costly = False
+
+    def __init__(self):
+        self.spans = Memo(self._spans)
+
+    @staticmethod
+    def _spans(text: str) -> tuple[Span, ...]:
+        return tuple((s, e, text[s:e]) for s, e in find_confirmation(text))

@@ -1,10 +1,7 @@
-"""Response times: the first reply and every later reply against the shop's limits.
+"""Response times: for each customer turn, how long the agent took to reply.
 
-Bad: the customer writes at 09:00:00 and the agent's first reply comes at 09:01:10
-(70 s against a 30 s limit, 000 §3.1 在线客服XX秒内). Good: a reply within the limit.
-A customer "turn" is the run of customer messages since the last agent message; its
-response time runs from the turn's first message to the next agent message. Without
-timestamps the timing checks are N/A.
+A customer "turn" is the run of customer messages since the last agent message; its response time runs
+from the turn's first message to the next agent message. Without timestamps there are none.
 """
 from __future__ import annotations
 

@@ -25,13 +25,12 @@ whole batch at once.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from csqa.core.memo import TEXTS_PER_MEMO
+from csqa.core.memo import TEXTS_PER_MEMO, Memo
 from csqa.core.paths import corpora_dir, models_dir
 from csqa.textmodel.files import load_verified, save_model, sha256_file, write_card
 from csqa.textmodel.linear import TEXT, LinearModel
@@ -162,19 +161,14 @@ class ConductModel:
 def own_words(text: str, quoted: bool, allowed=()) -> str:
     """`text` with quoted speech and allowed phrases blanked out (same length, so offsets hold); `text`
     itself when there is nothing to blank. Kept per (text, quoted, allowed): every conduct rule asks."""
-    return _own_words(text, quoted, tuple(allowed))
+    return _OWN_WORDS((text, quoted, tuple(allowed)))
 
 
-@lru_cache(maxsize=TEXTS_PER_MEMO)
-def _quoted(text: str) -> tuple:
+def _own_words(key: tuple[str, bool, tuple]) -> str:
     from csqa.checks.negation import quoted_spans
 
-    return tuple(quoted_spans(text))
-
-
-@lru_cache(maxsize=TEXTS_PER_MEMO)
-def _own_words(text: str, quoted: bool, allowed: tuple) -> str:
-    blanks: list[tuple[int, int]] = list(_quoted(text)) if quoted else []
+    text, quoted, allowed = key
+    blanks: list[tuple[int, int]] = list(quoted_spans(text)) if quoted else []
     for phrase in allowed:
         start = text.find(phrase)
         while start >= 0:
@@ -186,6 +180,9 @@ def _own_words(text: str, quoted: bool, allowed: tuple) -> str:
     for s, e in blanks:
         chars[s:e] = " " * (e - s)
     return "".join(chars)
+
+
+_OWN_WORDS = Memo(_own_words)
 
 
 _DEFAULT: ConductModel | None = None
@@ -298,6 +295,6 @@ def train(corpus_path: Path | str | None = None, out_dir: Path | str | None = No
         "config": cfg,
         "real_text": "benchmarks/bench_rules.py (written agent replies, blind-labelled; see corpora/conduct/DATASHEET.md)",
         "libraries": library_versions(),
-        "created_by": "csqa.checks.conduct.train",
+        "created_by": "csqa.checks.conduct_model.train",
     })
     return ConductModel(model, card, model_path), model_path

@@ -1,4 +1,6 @@
-"""Similar-sentence matching: agents paraphrase the mandated greetings and closings.
+"""The `similar_to` matcher: agents paraphrase the mandated greetings and closings.
+
+    require: {similar_to: [感谢您的咨询，祝您生活愉快，再见], threshold: 0.6}
 
 Bad (exact phrase lists miss paraphrases): the template 「感谢您的咨询，祝您生活愉快，再见」
 does not literally occur in 「感谢您的耐心咨询～祝您生活愉快哦，再见啦」.
@@ -25,8 +27,9 @@ from collections import Counter
 from itertools import repeat
 from operator import add, mul
 
+from csqa.checks.matchers.base import Span
 from csqa.checks.negation import quoted_spans
-from csqa.core.memo import TEXTS_PER_MEMO
+from csqa.core.memo import Memo
 
 _SENTENCE = re.compile(r"[^。!！?？~～\n]+[。!！?？~～]*")
 # with `polarity` (exemplars of forbidden wordings) a space ends a sentence too
@@ -74,12 +77,8 @@ def cosine(a: Counter, b: Counter, norm_a: float, norm_b: float) -> float:
     return sum(a[k] * b[k] for k in a.keys() & b.keys()) / (norm_a * norm_b)
 
 
-# cleaned sentence → (its counts of the grams any exemplar matcher holds, its norm, negated?),
-# shared by every exemplar matcher; the grams of all exemplar matchers
-_SENTENCE_VECTORS: dict[str, tuple[dict, float, bool]] = {}
+# the grams of all exemplar matchers
 _EXEMPLAR_GRAMS: set[str] = set()
-# (polarity, skip_quoted) → {text: its pieces short enough to compare (start, end, cleaned)}, shared likewise
-_PREPARED: dict[tuple[bool, bool], dict[str, tuple[tuple[int, int, str], ...]]] = {}
 
 
 class TemplateMatcher:
@@ -95,11 +94,11 @@ class TemplateMatcher:
         self.skip_quoted = skip_quoted
         # per template: negated or not (compared only with sentences alike, when `polarity`)
         self._negated = [negated(_clean(t)) for t in self.templates]
-        self._cache: dict[str, tuple[float, int, int]] = {}
+        self.best = Memo(self._best)  # (similarity, start, end) of the most template-like sentence
         self._vectors = []
         # a sentence far longer than every template is not a paraphrase of one
         self.max_chars = int(2.5 * max((len(_clean(t)) for t in self.templates), default=0)) + 4
-        self._found: dict[str, tuple[tuple[int, int, float], ...]] = {}
+        self._found = Memo(self._find)
         # for the bound in `_may_reach`: each template's characters and the largest count of
         # any of its 1-, 2- and 3-grams, summed
         self._bounds = []
@@ -121,9 +120,9 @@ class TemplateMatcher:
             # sentence vectors keep only grams of some exemplar matcher: forget those kept so far
             _EXEMPLAR_GRAMS.update(self._postings)
             _SENTENCE_VECTORS.clear()
-        self._piece_scores: dict[str, float] = {}  # cleaned sentence → its similarity (`_find`)
+        self._piece_score = Memo(self._find_score)  # cleaned sentence → its similarity (`_find`)
         # a text's pieces, cleaned: shared by every exemplar matcher with the same settings
-        self._prepared = _PREPARED.setdefault((polarity, skip_quoted), {})
+        self._prepared = _PREPARED.setdefault((polarity, skip_quoted), Memo(self._prepare))
         # for the bound in `_similarity_by_postings`: the largest gram count in a template, the
         # smallest norm
         self._max_count = max((c for vec, _ in self._vectors for c in vec.values()), default=0)
@@ -160,7 +159,7 @@ class TemplateMatcher:
         With `bound`, 0 when the sentence provably stays below the threshold: each of the s
         occurrences of a shared gram adds at most the largest template count to a dot product,
         so no cosine exceeds s × that / (‖sentence‖ × smallest template norm)."""
-        counts, norm, neg = _memo(_SENTENCE_VECTORS, cleaned, _sentence_vector)
+        counts, norm, neg = _SENTENCE_VECTORS(cleaned)
         if not norm:
             return 0.0
         shared = counts.keys() & self._gram_keys  # (counts holds only grams of some exemplar)
@@ -180,10 +179,6 @@ class TemplateMatcher:
              for dot, (_, tn), n in zip(dots, self._vectors, self._negated) if not polarity or n == neg),
             default=0.0,
         )
-
-    def best(self, text: str) -> tuple[float, int, int]:
-        """(similarity, start, end) of the most template-like sentence (or the whole text)."""
-        return _memo(self._cache, text, self._best)
 
     def _piece_text(self, text: str, start: int, end: int, quoted) -> str:
         """The piece as compared: without what it quotes, when `skip_quoted`."""
@@ -217,19 +212,15 @@ class TemplateMatcher:
         """[(start, end, similarity)] of the most template-like sentence if it reaches the
         threshold, else []. The same as `best`, but sentences that provably cannot reach the
         threshold are never compared (cached per text)."""
-        return list(_memo(self._found, text, self._find))
+        return list(self._found(text))
 
     def _find(self, text: str) -> tuple[tuple[int, int, float], ...]:
         best = (0.0, 0, 0)
         if self._many:
-            scores = self._piece_scores
-            for start, end, cleaned in _memo(self._prepared, text, self._prepare):
+            for start, end, cleaned in self._prepared(text):
                 if end - start > self.max_chars:
                     continue
-                # sentences recur across messages: each one's score is kept
-                score = scores.get(cleaned)
-                if score is None:
-                    score = _memo(scores, cleaned, self._find_score)
+                score = self._piece_score(cleaned)  # sentences recur across messages
                 if score > best[0]:
                     best = (score, start, end)
         else:
@@ -283,6 +274,13 @@ def _sentence_vector(cleaned: str) -> tuple[dict, float, bool]:
     return {g: counts[g] for g in counts.keys() & _EXEMPLAR_GRAMS}, _norm(counts), negated(cleaned)
 
 
+# cleaned sentence → (its counts of the grams any exemplar matcher holds, its norm, negated?), shared by
+# every exemplar matcher (forgotten when a new matcher brings new grams)
+_SENTENCE_VECTORS = Memo(_sentence_vector)
+# (polarity, skip_quoted) → text → its pieces short enough to compare (start, end, cleaned), shared likewise
+_PREPARED: dict[tuple[bool, bool], Memo] = {}
+
+
 def _pieces(text: str, sentence: re.Pattern = _SENTENCE) -> list[tuple[int, int]]:
     """Each sentence of the text, and the whole text when it has several."""
     pieces = [(m.start(), m.end()) for m in sentence.finditer(text)]
@@ -291,12 +289,20 @@ def _pieces(text: str, sentence: re.Pattern = _SENTENCE) -> list[tuple[int, int]
     return pieces
 
 
-def _memo(cache: dict, text: str, compute):
-    """compute(text), remembered per text (the cache is emptied past csqa.core.memo.TEXTS_PER_MEMO texts)."""
-    value = cache.get(text)
-    if value is None:
-        value = compute(text)
-        if len(cache) > TEXTS_PER_MEMO:
-            cache.clear()
-        cache[text] = value
-    return value
+class ExemplarMatcher:
+    """A block's `similar_to` sentences as a matcher: the most template-like sentence of a message, when it
+    reaches the block's `threshold`. In a `forbid` block the exemplars follow its exceptions (see above);
+    `screen` (text → bool), when given, rules replies out before any comparison (the conduct model's
+    hostility screen, `csqa.checks.matchers.conduct.hostility_screen`)."""
+
+    costly = True
+
+    def __init__(self, templates, threshold: float, polarity: bool = False, skip_quoted: bool = False, screen=None):
+        self.templates = TemplateMatcher(templates, threshold, polarity=polarity, skip_quoted=skip_quoted)
+        self.screen = screen
+        self.spans = Memo(self._spans)
+
+    def _spans(self, text: str) -> tuple[Span, ...]:
+        if self.screen is not None and not self.screen(text):
+            return ()
+        return tuple((s, e, text[s:e]) for s, e, _ in self.templates.find(text))

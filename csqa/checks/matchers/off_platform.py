@@ -1,4 +1,4 @@
-"""Detect an agent steering the customer off-platform (站外引流 / 私下交易 / 索要打赏).
+"""The `off_platform` matcher: an agent steering the customer off-platform (站外引流 / 私下交易 / 索要打赏).
 
 ``find_off_platform(text)`` scans *agent* text (the caller filters customer
 messages out) for three kinds of cues:
@@ -24,12 +24,12 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-import ahocorasick
+from csqa.checks.matchers.base import Span
+from csqa.checks.matchers.regex import any_of
+from csqa.checks.pii import mask_pii
+from csqa.core.memo import Memo
 
-from .phrases import required_substrings
-from .pii import mask_pii
-
-__all__ = ["OffPlatformMatch", "OFF_PLATFORM_KINDS", "find_off_platform"]
+__all__ = ["OffPlatformMatch", "OFF_PLATFORM_KINDS", "find_off_platform", "OffPlatformMatcher"]
 
 
 @dataclass(frozen=True)
@@ -186,35 +186,9 @@ def _mask_snippet(snippet: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _cue_prefilter() -> tuple[ahocorasick.Automaton, frozenset[int]]:
-    """A cheap pre-check before the per-cue scan: one automaton of the strings each cue cannot
-    match without (微信, 群, 私下交易 …, see `required_substrings`), each mapped to its cues, and
-    the cues without such strings (always scanned)."""
-    automaton = ahocorasick.Automaton()
-    always: set[int] = set()
-    cues_of: dict[str, set[int]] = {}
-    for i, cue in enumerate(_CUES):
-        needed = required_substrings(cue.regex.pattern)
-        if needed is None:
-            always.add(i)
-            continue
-        for s in needed:
-            cues_of.setdefault(s, set()).add(i)
-    for s, cues in cues_of.items():
-        automaton.add_word(s, frozenset(cues))
-    if cues_of:
-        automaton.make_automaton()
-    return automaton, frozenset(always)
-
-
-def _possible_cues(norm: str) -> set[int]:
-    """Indexes of the cues that may match `norm`: the others lack a string they need."""
-    automaton, always = _cue_prefilter()
-    possible = set(always)
-    if automaton.kind == ahocorasick.AHOCORASICK:
-        for _, cues in automaton.iter(norm):
-            possible |= cues
-    return possible
+def _any_cue():
+    """One search for all the cues' patterns (`any_of`): most agent replies hold none of them."""
+    return any_of([cue.regex.pattern for cue in _CUES])
 
 
 def find_off_platform(text: str, min_score: float = 0.5) -> list[OffPlatformMatch]:
@@ -227,13 +201,11 @@ def find_off_platform(text: str, min_score: float = 0.5) -> list[OffPlatformMatc
     if not text:
         return []
     norm = text.translate(_FULLWIDTH) if _HAS_FULLWIDTH.search(text) else text
-    possible = _possible_cues(norm)
-    if not possible:
-        return []  # no cue can occur: skip the per-cue scan
+    anywhere = _any_cue()
+    if anywhere is not None and anywhere.search(norm) is None:
+        return []  # no cue occurs: skip the per-cue scan
     raw: list[list] = []  # [kind, start, end, score, n_cues]
-    for i, cue in enumerate(_CUES):
-        if i not in possible:
-            continue
+    for cue in _CUES:
         for m in cue.regex.finditer(norm):
             s, e = m.span()
             if s == e or _suppressed(norm, s, e, cue):
@@ -271,3 +243,20 @@ def find_off_platform(text: str, min_score: float = 0.5) -> list[OffPlatformMatc
             explanation=f"{lead}：「{snippet}」（置信度{score:.2f}）。{risk}",
         ))
     return out
+
+
+class OffPlatformMatcher:
+    """The `off_platform: true` matcher (see the module docstring).
+
+        forbid: {off_platform: true}
+
+    Bad: 「加我微信 abc12345，私下转账更便宜」. Good: 「请勿添加陌生人微信，谨防诈骗」."""
+
+    costly = False
+
+    def __init__(self):
+        self.spans = Memo(self._spans)
+
+    @staticmethod
+    def _spans(text: str) -> tuple[Span, ...]:
+        return tuple((p.start, p.end, p.text) for p in find_off_platform(text))
