@@ -125,9 +125,9 @@ def test_a_memo_remembers_and_memos_off_forgets():
     memo = Memo(lambda k: calls.append(k) or len(k), size=2)
     assert [memo("ab"), memo("ab"), memo("abc")] == [2, 2, 3] and calls == ["ab", "abc"]
     memo("abcd")  # full: emptied, then kept
-    assert len(memo.values) == 1
+    assert len(memo) == 1
     with memos_off():
-        assert memo("ab") == 2 and memo("ab") == 2 and not memo.values
+        assert memo("ab") == 2 and memo("ab") == 2 and not memo
     assert calls == ["ab", "abc", "abcd", "ab", "ab"]
 
 

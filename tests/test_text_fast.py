@@ -30,7 +30,7 @@ def seg() -> Segmenter:
 
 
 def test_normalize_cache_returns_what_the_work_gives():
-    normalize_module._CACHE.clear()
+    normalize_module._NORMALIZED.clear()
     for t in TEXTS * 2:
         assert normalize(t) == _normalize(t)
     assert normalize(TEXTS[3]) is normalize(TEXTS[3])  # shared, immutable

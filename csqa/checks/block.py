@@ -19,6 +19,7 @@ from __future__ import annotations
 from csqa.checks import negation
 from csqa.checks.matchers import ConductMatcher, PhraseMatcher, Span, outermost, text_matchers
 from csqa.checks.view import ConversationView
+from csqa.core.memo import Memo
 from csqa.core.records import Message
 from csqa.rulebook.schema import Match
 
@@ -38,6 +39,10 @@ class MatchBlock:
         self.has_exceptions = bool(self.exclude or self.redeemers or match.unless_negated or match.unless_quoted)
         # the conduct model speaks only for the replies nothing more precise caught (its span is a clause)
         self.conduct = next((m for m in self.text_matchers if isinstance(m, ConductMatcher)), None)
+        # most messages hold nothing any matcher looks for: that is known per text, once
+        self.cheap_silent = Memo(lambda text: not any(m.spans(text) for m in self.cheap))
+        self.costly_silent = Memo(lambda text: not any(m.spans(text) for m in self.costly))
+        self.silent = Memo(lambda text: self.cheap_silent(text) and self.costly_silent(text))
 
     def words(self) -> set[str]:
         """The block's phrases, allowed phrases and redeemers: what the rulebook's phrase index must find."""
@@ -56,8 +61,9 @@ class MatchBlock:
     def find(self, msg: Message, view: ConversationView, following: list[Message] = ()) -> list[Span]:
         """Spans where the block matches in `msg`, after its exceptions (`following`: the agent's next
         message, which may redeem a match)."""
-        if not self.may_match(msg, view):
-            return []
+        if self.phrase_set.isdisjoint(view.phrase_hits[msg.index]) and (
+                not self.text_matchers or self.silent(msg.clean)):
+            return []  # no matcher proposes anything (the plain path below would find nothing)
         found: list[Span] = []
         if self.phrases is not None:
             found.extend(self._kept(self.phrases.spans(view.phrase_hits[msg.index]), msg, view, following))
@@ -83,12 +89,16 @@ class MatchBlock:
             bool(self.costly) and any(self.matches_costly(m, view) for m in msgs))
 
     def matches_cheaply(self, msg: Message, view: ConversationView) -> bool:
+        if self.phrase_set.isdisjoint(view.phrase_hits[msg.index]) and self.cheap_silent(msg.clean):
+            return False
         spans = [m.spans(msg.clean) for m in self.cheap]
         if self.phrases is not None:
             spans.insert(0, self.phrases.spans(view.phrase_hits[msg.index]))
         return self._any_kept(spans, msg, view)
 
     def matches_costly(self, msg: Message, view: ConversationView) -> bool:
+        if self.costly_silent(msg.clean):
+            return False
         return self._any_kept([m.spans(msg.clean) for m in self.costly], msg, view)
 
     def _any_kept(self, span_lists, msg: Message, view) -> bool:

@@ -1,7 +1,9 @@
 """Complaint classifier: two questions, two estimators, the chat around each message.
 
 1. *Is the customer dissatisfied?* — ``dissatisfied``, a binary logistic regression;
-2. *about what?* — ``aspect``, a 7-way logistic regression fitted on the complaints only;
+2. *about what?* — ``aspect``, a 7-way logistic regression fitted on the complaints only
+   (config "estimator" offers LinearSVC + calibration and two naive Bayes for these two; all are saved as
+   the same plain linear heads; the logistic regression was kept on real text, see ``DEFAULT_CONFIG``);
    severity stays model + cues: ``severity`` (serious vs normal, on the complaints) or a serious cue
    (12315, 骗子, 着火, 投诉了三次…, ``taxonomy.serious_cues``).
 
@@ -34,7 +36,7 @@ import pandas as pd
 
 from csqa.complaints.errors import CorpusError, ModelLoadError
 from csqa.textmodel.files import load_verified, save_model, sha256_file, write_card
-from csqa.textmodel.linear import CHAR, CONTEXT, LEXICON, TEXT, WORD, Block, Head, LinearModel
+from csqa.textmodel.linear import CHAR, CONTEXT, LEXICON, TEXT, WORD, Block, Head, LinearModel, _CharAnalyzer
 from csqa.complaints.taxonomy import CATEGORIES, COMPLAINT_CATEGORIES, SEVERITIES, serious_cues
 from csqa.core.memo import TEXTS_PER_MEMO
 from csqa.core.paths import corpora_dir, models_dir
@@ -47,8 +49,11 @@ DEFAULT_SEED = 20261123
 BATCH_SIZE = 4096
 HEADS = ("dissatisfied", "aspect", "severity")
 
-# Chosen on the tune part of the real-text development set (benchmarks/bench_complaints.py --part tune;
+# Chosen on the tune part of the real-text development set (benchmarks/choose_complaint_model.py;
 # corpora/complaints/DATASHEET.md has the comparison). ``train(..., config=...)`` accepts overrides.
+# "estimator" is that of the two questions (dissatisfied, aspect; one of ESTIMATORS), severity is always a
+# logistic regression; C_<head> is the estimator's C (the naive Bayes estimators take "nb_alpha", default 1.0,
+# instead); "word_max_features": 0 leaves the word block out.
 DEFAULT_CONFIG: dict = {
     "char_ngrams": [1, 3],
     "char_min_df": 2,
@@ -64,7 +69,18 @@ DEFAULT_CONFIG: dict = {
     "threshold": 0.4,
     "serious_threshold": 0.5,
     "severity_rules": True,
+    "estimator": "logreg",
 }
+
+# Estimators of the dissatisfied and aspect heads; each is linear, so `to_linear` saves it as plain arrays:
+# - logreg: LogisticRegression;
+# - linearsvc: LinearSVC whose decision is made a probability on 5-fold out-of-fold decisions
+#   (CalibratedClassifierCV, ensemble=False): Platt's sigmoid for two classes (a threshold is a probability),
+#   temperature scaling for more (softmax of the decisions over a temperature: the SVM's argmax unchanged);
+# - complementnb / multinomialnb: ComplementNB / MultinomialNB on the same TF-IDF features ("balanced"
+#   class weight as sample weights).
+ESTIMATORS = ("logreg", "linearsvc", "complementnb", "multinomialnb")
+CALIBRATION_FOLDS = 5
 
 
 def default_corpus_path() -> Path:
@@ -120,9 +136,10 @@ def build_features(config: dict | None = None):
     blocks = [
         ("char", TfidfVectorizer(analyzer="char", ngram_range=tuple(cfg["char_ngrams"]), min_df=cfg["char_min_df"],
                                  max_features=cfg["char_max_features"], sublinear_tf=True, lowercase=True), TEXT),
-        ("word", TfidfVectorizer(analyzer=features.word_tokens, max_features=cfg["word_max_features"],
-                                 sublinear_tf=True), TEXT),
     ]
+    if cfg["word_max_features"]:
+        blocks.append(("word", TfidfVectorizer(analyzer=features.word_tokens, max_features=cfg["word_max_features"],
+                                               sublinear_tf=True), TEXT))
     if cfg["lexicon"]:
         from csqa.textmodel.lexicon import LexiconTagger, lexicon_entries
 
@@ -134,11 +151,43 @@ def build_features(config: dict | None = None):
     return ColumnTransformer(blocks, sparse_threshold=1.0)
 
 
-def build_head(name: str, config: dict | None = None, seed: int = DEFAULT_SEED):
-    from sklearn.linear_model import LogisticRegression
-
+def estimator_of(name: str, config: dict | None = None) -> str:
+    """The estimator of a head: the configured one for the two questions, logreg for severity."""
     cfg = {**DEFAULT_CONFIG, **(config or {})}
-    return LogisticRegression(C=cfg[f"C_{name}"], class_weight=cfg["class_weight"], max_iter=3000, random_state=seed)
+    kind = cfg["estimator"] if name in ("dissatisfied", "aspect") else "logreg"
+    if kind not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {kind!r}; choose one of {list(ESTIMATORS)}")
+    return kind
+
+
+def build_head(name: str, config: dict | None = None, seed: int = DEFAULT_SEED):
+    cfg = {**DEFAULT_CONFIG, **(config or {})}
+    kind = estimator_of(name, cfg)
+    if kind == "logreg":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=cfg[f"C_{name}"], class_weight=cfg["class_weight"], max_iter=3000, random_state=seed)
+    if kind == "linearsvc":
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.model_selection import StratifiedKFold
+        from sklearn.svm import LinearSVC
+
+        svc = LinearSVC(C=cfg[f"C_{name}"], class_weight=cfg["class_weight"], dual=True, max_iter=20_000, random_state=seed)
+        method = "sigmoid" if name in _BINARY_CLASSES else "temperature"
+        return CalibratedClassifierCV(svc, method=method, ensemble=False,
+                                      cv=StratifiedKFold(CALIBRATION_FOLDS, shuffle=True, random_state=seed))
+    from sklearn.naive_bayes import ComplementNB, MultinomialNB
+
+    return (ComplementNB if kind == "complementnb" else MultinomialNB)(alpha=float(cfg.get("nb_alpha", 1.0)))
+
+
+def _fit_head(name: str, x, y, config: dict, seed: int):
+    est = build_head(name, config, seed)
+    if estimator_of(name, config) in ("complementnb", "multinomialnb") and config["class_weight"] == "balanced":
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        return est.fit(x, y, sample_weight=compute_sample_weight("balanced", y))
+    return est.fit(x, y)
 
 
 def input_frame(texts: Sequence[str], contexts: Sequence[str] | None = None) -> pd.DataFrame:
@@ -157,18 +206,58 @@ def fit(df: pd.DataFrame, config: dict | None = None, seed: int = DEFAULT_SEED) 
 
     Returns {"features": ColumnTransformer, "dissatisfied": …, "aspect": …, "severity": … or None}:
     scikit-learn objects, the reference the plain-array model (`to_linear`) must agree with."""
+    cfg = {**DEFAULT_CONFIG, **(config or {})}
     frame = input_frame(df["text"].tolist(), df["context"].tolist() if "context" in df else None)
-    features = build_features(config)
+    features = build_features(cfg)
     x = features.fit_transform(frame)
     category = df["category"].to_numpy()
     complaint = category != "none"
     fitted = {"features": features}
-    fitted["dissatisfied"] = build_head("dissatisfied", config, seed).fit(x, complaint.astype(int))
-    fitted["aspect"] = build_head("aspect", config, seed).fit(x[complaint], category[complaint])
+    fitted["dissatisfied"] = _fit_head("dissatisfied", x, complaint.astype(int), cfg, seed)
+    fitted["aspect"] = _fit_head("aspect", x[complaint], category[complaint], cfg, seed)
     serious = df["severity"].to_numpy()[complaint] == "serious"
-    fitted["severity"] = (build_head("severity", config, seed).fit(x[complaint], serious.astype(int))
+    fitted["severity"] = (_fit_head("severity", x[complaint], serious.astype(int), cfg, seed)
                           if 6 <= serious.sum() <= len(serious) - 6 else None)
     return fitted
+
+
+def linear_parameters(est) -> tuple[list, np.ndarray, np.ndarray]:
+    """(classes, coef, intercept) of a fitted head such that its predict_proba is the logistic function of
+    X·coefᵀ + intercept (two classes: one row) or the softmax of it (more) — what `Head.probabilities` does.
+
+    LogisticRegression is that already; a calibrated LinearSVC (CalibratedClassifierCV, ensemble=False) is its
+    decision w·x + b through Platt's sigmoid 1/(1 + exp(a·f + c)) (two classes) or a temperature (softmax of
+    β·f; two classes: of (−f, f)); naive Bayes is the softmax of its joint log-likelihood X·log θᵀ (+ log prior
+    for MultinomialNB)."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import ComplementNB, MultinomialNB
+
+    classes = list(est.classes_)
+    if isinstance(est, LogisticRegression):
+        return classes, np.asarray(est.coef_, dtype=np.float64), np.asarray(est.intercept_, dtype=np.float64)
+    if isinstance(est, CalibratedClassifierCV):
+        if len(est.calibrated_classifiers_) != 1:
+            raise ValueError("a calibrated head must be fitted with ensemble=False to be one linear head")
+        cal = est.calibrated_classifiers_[0]
+        w = np.asarray(cal.estimator.coef_, dtype=np.float64)
+        b = np.asarray(cal.estimator.intercept_, dtype=np.float64)
+        if cal.method == "sigmoid" and len(classes) == 2:
+            a, c = float(cal.calibrators[0].a_), float(cal.calibrators[0].b_)
+            return classes, -a * w, -(a * b + c)
+        if cal.method == "temperature":
+            beta = float(cal.calibrators[0].beta_)
+            scale = 2.0 * beta if len(classes) == 2 else beta
+            return classes, scale * w, scale * b
+        raise ValueError(f"calibration {cal.method!r} with {len(classes)} classes is not one linear head")
+    if isinstance(est, (ComplementNB, MultinomialNB)):
+        log_theta = np.asarray(est.feature_log_prob_, dtype=np.float64)
+        prior = (np.asarray(est.class_log_prior_, dtype=np.float64) if isinstance(est, MultinomialNB)
+                 else np.zeros(len(classes)))
+        if len(classes) == 2:
+            return classes, (log_theta[1] - log_theta[0])[None, :], np.array([prior[1] - prior[0]])
+        return classes, log_theta, prior
+    raise ValueError(f"no linear head for {type(est).__name__}")
 
 
 _BINARY_CLASSES = {"dissatisfied": ["no", "yes"], "severity": ["normal", "serious"]}
@@ -195,6 +284,9 @@ def to_linear(fitted: dict, heads: Sequence[str] = HEADS, binary: Sequence[str] 
             kind = CHAR if vec.analyzer == "char" else WORD
             if kind == WORD and vec.analyzer not in (feats.word_tokens, feats.context_tokens):
                 raise ValueError(f"unsupported analyzer in block {name}")
+            if kind == CHAR and vec.ngram_range[1] > _CharAnalyzer.MAX_N:
+                raise ValueError(f"block {name}: numpy scoring reads character n-grams of up to "
+                                 f"{_CharAnalyzer.MAX_N} characters, not {vec.ngram_range[1]}")
         blocks.append(Block(name, column, kind, terms, np.asarray(vec.idf_, dtype=np.float64),
                             tuple(vec.ngram_range) if kind == CHAR else (1, 1), bool(vec.sublinear_tf), lexicon))
     out = {}
@@ -202,10 +294,11 @@ def to_linear(fitted: dict, heads: Sequence[str] = HEADS, binary: Sequence[str] 
         est = fitted.get(name)
         if est is None:
             continue
-        classes = [str(c) for c in est.classes_]
-        if len(classes) == 2:
+        classes, coef, intercept = linear_parameters(est)
+        classes = [str(c) for c in classes]
+        if classes == ["0", "1"]:  # a yes/no head fitted on 0/1; a head of two named classes keeps its names
             classes = list(_BINARY_CLASSES.get(name, binary))
-        out[name] = Head(name, classes, np.asarray(est.coef_, dtype=np.float64), np.asarray(est.intercept_, dtype=np.float64))
+        out[name] = Head(name, classes, coef, intercept)
     return LinearModel(blocks, out)
 
 

@@ -21,35 +21,32 @@ TEXTS_PER_MEMO = 20_000
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-_MISSING = object()
+class Memo(dict, Generic[K, V]):
+    """`fn(key)`, remembered per key (at most `size` keys; emptied when full). `fn` must be pure.
 
+    A dict of what was worked out: a call is a dict look-up (C speed; chats repeat lines, so most calls
+    are hits), `__missing__` works out and keeps the rest."""
 
-class Memo(Generic[K, V]):
-    """`fn(key)`, remembered per key (at most `size` keys; emptied when full). `fn` must be pure."""
-
-    __slots__ = ("fn", "size", "values")
+    __slots__ = ("fn", "size")
     enabled = True  # class-wide: False under `memos_off()`
 
     def __init__(self, fn: Callable[[K], V], size: int = TEXTS_PER_MEMO):
+        super().__init__()
         self.fn = fn
         self.size = size
-        self.values: dict = {}
 
-    def __call__(self, key: K) -> V:
-        value = self.values.get(key, _MISSING)
-        if value is _MISSING:
-            value = self.fn(key)
-            if Memo.enabled:
-                if len(self.values) >= self.size:
-                    self.values.clear()
-                self.values[key] = value
+    def __missing__(self, key: K) -> V:
+        value = self.fn(key)
+        if Memo.enabled:
+            if len(self) >= self.size:
+                self.clear()
+            self[key] = value
         return value
 
-    def clear(self) -> None:
-        self.values.clear()
+    __call__ = dict.__getitem__
 
     def __repr__(self) -> str:
-        return f"Memo({getattr(self.fn, '__qualname__', self.fn)!r}, {len(self.values)}/{self.size})"
+        return f"Memo({getattr(self.fn, '__qualname__', self.fn)!r}, {len(self)}/{self.size})"
 
 
 @contextmanager
@@ -59,7 +56,7 @@ def memos_off():
 
     for obj in gc.get_objects():
         if type(obj) is Memo:
-            obj.values.clear()
+            obj.clear()
     Memo.enabled = False
     try:
         yield
