@@ -18,6 +18,7 @@ setup(
         "csqa.checks": ["*.yaml"],
         "csqa.outputs.report": ["templates/*"],
         "csqa.web": ["templates/*", "static/*"],
+        "csqa.checks.pii": ["*.yaml"],
         "csqa._bundled.models": ["*", "**/*"],
         "csqa._bundled.corpora": ["domain_dict.txt"],
     },

@@ -59,7 +59,7 @@ def test_the_wheel_holds_every_resource(wheel):
     for name in models:
         assert f"csqa/_bundled/models/{name}" in names, name
     for name in ("csqa/_bundled/corpora/domain_dict.txt", "csqa/rulebook/default.yaml",
-                 "csqa/checks/pii_recognizers.yaml", "csqa/outputs/report/templates/report.html.j2"):
+                 "csqa/checks/pii/registry.yaml", "csqa/outputs/report/templates/report.html.j2"):
         assert name in names, name
     assert not any(n.startswith("csqa/_bundled/corpora/samples/") or n.endswith(".py") and "_bundled" in n
                    for n in names), "only the dictionary of corpora/ ships"

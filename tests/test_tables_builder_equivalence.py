@@ -147,7 +147,7 @@ def frames(tmp_path_factory) -> dict[str, pd.DataFrame]:
 
 
 def _check_chunk(frame, convs, results, mask):
-    pii._SCAN_CACHE.clear()  # the cache must not matter
+    pii.DETECTION_MEMO.clear()  # the memo must not matter
     got_msgs, got_fnd = chunk_transcripts(frame, convs, results, mask)
     want_msgs, want_fnd = reference_prepare(messages_table(frame), tables._findings_table_plain(results), mask)
     assert_identical(got_msgs, want_msgs)
@@ -284,13 +284,13 @@ def test_masking_leaves_the_detection_cache_alone(frames):
     (nearly every transcript text is distinct: storing them would push the checks' entries out)."""
     texts = _texts(frames)
     for warm in (False, True):
-        pii._SCAN_CACHE.clear()
+        pii.DETECTION_MEMO.clear()
         if warm:
             for t in texts[::2]:
-                pii._scan(t, None, 0.5, None)
-        before = dict(pii._SCAN_CACHE)
+                pii.find_pii(t)
+        before = set(pii.DETECTION_MEMO)
         got = [transcript.mask_with_offsets(t)[0] for t in texts]
-        assert pii._SCAN_CACHE == before  # nothing added
+        assert set(pii.DETECTION_MEMO) == before  # nothing added
         assert got == [pii.mask_pii(t) for t in texts]
     assert any(g != t for g, t in zip(got, texts))
 
