@@ -42,7 +42,7 @@ class MatchBlock:
         # most messages hold nothing any matcher looks for: that is known per text, once
         self.cheap_silent = Memo(lambda text: not any(m.spans(text) for m in self.cheap))
         self.costly_silent = Memo(lambda text: not any(m.spans(text) for m in self.costly))
-        self.silent = Memo(lambda text: self.cheap_silent(text) and self.costly_silent(text))
+        self.silent = Memo(lambda text: not any(m.spans(text) for m in self.text_matchers))
 
     def words(self) -> set[str]:
         """The block's phrases, allowed phrases and redeemers: what the rulebook's phrase index must find."""

@@ -141,7 +141,7 @@ class ConductModel:
         if kind not in self.kinds:
             return []
         own = own_words(text, quoted, allowed)
-        if len(_WORD_CHARS.findall(own)) < min_chars or self._row(own)[self.kinds.index(kind)] < threshold:
+        if self._row(own)[self.kinds.index(kind)] < threshold or len(_WORD_CHARS.findall(own)) < min_chars:
             return []
         text_scored = own
         clauses = [(m.start(), m.end()) for m in _CLAUSE.finditer(text) if text_scored[m.start():m.end()].strip()]
@@ -182,7 +182,9 @@ def _own_words(key: tuple[str, bool, tuple]) -> str:
     return "".join(chars)
 
 
-_OWN_WORDS = Memo(_own_words)
+# one key per text and way of blanking (each conduct rule's quoted/allowed): several per text, so room for
+# a batch's texts under each (at TEXTS_PER_MEMO, 6000 chats emptied it 4 times: 89k misses for 45k keys)
+_OWN_WORDS = Memo(_own_words, size=8 * TEXTS_PER_MEMO)
 
 
 _DEFAULT: ConductModel | None = None

@@ -9,14 +9,9 @@ the agent's own words only; `exclude` phrases (保证正品) are blanked out lik
 """
 from __future__ import annotations
 
+from csqa.checks.conduct_model import default_model, own_words
 from csqa.checks.matchers.base import Span
 from csqa.core.memo import Memo
-
-
-def _model():
-    from csqa.checks.conduct_model import default_model
-
-    return default_model()
 
 
 class ConductMatcher:
@@ -31,13 +26,11 @@ class ConductMatcher:
         self.spans = Memo(self._spans)
 
     def _spans(self, text: str) -> tuple[Span, ...]:
-        return tuple(_model().spans(text, self.kind, self.threshold, quoted=self.quoted, allowed=self.allowed,
+        return tuple(default_model().spans(text, self.kind, self.threshold, quoted=self.quoted, allowed=self.allowed,
                                     min_chars=self.min_chars))
 
     def texts_to_score(self, texts) -> set[str]:
         """The texts whose probabilities `spans` reads: each reply as the model scores it (its own words)."""
-        from csqa.checks.conduct_model import own_words
-
         return {own_words(t, self.quoted, self.allowed) for t in texts}
 
 
@@ -47,8 +40,6 @@ def hostility_screen(quoted: bool, allowed, screen: float):
     allowed = tuple(allowed)
 
     def passes(text: str) -> bool:
-        from csqa.checks.conduct_model import own_words
-
-        return _model().hostility(own_words(text, quoted, allowed)) >= screen
+        return default_model().hostility(own_words(text, quoted, allowed)) >= screen
 
     return passes
