@@ -6,54 +6,19 @@ installs them. Saves tests/artifacts/report.png (and report_drilldown.png) to lo
 from __future__ import annotations
 
 import csv
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from browser_support import open_chromium
+
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SCRIPT, IMG = "<script>alert(1)</script>", "<img src=x onerror=alert(1)>"
-ALERT_TRAP = """
-window.__alerts = [];
-['alert', 'confirm', 'prompt'].forEach(function (name) {
-  window[name] = function (msg) { window.__alerts.push(name + ':' + msg); return true; };
-});
-"""
-
-
-def _require_browser():
-    if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.skip("chromium is not installed (apt-get install chromium chromium-driver; .ci/run does this)")
-    if not (os.path.exists(CHROMEDRIVER) and os.access(CHROMEDRIVER, os.X_OK)):
-        pytest.skip("chromedriver is not installed (apt-get install chromium-driver; .ci/run does this)")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        pytest.skip("selenium is not installed (pip install -e '.[test]')")
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    _require_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="csqa-chromium-", dir=tmp_path_factory.getbasetemp())
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 f"--user-data-dir={profile}", "--window-size=1400,1800"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    # record instead of showing: any alert()/confirm()/prompt() a page calls ends up in window.__alerts
-    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": ALERT_TRAP})
+    driver = open_chromium(tmp_path_factory, window="1400,1800", page_load_timeout=30)
     yield driver
     driver.quit()
 
