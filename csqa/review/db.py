@@ -9,6 +9,7 @@ from pathlib import Path
 
 from csqa.core.errors import ConfigError
 from csqa.outputs.store.review_tables import one  # noqa: F401 - the review modules' helper, defined with the tables
+from csqa.outputs.store.access import transaction  # noqa: F401 - the review modules take it from here
 
 
 @contextmanager
@@ -28,16 +29,6 @@ def connect(store, write: bool = False):
         yield store
 
 
-@contextmanager
-def transaction(con):
-    """One transaction: everything in it is applied, or nothing."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield con
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
 
 
 def require_review_tables(con) -> None:

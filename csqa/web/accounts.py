@@ -20,7 +20,6 @@ wraps a change in `transaction(con)` (the server does that under its one writer 
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from csqa.core.errors import ConfigError
+from csqa.outputs.store.access import transaction  # noqa: F401 - the desk takes it from here
 from csqa.outputs.store.schema import register_schema
 
 ROLES = ("admin", "manager", "reviewer", "agent")
@@ -120,16 +120,6 @@ def now() -> datetime:
     return datetime.now().replace(microsecond=0)
 
 
-@contextlib.contextmanager
-def transaction(con):
-    """BEGIN … COMMIT, or ROLLBACK when anything in the block fails."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield con
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
 
 
 def validate_user(username: str, role: str, agent_id: str | None) -> tuple[str, str, str | None]:

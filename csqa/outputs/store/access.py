@@ -1,7 +1,9 @@
-"""Can the store be opened and written? When not, one line that says why and what to do."""
+"""Can the store be opened and written? When not, one line that says why and what to do. And one transaction
+over a connection to it, for every module that changes it (the review loop, the desk)."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from csqa.core.errors import ConfigError, CsqaError, StorageError, storage_error, storage_problem
@@ -63,3 +65,15 @@ def check_writable(path: str | Path) -> None:
     except duckdb.Error as exc:
         raise open_error(path, exc) from exc
     con.close()
+
+
+@contextmanager
+def transaction(con):
+    """BEGIN … COMMIT: everything in the block is applied, or (ROLLBACK when anything fails) nothing."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
