@@ -111,7 +111,7 @@ def _differences_store(old: Path, new: Path) -> list[str]:
                 cols = [d[0] for d in rel.description]
                 rows = []
                 for row in rel.fetchall():
-                    rows.append(tuple("T" if col in ("created_at", "started_at", "finished_at", "scored_at") else
+                    rows.append(tuple("T" if col in ("created_at", "started_at", "finished_at", "scored_at", "recorded_at") else
                                       (TIMESTAMP.sub("T", RUN_ID.sub("RUN", v)) if isinstance(v, str) else v)
                                       for col, v in zip(cols, row)
                                       if col not in VOLATILE_KEYS and col != "manifest"))

@@ -9,6 +9,7 @@ import pandas as pd
 from csqa.results.tables import conversations_table, findings_table
 from csqa.results.transcripts import chunk_transcripts, messages_table
 from csqa.results.finding_ids import add_finding_ids
+from csqa.runtime.collector import collector_paused
 from csqa.runtime.measure import Timer, peak_rss_mb
 from csqa.scoring.stages import Judge
 from csqa.settings import ScoringSettings
@@ -40,8 +41,9 @@ class Scorer:
         # classifier keeps the plain dictionary one, so its features never depend on a rulebook.
         # With masking, chunk_transcripts rebuilds the evidence of every finding from the masked
         # transcript (prepare_transcripts does the same): it is not worked out while scoring
-        self.judge = Judge.load(setup, Segmenter(backend=available_backend(setup.segmenter)),
-                                evidence=not setup.mask)
+        with collector_paused():  # ~10^6 objects that live for the run (csqa.runtime.collector)
+            self.judge = Judge.load(setup, Segmenter(backend=available_backend(setup.segmenter)),
+                                    evidence=not setup.mask)
         self.segmenter, self.loaded, self.book = self.judge.segmenter, self.judge.loaded, self.judge.book
         self.classifier, self.mask = self.judge.classifier, self.judge.mask
 

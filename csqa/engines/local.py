@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 
 from csqa.runtime import testhook
+from csqa.runtime.collector import collector_paused
 from csqa.engines.base import ChunkOutput, Scorer
 
 _SCORER: Scorer | None = None  # inherited by forked workers
@@ -32,13 +33,9 @@ def _score_in_worker(frame: pd.DataFrame, parts: tuple[Path, Path] | None = None
     # A batch makes ~10^5 short-lived objects (messages, hits, findings) that form no cycles worth
     # chasing mid-batch; the cyclic collector kept re-scanning them (about 10 % of a worker's time).
     # It runs once per batch instead.
-    gc.disable()
-    try:
+    with collector_paused(collect_generation=1):
         out = _SCORER.score_frame(frame)
         return write_parts(out, *parts) if parts is not None else out
-    finally:
-        gc.enable()
-        gc.collect(1)
 
 
 def write_parts(out: ChunkOutput, messages_path: Path, findings_path: Path) -> ChunkOutput:

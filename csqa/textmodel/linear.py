@@ -74,10 +74,10 @@ class LinearModel:
         self._analyzers: dict[tuple, Callable] = {}
         self._columns: list[np.ndarray] = []  # per block: analyzer feature id -> column (-1: none)
         self._index: dict[tuple, dict[str, int]] = {}
-        for b in blocks:
+        for b in blocks:  # each analyzer's features: the union of its blocks' terms, in first-seen order
             index = self._index.setdefault(b.analyzer_key, {})
-            for t in b.terms:
-                index.setdefault(t, len(index))
+            new = [t for t in dict.fromkeys(b.terms) if t not in index] if index else list(dict.fromkeys(b.terms))
+            index.update(zip(new, range(len(index), len(index) + len(new))))
         for key, index in self._index.items():
             kind, ngram_range = key
             if kind == LEXICON:
@@ -90,7 +90,7 @@ class LinearModel:
         for b in blocks:
             index = self._index[b.analyzer_key]
             cmap = np.full(len(index) + 1, -1, dtype=np.int64)
-            cmap[[index[t] for t in b.terms]] = np.arange(len(b.terms), dtype=np.int64)
+            cmap[list(map(index.__getitem__, b.terms))] = np.arange(len(b.terms), dtype=np.int64)
             self._columns.append(cmap)
         # per field: its blocks' columns, and every head's coefficients for them side by side
         # ((n_features_of_the_field, total outputs)), so one sparse product gives every head's part
@@ -221,23 +221,26 @@ class _CharAnalyzer:
         self._range = (int(ngram_range[0]), int(ngram_range[1]))
         self._lowercase = lowercase
         self._tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        by_n: dict[int, tuple[list[int], list[int]]] = {}
-        for term, gid in index.items():
-            n = len(term)
-            if self._range[0] <= n <= self._range[1]:
-                keys, gids = by_n.setdefault(n, ([], []))
-                keys.append(self._key(term))
-                gids.append(gid)
-        for n, (keys, gids) in by_n.items():
-            k = np.array(keys, dtype=np.uint64)
+        terms = list(index)
+        lengths = np.array(list(map(len, terms)), dtype=np.int64)
+        all_gids = np.array(list(index.values()), dtype=np.int64)
+        for n in range(self._range[0], self._range[1] + 1):
+            of_n = np.flatnonzero(lengths == n)
+            if len(of_n) == 0:
+                continue
+            k = self.keys([terms[i] for i in of_n.tolist()], n)
             order = np.argsort(k, kind="stable")
-            self._tables[n] = (k[order], np.array(gids, dtype=np.int64)[order])
+            self._tables[n] = (k[order], all_gids[of_n][order])
 
     @staticmethod
-    def _key(term: str) -> int:
-        key = 0
-        for ch in term:
-            key = (key << _CP_BITS) | ord(ch)
+    def keys(terms: list[str], n: int) -> np.ndarray:
+        """The number of each n-character term: its code points, _CP_BITS bits each, the first highest."""
+        cps = np.frombuffer("".join(terms).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        cps = cps.astype(np.uint64).reshape(len(terms), n)
+        key = cps[:, 0].copy()
+        for j in range(1, n):
+            key <<= np.uint64(_CP_BITS)
+            key |= cps[:, j]
         return key
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -287,24 +290,28 @@ class _WordAnalyzer:
     MAX_TOKENS = 500_000
 
     def __init__(self, index: dict[str, int]):
-        self._form_id: dict[str, int] = {}
-        unigram: list[int] = []
-
-        def form_id(form: str) -> int:
-            fid = self._form_id.get(form)
-            if fid is None:
-                fid = self._form_id[form] = len(self._form_id)
-                unigram.append(-1)
-            return fid
-
-        pairs: dict[int, int] = {}
-        for term, gid in index.items():
-            unigram[form_id(term)] = gid
-            pos = term.find(" ")
-            while pos >= 0:
-                a, b = form_id(term[:pos]), form_id(term[pos + 1 :])
-                pairs[(a << 32) | b] = gid
-                pos = term.find(" ", pos + 1)
+        # every vocabulary entry is a form (its id: its place in the vocabulary, its unigram: its column);
+        # the halves of a multi-word entry that are not entries themselves are forms with no unigram (-1)
+        self._form_id: dict[str, int] = dict(zip(index, range(len(index))))
+        unigram: list[int] = list(index.values())
+        # every split of a multi-word entry at one of its spaces: (left, right, the entry's column)
+        spaced = [t for t in index if " " in t]
+        words = [t.split(" ") for t in spaced]
+        two = [i for i, w in enumerate(words) if len(w) == 2]  # "a b", nearly all of them
+        lefts, rights = [words[i][0] for i in two], [words[i][1] for i in two]
+        gids = [index[spaced[i]] for i in two]
+        for term, w in zip(spaced, words):
+            if len(w) > 2:
+                for k in range(1, len(w)):
+                    lefts.append(" ".join(w[:k]))
+                    rights.append(" ".join(w[k:]))
+                    gids.append(index[term])
+        halves = [f for f in dict.fromkeys(lefts + rights) if f not in self._form_id]
+        self._form_id.update(zip(halves, range(len(index), len(index) + len(halves))))
+        unigram.extend([-1] * len(halves))
+        a = np.array(list(map(self._form_id.__getitem__, lefts)), dtype=np.int64)
+        b = np.array(list(map(self._form_id.__getitem__, rights)), dtype=np.int64)
+        pairs: dict[int, int] = dict(zip(((a << 32) | b).tolist(), gids))
         self._unigram = np.array(unigram + [-1], dtype=np.int64)  # id -1 -> -1
         keys = np.array(list(pairs), dtype=np.int64)
         order = np.argsort(keys, kind="stable")
