@@ -101,6 +101,7 @@ def _run_score(settings: ScoreSettings, target: OutputDir, background) -> dict:
         timer.add("start-up", t0 - background.started)
         t0 = background.started
     t_setup = time.perf_counter()
+    OutputPool.warm()
     setup = settings.scoring
     ingest_options = IngestOptions(encoding=settings.encoding, column_map=settings.column_map,
                                    role_map=settings.role_map)

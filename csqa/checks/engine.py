@@ -90,8 +90,9 @@ class CompiledRulebook:
 
             texts = list(dict.fromkeys(m.clean for c in convs for m in c.messages if m.role in roles))
             variants: set[str] = set()
-            for c in rules:
-                variants |= c.block.conduct.texts_to_score(texts)
+            # rules that read replies alike (the same quoted / allowed blanking) score the same variants
+            for matcher in {(c.block.conduct.quoted, c.block.conduct.allowed): c.block.conduct for c in rules}.values():
+                variants |= matcher.texts_to_score(texts)
             default_model().prefetch(texts + list(variants))
 
     # ---- triggers -------------------------------------------------------------------------------------

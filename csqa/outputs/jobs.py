@@ -412,14 +412,22 @@ class OutputPool:
         self._pool: ProcessPoolExecutor | None = None
         self._lifeline: lifeline.Lifeline | None = None
 
+    @staticmethod
+    def warm() -> None:
+        """Start the fork server now: it imports what the jobs need (_PRELOAD) in a process of its own,
+        beside this one's set-up (the run's one idle core: the ingest child is done before the set-up),
+        instead of beside the scoring workers. (A fresh interpreter, not a fork: safe at any time.)"""
+        if "forkserver" in mp.get_all_start_methods():
+            mp.get_context("forkserver").set_forkserver_preload(_PRELOAD)
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+
     def start(self) -> "OutputPool":
         if self._pool is None:
             if "forkserver" in mp.get_all_start_methods():
                 ctx = mp.get_context("forkserver")
-                ctx.set_forkserver_preload(_PRELOAD)
-                from multiprocessing import forkserver
-
-                forkserver.ensure_running()  # imports _PRELOAD now, while this process waits for the ingest child
+                self.warm()  # (running already when the run warmed it)
             else:  # Windows: fresh interpreters
                 ctx = mp.get_context("spawn")
             # the job processes die with this process: through the fork server (their parent) and through
