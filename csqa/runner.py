@@ -101,7 +101,6 @@ def _run_score(settings: ScoreSettings, target: OutputDir, background) -> dict:
         timer.add("start-up", t0 - background.started)
         t0 = background.started
     t_setup = time.perf_counter()
-    OutputPool.warm()
     setup = settings.scoring
     ingest_options = IngestOptions(encoding=settings.encoding, column_map=settings.column_map,
                                    role_map=settings.role_map)
@@ -109,9 +108,10 @@ def _run_score(settings: ScoreSettings, target: OutputDir, background) -> dict:
         if background is not None:
             background.close()
         raise ConfigError(f"未知的引擎 {engine!r}；可选 local 或 spark")
+    OutputPool.warm()  # the output jobs' modules are imported beside the set-up (csqa.outputs.jobs)
     run = _set_up(engine, setup, settings.workers, background)
     settings = settings.with_rulebook(RulebookSettings.of_rulebook(run.scorer.loaded.rulebook))
-    # the report and store processes start importing now (after the workers forked: no fork from here on)
+    # the output jobs' pool (its fork server, warmed above, has imported what they need); no fork from here on
     pool = OutputPool().start()
     timer.add("setup", time.perf_counter() - t_setup)
     try:
