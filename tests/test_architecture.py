@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "csqa"
 
 # csqa's top-level packages and modules in pipeline order; each may import from its own stage and earlier
-# ones only. A `cli.py` inside a stage package is command-line parsing and counts as "cli".
+# ones only. Command-line parsing (click) lives in csqa/cli/ only.
 STAGES = [
     ("", "core", "runtime", "settings"),  # shared records, errors, paths, memo; processes, workspaces, measures; settings
     ("ingest",),  # files → one messages frame, rejects with reasons
@@ -39,8 +39,6 @@ def _modules():
 
 
 def _stage(parts: tuple[str, ...]) -> str:
-    if len(parts) > 1 and parts[-1] == "cli":
-        return "cli"
     return "" if parts == ("__init__",) else parts[0]
 
 
@@ -82,7 +80,18 @@ def test_the_order_test_sees_a_backward_import(tmp_path):
     targets = [t for _, t in _imports(tree)]
     assert ("runner",) in targets and ("text", "segment") in targets
     assert RANK[_stage(("runner",))] > RANK[_stage(("scoring", "stages"))]
-    assert _stage(("complaints", "cli")) == "cli"
+
+
+def test_commands_are_defined_in_the_cli_package_only():
+    """Each sub-command is a module of csqa/cli/ (ruff's layout); the stages below it print, never parse."""
+    defining = []
+    for path, parts in _modules():
+        if parts[0] == "cli":
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "@click.command" in text or "@click.group" in text or "@click.option" in text:
+            defining.append(str(path.relative_to(PACKAGE.parent)))
+    assert not defining, f"move these commands into csqa/cli/: {defining}"
 
 
 @pytest.mark.parametrize("path", [p for p, _ in _modules()], ids=lambda p: str(p.relative_to(PACKAGE)))

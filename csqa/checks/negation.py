@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 
 CLAUSE_BREAK = re.compile(r"[,，。.!！?？;；~～\n]")
-_NEGATOR = re.compile(
-    r"(?<!是)(?:不是|并不是|并非|没说|没有说|并没有|没有|不会|绝不会|决不会|不能|无法|没法|不敢|从不|从来不|从没|不可能|怎么会|哪有|哪里有|不存在)"
-    r"[说我们您你会是讲过再就都在]{0,3}$"
-)
+# a clause ends in a negator, then at most a few particles: 「这不是」「我没有说」「并不是我们」
+_NEGATORS = ("不是", "并不是", "并非", "没说", "没有说", "并没有", "没有", "不会", "绝不会", "决不会", "不能", "无法", "没法",
+             "不敢", "从不", "从来不", "从没", "不可能", "怎么会", "哪有", "哪里有", "不存在")
+_PARTICLES = "说我们您你会是讲过再就都在"
+_MAX_PARTICLES = 3
+_NEGATOR = re.compile(f"(?<!是)(?:{'|'.join(_NEGATORS)})[{_PARTICLES}]{{0,{_MAX_PARTICLES}}}$")
 _QUOTE_PAIRS = {"“": "”", "「": "」", "『": "』", "‘": "’", '"': '"', "'": "'"}
 _REPORTED = re.compile(r"(?:您|你|亲|客户|顾客|买家)(?:刚才|之前|刚刚)?(?:说|提到|反映|反馈|讲|表示)(?:的|过|了)?")
 
@@ -24,21 +26,8 @@ _UP_TO_LAST_BREAK = re.compile(f"(?s:.*){CLAUSE_BREAK.pattern}")
 _QUOTE_OPEN = re.compile("[" + re.escape("".join(_QUOTE_PAIRS)) + "]")
 
 
-def _max_width(pattern: str) -> int | None:
-    """The longest text `pattern` can match, if bounded (only used to search less)."""
-    try:
-        from re import _parser as sre_parse
-    except ImportError:  # Python 3.10
-        import sre_parse  # type: ignore[no-redef]
-    try:
-        width = sre_parse.parse(pattern).getwidth()[1]
-    except Exception:  # noqa: BLE001
-        return None
-    return width if width < 1000 else None
-
-
-# a negator ends its clause: it can only start this many characters before the end
-_NEGATOR_WIDTH = _max_width(_NEGATOR.pattern)
+# a negator ends its clause: it can only start this many characters before the end (only used to search less)
+_NEGATOR_WIDTH = max(map(len, _NEGATORS)) + _MAX_PARTICLES
 
 
 def clause_start(text: str, pos: int) -> int:
@@ -49,8 +38,6 @@ def clause_start(text: str, pos: int) -> int:
 def is_negated(text: str, start: int) -> bool:
     """True when the clause before `start` ends in a negator (不是 / 没说 / 不会 …)."""
     prefix = text[clause_start(text, start) : start]
-    if _NEGATOR_WIDTH is None:
-        return bool(_NEGATOR.search(prefix))
     return bool(_NEGATOR.search(prefix, max(0, len(prefix) - _NEGATOR_WIDTH)))
 
 

@@ -1,8 +1,10 @@
-"""csqa command line: score, report, rules, and the complaint model's train / classify / evaluate.
+"""csqa command line: score, report, rules, the complaint model's train / classify / evaluate, the review
+loop's sample / review / rescore, and the review desk's serve / users.
 
 One module per sub-command (score.py, report.py, rules.py; the models' train / classify / evaluate in
-models.py), each only parsing and handing down; group.py holds the group, its error
-handling and `--debug` (an option of every command).
+models.py; sample / review / rescore / rules stats in review.py; serve / users in serve.py), each only
+parsing and handing down; group.py holds the group, its error handling, `--debug` (an option of every
+command) and the commands loaded only when named.
 
 Exit codes: 0 success · 1 unexpected internal error · 2 bad input, rulebook or option
 (one clear line on stderr; `--debug` shows the traceback) · 141 the reader of the output

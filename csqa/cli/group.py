@@ -51,8 +51,8 @@ def _quiet_jieba() -> None:
 
 # commands of optional packages, imported only when named (or listed by --help)
 _LAZY_COMMANDS = {"train": "csqa.cli.models", "classify": "csqa.cli.models", "evaluate": "csqa.cli.models",
-                  "sample": "csqa.review.cli", "review": "csqa.review.cli", "rescore": "csqa.review.cli",
-                  "serve": "csqa.web.cli", "users": "csqa.web.cli"}
+                  "sample": "csqa.cli.review", "review": "csqa.cli.review", "rescore": "csqa.cli.review",
+                  "serve": "csqa.cli.serve", "users": "csqa.cli.serve"}
 
 
 class CsqaGroup(click.Group):

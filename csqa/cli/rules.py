@@ -98,7 +98,7 @@ def rules_lint(rulebook):
 
 
 def _review_commands() -> None:
-    from csqa.review.cli import rules_stats
+    from csqa.cli.review import rules_stats
 
     rules.add_command(rules_stats, "stats")  # csqa rules stats (per-rule precision from reviews)
 

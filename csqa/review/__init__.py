@@ -1,7 +1,7 @@
 """The review loop: people check the machine's findings, and csqa learns from them.
 
 A plain Python API over the results store (DuckDB), used by the ``csqa sample`` / ``csqa review``
-/ ``csqa rules stats`` commands (`csqa.review.cli`) and by a web desk. Every function takes
+/ ``csqa rules stats`` commands (`csqa.cli.review`) and by a web desk. Every function takes
 ``store``: a path to the store file, an open `csqa.outputs.store.ResultStore`, or a DuckDB connection
 to one (a web app keeps one connection). Errors are `csqa.review.errors` classes — `ReviewError`
 (bad request, HTTP 400), `NotFound` (404), `NotAllowed` (403), `Conflict` (409),

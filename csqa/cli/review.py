@@ -1,6 +1,6 @@
 """The review loop's commands: `csqa sample`, `csqa review import|appeal|rule|appeals|audit|export`
-and `csqa rules stats`. Each is a thin shell over the API of `csqa.review` (csqa/cli.py wires
-them in); csqa errors become one line and exit 2 there."""
+and `csqa rules stats`. Each is a thin shell over the API of `csqa.review` (csqa/cli/group.py
+loads them when named); csqa errors become one line and exit 2 there."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
-"""`csqa serve` and `csqa users …` (registered lazily by csqa.cli: the web packages load only here)."""
+"""`csqa serve` and `csqa users …`: the review desk's commands (loaded by csqa/cli/group.py when named: the web
+packages load only then). Each only parses and hands down to `csqa.web`."""
 from __future__ import annotations
 
 import json
