@@ -16,8 +16,14 @@ These machines are shared: another tenant's load slows a 2-process pipeline more
 ratio and the median (the row shows the median pair), and the load average before and
 after, so a reader can tell a slow run from a noisy machine.
 
+A restructuring's "no slower than before" is measured side by side in the same run: with `--old CHECKOUT`
+each repeat measures this checkout's and the other checkout's `csqa score` (each with a baseline run of its
+own just before it), taking turns which goes first, and prints both medians and the paired ratios
+(this / old: below 1 is faster).
+
 python benchmarks/bench_speed.py --repeat 3           # 20k conversations, 3 pairs
 python benchmarks/bench_speed.py --sizes 20000,200000  # the memory-flatness check (slow)
+python benchmarks/bench_speed.py --old ../previous-main --repeat 5   # this checkout against another
 """
 from __future__ import annotations
 
@@ -59,11 +65,15 @@ def busy_cpu_seconds() -> float | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def run_with_rusage(cmd: list[str]) -> tuple[float, float, str, float]:
-    """wall seconds, peak RSS MB, stdout, CPU seconds of the command and all its processes."""
+def run_with_rusage(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, str, float]:
+    """wall seconds, peak RSS MB, stdout, CPU seconds of the command and all its processes. With `cwd`
+    (another checkout) the command runs there with that checkout first on its path."""
+    env = None
+    if cwd is not None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")]))}
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         err = proc.stderr.read()
@@ -82,6 +92,34 @@ def measure(size: int, workdir: Path, extra: list[str], repeat: int = 1) -> dict
     return median_pair([measure_pair(size, export, workdir, extra) for _ in range(max(1, repeat))])
 
 
+def side_by_side(size: int, workdir: Path, extra: list[str], old: Path, repeat: int) -> dict:
+    """`repeat` rounds, each measuring this checkout and `old` (which goes first alternates): both
+    checkouts' median pairs and the paired ratios this / old of the csqa/jieba ratios."""
+    export = workdir / f"jd_{size}.csv"
+    if not export.exists():
+        make_export.write_export(size, export)
+    new_pairs, old_pairs = [], []
+    for i in range(max(1, repeat)):
+        for is_new in ((True, False) if i % 2 == 0 else (False, True)):
+            pair = measure_pair(size, export, workdir, extra, HERE.parent if is_new else old, "" if is_new else "_old")
+            (new_pairs if is_new else old_pairs).append(pair)
+    return {"new": median_pair(new_pairs), "old": median_pair(old_pairs),
+            "paired": [n["ratio"] / o["ratio"] for n, o in zip(new_pairs, old_pairs)]}
+
+
+def print_side_by_side(result: dict, old: Path) -> None:
+    new, prev = result["new"], result["old"]
+    print(f"{'checkout':<40}{'ratio (median)':>16}  ratios of each round")
+    for name, r in (("this checkout", new), (str(old), prev)):
+        print(f"{name:<40}{r['ratio']:>16.2f}  " + ", ".join(f"{x:.2f}" for x in r["ratios"]))
+    paired = sorted(result["paired"])
+    print("this / old, round by round: " + ", ".join(f"{x:.3f}" for x in result["paired"])
+          + f" (median {paired[len(paired) // 2]:.3f}; below 1: this checkout is faster)")
+    for name, r in (("this checkout", new), (str(old), prev)):
+        stages = ", ".join(f"{k} {v:.1f}s" for k, v in r["stages"].items())
+        print(f"stages, {name} (median round): {stages}")
+
+
 def median_pair(pairs: list[dict]) -> dict:
     """The pair with the median ratio (of an even count, the higher of the middle two: the
     figure shown is never the luckier one), with every pair's ratio and other load, in run order."""
@@ -92,7 +130,10 @@ def median_pair(pairs: list[dict]) -> dict:
     return chosen
 
 
-def measure_pair(size: int, export: Path, workdir: Path, extra: list[str]) -> dict:
+def measure_pair(size: int, export: Path, workdir: Path, extra: list[str], checkout: Path | None = None,
+                 label: str = "") -> dict:
+    """One baseline run, then one `csqa score`: the csqa Python finds, or with `checkout` that checkout's
+    own (run from its folder; its outputs go to out_SIZE`label`)."""
     busy0 = busy_cpu_seconds()
     base_wall, _, base_out, base_cpu = run_with_rusage([sys.executable, "-c", BASELINE, str(export)])
     busy1 = busy_cpu_seconds()
@@ -102,9 +143,9 @@ def measure_pair(size: int, export: Path, workdir: Path, extra: list[str]) -> di
     others = None if busy0 is None else max(0.0, busy1 - busy0 - base_cpu) / base_wall
     loop_s, n_msgs, n_bytes = base_out.split()
     loop_s, n_msgs, n_bytes = float(loop_s), int(n_msgs), int(n_bytes)
-    outdir = workdir / f"out_{size}"
-    cmd = [sys.executable, "-m", "csqa.cli", "score", str(export), "-o", str(outdir), "-q", *extra]
-    wall, rss, _, _ = run_with_rusage(cmd)
+    outdir = workdir / f"out_{size}{label}"
+    cmd = [sys.executable, "-m", "csqa.cli", "score", str(export.resolve()), "-o", str(outdir.resolve()), "-q", *extra]
+    wall, rss, _, _ = run_with_rusage(cmd, cwd=checkout)
     manifest = json.loads((outdir / "run.json").read_text(encoding="utf-8"))
     # the wait status covers the processes csqa waited for; the output jobs are children of a fork
     # server, so the largest peak any csqa process reported in run.json counts too
@@ -131,12 +172,19 @@ def main() -> int:
     ap.add_argument("--sizes", default="20000", help="comma-separated conversation counts")
     ap.add_argument("--workdir", type=Path, default=HERE / "data")
     ap.add_argument("--repeat", type=int, default=1, help="baseline/csqa pairs per size (the median is shown)")
+    ap.add_argument("--old", type=Path, default=None,
+                    help="another checkout (e.g. the previous main): measured side by side, taking turns")
     ap.add_argument("csqa_args", nargs="*", help="extra arguments for csqa score (after --)")
     args = ap.parse_args()
     if not realdata.available(realdata.CHAT_A):
         print("../shared/data is absent: nothing to measure")
         return 0
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.old is not None:
+        for size in args.sizes.split(","):
+            print_side_by_side(side_by_side(int(size), args.workdir, args.csqa_args, args.old.resolve(), args.repeat),
+                               args.old)
+        return 0
     rows = [measure(int(s), args.workdir, args.csqa_args, args.repeat) for s in args.sizes.split(",")]
     print(f"{'conversations':>13}{'messages':>10}{'MB':>7}{'jieba.lcut s':>14}{'csqa score s':>14}{'ratio':>7}"
           f"{'conv/s':>8}{'peak RSS MB':>13}")

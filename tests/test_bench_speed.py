@@ -43,3 +43,24 @@ def test_busy_cpu_seconds_counts_this_process_spinning(bench):
     after = bench.busy_cpu_seconds()
     # the machine was busy at least as long as this process spun (clock ticks: allow one tick)
     assert after - before >= 0.3 - 0.02
+
+
+def test_side_by_side_takes_turns_and_pairs_each_round(bench, tmp_path, monkeypatch):
+    """--old: this checkout and the other alternate which goes first; round i's ratios are paired."""
+    (tmp_path / "jd_10.csv").write_text("x", encoding="utf-8")  # an export already made
+    ratios = {"new": iter([0.50, 0.60, 0.55]), "old": iter([1.00, 0.50, 0.50])}
+    calls = []
+
+    def fake_pair(size, export, workdir, extra, checkout=None, label=""):
+        who = "old" if label else "new"
+        calls.append((who, checkout))
+        return {**_pair(next(ratios[who]), 0.0), "stages": {}}
+
+    monkeypatch.setattr(bench, "measure_pair", fake_pair)
+    old = tmp_path / "old-checkout"
+    result = bench.side_by_side(10, tmp_path, [], old, repeat=3)
+    assert [who for who, _ in calls] == ["new", "old", "old", "new", "new", "old"]
+    assert {c for who, c in calls if who == "old"} == {old}
+    assert {c for who, c in calls if who == "new"} == {bench.HERE.parent}
+    assert result["paired"] == pytest.approx([0.50, 1.20, 1.10])
+    assert result["new"]["ratio"] == 0.55 and result["old"]["ratio"] == 0.50

@@ -68,6 +68,10 @@ class LinearModel:
     """Blocks + heads; `predict_proba(head, texts, contexts)` with numpy only."""
 
     def __init__(self, blocks: list[Block], heads: dict[str, Head]):
+        # what predicting imports, imported with the model: the set-up loads models before csqa score forks
+        # its workers, which would otherwise each import scipy.sparse at their first batch (~0.15 s each)
+        import scipy.sparse  # noqa: F401
+
         self.blocks = blocks
         self.heads = heads
         self.offsets = np.cumsum([0] + [len(b.terms) for b in blocks]).tolist()
