@@ -155,3 +155,33 @@ def test_the_audit_trail_only_grows(store, run_cli, tmp_path):
     assert verdicts["before"].iloc[1].startswith("correct")  # what it replaced
     run = run_cli("review", "audit", "--store", store, "--format", "json")
     assert run.exit_code == 0 and '"action": "ruling:upheld"' in run.stdout
+
+
+def test_scorecards_are_kept_per_rulebook_and_rule_selection(scored, tmp_path):
+    """Compiled scorecards are reused across verdicts by (rulebook sha256, the run's rules): two runs of the
+    same rulebook that selected different rules each get their own."""
+    import json
+    import shutil
+
+    from csqa.review.human_score import scorecard_of_run
+
+    full, narrow = tmp_path / "full.duckdb", tmp_path / "narrow.duckdb"
+    shutil.copy(scored.store, full)
+    shutil.copy(scored.store, narrow)
+    run_id, manifest = q(full, "SELECT run_id, manifest FROM runs")[0]
+    entry = json.loads(manifest)
+    kept = entry["rulebook"]["rules"][:3]
+    entry["rulebook"]["rules"] = kept
+    con = duckdb.connect(str(narrow))
+    con.execute("UPDATE runs SET manifest = ? WHERE run_id = ?", [json.dumps(entry, ensure_ascii=False), run_id])
+    con.close()
+    cards = {}
+    for name, path in (("full", full), ("narrow", narrow), ("full again", full)):
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            cards[name] = scorecard_of_run(con, run_id)
+        finally:
+            con.close()
+    assert [r.code for r in cards["narrow"].rules] == kept
+    assert len(cards["full"].rules) > len(kept)
+    assert cards["full again"] is cards["full"]  # compiled once
