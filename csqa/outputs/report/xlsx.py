@@ -12,11 +12,11 @@ import functools
 import unicodedata
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from csqa.outputs.report.strip import Strip
 from csqa.outputs.safety import excel_safe, excel_safe_list
 from csqa.results.columns import AGENTS, CONVERSATIONS, FINDINGS
 
@@ -117,17 +117,6 @@ def _excel_serials(stamps: pd.Series) -> list:
     serial = days + (seconds.astype(float) + micros.astype(float) / 1e6) / (60 * 60 * 24)
     serial = np.where(serial > 59, serial + 1, serial)
     return np.where(pd.isna(stamps).to_numpy(), np.nan, serial).tolist()
-
-
-class Strip(NamedTuple):
-    """One column's cells in bulk: values[k] is the cell of row k + 1 (None / NaN: empty).
-
-    kind "str": text already through the formula guard; "num": floats shown with number
-    format key `fmt`; "dt": Excel serial date-times (format "dt")."""
-
-    kind: str
-    values: list
-    fmt: str | None = None
 
 
 def _column_cells(col: str, series: pd.Series, row_fmt: list | None):
@@ -279,16 +268,3 @@ def _bulk_worksheet_class():
     from csqa.outputs.report.xlsx_bulk import BulkWorksheet
 
     return BulkWorksheet
-
-
-def _whole_numbers(values: list) -> bool:
-    """True when every number (None: empty) is a whole number that "%.16G" writes as its digits alone
-    (below 1e15 in size, no -0.0)."""
-    a = np.array([0.0 if v is None else v for v in values], dtype=float)
-    return bool(np.all((a == np.floor(a)) & (np.abs(a) < 1e15) & ~((a == 0) & np.signbit(a))))
-
-
-def _strip_cells(strip: Strip) -> list:
-    """A Strip's cells one by one [(row, kind, value, format key)], for xlsxwriter's own methods."""
-    return [(k, strip.kind, v, strip.fmt) for k, v in enumerate(strip.values, start=1)
-            if v is not None and (strip.kind == "str" or v == v)]

@@ -8,7 +8,7 @@ import numpy as np
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import CellNumberTuple, CellStringTuple, Worksheet
 
-from csqa.outputs.report.xlsx import Strip, _strip_cells, _whole_numbers
+from csqa.outputs.report.strip import Strip
 
 
 class BulkWorksheet(Worksheet):
@@ -226,3 +226,16 @@ def _strip_xml(strips: dict, strip_cols: list[int]) -> tuple[list[list[str]], np
         xml_cols.append(xml)
         used[j, 1:len(values) + 1] = [v is not None for v in values]
     return xml_cols, used, n
+
+
+def _whole_numbers(values: list) -> bool:
+    """True when every number (None: empty) is a whole number that "%.16G" writes as its digits alone
+    (below 1e15 in size, no -0.0)."""
+    a = np.array([0.0 if v is None else v for v in values], dtype=float)
+    return bool(np.all((a == np.floor(a)) & (np.abs(a) < 1e15) & ~((a == 0) & np.signbit(a))))
+
+
+def _strip_cells(strip: Strip) -> list:
+    """A Strip's cells one by one [(row, kind, value, format key)], for xlsxwriter's own methods."""
+    return [(k, strip.kind, v, strip.fmt) for k, v in enumerate(strip.values, start=1)
+            if v is not None and (strip.kind == "str" or v == v)]
