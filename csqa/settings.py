@@ -6,7 +6,7 @@ plus what the rulebook decides (`RulebookSettings.of_rulebook`: pass mark, time 
 the rulebook is loaded its `RulebookSettings` are added (`ScoreSettings.with_rulebook`) and go, with the
 run, into run.json and the store's runs (`manifest_entry`) — which is where `csqa report` reads them back
 (`RulebookSettings.of_manifest_entry`). The reports read the pass mark, the time limits and min_n from
-there (`csqa.outputs.report.builder.ReportOptions.for_rulebook`), the agents table its min_n.
+there (`csqa.outputs.report.options.ReportOptions.for_rulebook`), the agents table its min_n.
 
 Only the standard library here: the CLI builds these before it forks its ingest child.
 """

@@ -324,7 +324,7 @@ def test_transcripts_masked_elsewhere_still_get_the_right_highlight():
 
 def test_xlsx_sheets_past_their_caps_keep_the_worst_conversations_and_say_so():
     from csqa.outputs.report import build
-    from csqa.outputs.report.builder import ReportOptions
+    from csqa.outputs.report.options import ReportOptions
 
     conv = _synthetic({"shop_a": (30, 60), "shop_b": (10, 40)})
     conv.loc[conv["agent_id"] == "shop_b", "score"] -= 5  # shop_b's failures are the worst conversations

@@ -16,7 +16,15 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from csqa.outputs.report import builder as B
+from csqa.outputs.report.builder import build
+from csqa.outputs.report.drilldown import _drill_ids
+from csqa.outputs.report.figures import _agent_day_points, _agent_mixes, _complaint_mix, _day_range_points
+from csqa.outputs.report.frames import _details, _details_pair, _prepare
+from csqa.outputs.report.labels import SEVERITY_ZH, _pct, category_zh, check_zh
+from csqa.outputs.report.options import ReportOptions
+from csqa.outputs.report.sheets import map_distinct
+from csqa.outputs.report.statistics import (_focus, _not_applicable_pairs, _rows_by_agent, _sorted_desc,
+                                            agent_ranking, agent_rule_rates, rule_statistics)
 from csqa.outputs.safety import excel_safe, excel_safe_list, excel_safe_series
 
 
@@ -32,7 +40,7 @@ def stored(sample_run):
 
 @pytest.fixture(scope="module")
 def prepared(stored):
-    conv, fnd = B._prepare(stored.conversations, stored.findings)
+    conv, fnd = _prepare(stored.conversations, stored.findings)
     return conv, fnd
 
 
@@ -56,42 +64,42 @@ def _focus_reference(agent_rules: pd.DataFrame | None, team_rates: dict, k: int 
     a["team"] = a["rule_id"].map(team_rates).fillna(0)
     a["excess"] = a["rate"] - a["team"]
     a = a[(a["excess"] > 0.05) & (a["conversations"] >= 2)].sort_values(["excess", "conversations"], ascending=False)
-    return [{"rule_id": r.rule_id, "name": r.rule_name, "check": B.check_zh(r.check), "k": int(r.conversations),
+    return [{"rule_id": r.rule_id, "name": r.rule_name, "check": check_zh(r.check), "k": int(r.conversations),
              "n": int(r.n), "rate": r.rate, "team": r.team,
-             "text": f"{r.rule_name} {B._pct(r.conversations, r.n)} ({int(r.conversations)}/{int(r.n)}) · 团队 {r.team:.0%}"}
+             "text": f"{r.rule_name} {_pct(r.conversations, r.n)} ({int(r.conversations)}/{int(r.n)}) · 团队 {r.team:.0%}"}
             for r in a.head(k).itertuples()]
 
 
 def test_focus_and_bar_order_match_the_dataframe_computation(prepared):
     conv, fnd = prepared
-    rules = B.rule_statistics(conv, fnd)
-    agent_rules = B.agent_rule_rates(conv, fnd)
+    rules = rule_statistics(conv, fnd)
+    agent_rules = agent_rule_rates(conv, fnd)
     # ties in rate and conversations, a rule without a team rate
     agent_rules = agent_rules.assign(rate=(agent_rules["rate"] * 4).round() / 4)
     team = dict(zip(rules["rule_id"], rules["rate"]))
     team.pop(next(iter(team)))
-    rows = B._rows_by_agent(agent_rules)
+    rows = _rows_by_agent(agent_rules)
     for agent, group in agent_rules.groupby("agent_id", sort=False):
-        assert B._focus(rows[agent], team) == _focus_reference(group, team)
+        assert _focus(rows[agent], team) == _focus_reference(group, team)
         expected = group.sort_values(["rate", "conversations"], ascending=False)
-        got = B._sorted_desc(rows[agent], "rate", "conversations")
+        got = _sorted_desc(rows[agent], "rate", "conversations")
         assert [r["rule_id"] for r in got] == expected["rule_id"].tolist()
-    assert B._focus(None, team) == [] and B._focus([], team) == []
+    assert _focus(None, team) == [] and _focus([], team) == []
 
 
 def test_agent_day_points_match_grouping_each_agent(prepared):
     conv = _with_ties(prepared[0])
     days = sorted(d for d in conv["_day"].dropna().unique())
-    points = B._agent_day_points(conv)
+    points = _agent_day_points(conv)
     for agent, ac in conv.groupby("agent_id"):
-        assert B._day_range_points(None, days, points.get(agent, ([], []))) == B._day_range_points(ac, days)
+        assert _day_range_points(None, days, points.get(agent, ([], []))) == _day_range_points(ac, days)
 
 
 def test_agent_mixes_match_each_agents_complaint_mix(prepared):
     conv = _with_ties(prepared[0])
-    mixes = B._agent_mixes(conv)
+    mixes = _agent_mixes(conv)
     for agent, ac in conv.groupby("agent_id"):
-        expected = B._complaint_mix(ac)
+        expected = _complaint_mix(ac)
         got = mixes.get(agent, {"n": 0, "rows": []})
         assert got["n"] == expected["n"] and got["rows"] == expected["rows"]
         if expected["n"]:
@@ -111,7 +119,7 @@ def test_not_applicable_pairs_match_split_and_explode(prepared):
     conv.loc[0, "not_applicable"] = "A;A;;B"
     conv.loc[1, "not_applicable"] = None
     conv.loc[2, "not_applicable"] = ";"
-    got, expected = B._not_applicable_pairs(conv), _not_applicable_reference(conv)
+    got, expected = _not_applicable_pairs(conv), _not_applicable_reference(conv)
     assert list(zip(got["agent_id"], got["rule_id"])) == list(zip(expected["agent_id"], expected["rule_id"]))
 
 
@@ -136,9 +144,9 @@ def _drill_reference(conv, ranking, options):
 def test_drill_ids_match_per_agent_selection(prepared, max_drilldown):
     conv, fnd = prepared
     conv = _with_ties(conv)
-    options = B.ReportOptions(max_drilldown=max_drilldown)
-    ranking = B.agent_ranking(conv, fnd, None, options)
-    assert B._drill_ids(conv, ranking, options) == _drill_reference(conv, ranking, options)
+    options = ReportOptions(max_drilldown=max_drilldown)
+    ranking = agent_ranking(conv, fnd, None, options)
+    assert _drill_ids(conv, ranking, options) == _drill_reference(conv, ranking, options)
 
 
 def test_details_pair_reads_once_and_gives_each_selection(prepared, stored, tmp_path):
@@ -160,13 +168,13 @@ def test_details_pair_reads_once_and_gives_each_selection(prepared, stored, tmp_
     cases = [(ids[:40], ids[20:90], 1), (ids[:40], None, 1), (ids[:5], ["no-such-id"], 2), ([], ids[:10], 2)]
     for shown, more, n_reads in cases:
         reads.clear()
-        got = B._details_pair(fnd, shown, more, finding_details, conv)
+        got = _details_pair(fnd, shown, more, finding_details, conv)
         assert len(reads) == n_reads
         for part, wanted in zip(got, (shown, more)):
-            pd.testing.assert_frame_equal(part, B._details(fnd, wanted, finding_details, conv))
+            pd.testing.assert_frame_equal(part, _details(fnd, wanted, finding_details, conv))
     # without a spool: the frame's own rows
-    got = B._details_pair(fnd, ids[:40], None, None, conv)
-    pd.testing.assert_frame_equal(got[0], B._details(fnd, ids[:40], None, conv))
+    got = _details_pair(fnd, ids[:40], None, None, conv)
+    pd.testing.assert_frame_equal(got[0], _details(fnd, ids[:40], None, conv))
     assert got[1] is fnd
     spool.close()
 
@@ -306,7 +314,7 @@ def _object_times_sheet() -> pd.DataFrame:
 
 
 def test_xlsx_matches_the_cell_by_cell_writer(tmp_path, stored):
-    sheets = B.build(stored.conversations, stored.findings, None, stored.messages,
+    sheets = build(stored.conversations, stored.findings, None, stored.messages,
                      {"generated_at": "2026-01-01 00:00", "masked": True, "rows_rejected": 0})[1]
     sheets["边界"] = _edge_case_sheet()
     sheets["对象时间"] = _object_times_sheet()
@@ -364,16 +372,16 @@ def test_xlsx_long_text_sparse_and_mixed_rows_are_byte_identical(tmp_path):
 
 
 @pytest.mark.parametrize("values, f", [
-    (pd.Series(["apology", None, "", "greeting", "apology"], dtype="str"), B.check_zh),
-    (pd.Series(["critical", "minor", None, "other"], dtype="str"), lambda s: B.SEVERITY_ZH.get(s, s)),
+    (pd.Series(["apology", None, "", "greeting", "apology"], dtype="str"), check_zh),
+    (pd.Series(["critical", "minor", None, "other"], dtype="str"), lambda s: SEVERITY_ZH.get(s, s)),
     (pd.Series(pd.array([True, None, False, True], dtype="boolean")), lambda v: "" if v is pd.NA else ("是" if v else "否")),
-    (pd.Series(["refund", "", "refund", None], dtype="str"), lambda c: B.category_zh(c) if c else ""),
+    (pd.Series(["refund", "", "refund", None], dtype="str"), lambda c: category_zh(c) if c else ""),
     (pd.Series(["a", "b", "a"], dtype="category"), str.upper),
-    (pd.Series([], dtype="str"), B.check_zh),
+    (pd.Series([], dtype="str"), check_zh),
 ])
 def test_map_distinct_is_map(values, f):
     """The big sheets' name columns: f once per distinct value gives what Series.map gives."""
-    pd.testing.assert_series_equal(B.map_distinct(values, f), values.map(f))
+    pd.testing.assert_series_equal(map_distinct(values, f), values.map(f))
 
 
 def test_spool_read_categories_are_those_of_all_rows(tmp_path):

@@ -18,7 +18,9 @@ from csqa.results.spool import FrameSpool, MessageSpool
 from csqa.core.errors import CsqaError
 from csqa.outputs.jobs import (HandoverAborted, OutputPool, ReportJob, XlsxJob, abort_handover, hand_over,
                               run_report_job, run_xlsx_job, take_over)
-from csqa.outputs.report import builder as B
+from csqa.outputs.report.builder import build
+from csqa.outputs.report.options import ReportOptions
+from csqa.outputs.report.sheets import DETAIL_SHEETS, SHEET_ORDER, detail_sheets
 from csqa.outputs.report.xlsx import XlsxReport, write_xlsx
 from csqa.outputs.run_outputs import REPORT_CATEGORICAL, REPORT_FINDING_COLUMNS, write_run
 
@@ -59,7 +61,7 @@ def _one_frame(spool) -> pd.DataFrame:
 def test_split_workbook_has_the_single_process_sheets_and_cells(stored, tmp_path, caps):
     """The big sheets built apart (from spools of several parts) + the small ones from
     build(with_detail_sheets=False), filled big ones first: the same workbook, cell for cell."""
-    options = B.ReportOptions(mask=True, already_masked=True, **caps)
+    options = ReportOptions(mask=True, already_masked=True, **caps)
     conv_spool, fnd_spool, msg_spool = _spools(stored, tmp_path)
     conversations = _one_frame(conv_spool)
     figures = fnd_spool.read(REPORT_FINDING_COLUMNS, categorical=REPORT_CATEGORICAL)
@@ -68,27 +70,27 @@ def test_split_workbook_has_the_single_process_sheets_and_cells(stored, tmp_path
         return fnd_spool.select(ids) if ids is not None else _one_frame(fnd_spool)
 
     # the single-process path
-    _, sheets = B.build(conversations, figures, None, msg_spool, SUMMARY, options, finding_details=details)
-    assert tuple(sheets) == B.SHEET_ORDER
+    _, sheets = build(conversations, figures, None, msg_spool, SUMMARY, options, finding_details=details)
+    assert tuple(sheets) == SHEET_ORDER
     write_xlsx(tmp_path / "one.xlsx", sheets)
 
     # the split: small sheets handed over early, big ones from the spools
     handed = {}
-    html, small = B.build(conversations, figures, None, msg_spool, SUMMARY, options, finding_details=details,
+    html, small = build(conversations, figures, None, msg_spool, SUMMARY, options, finding_details=details,
                           with_detail_sheets=False, small_sheets_ready=handed.update)
-    assert set(small) == set(handed) == set(B.SHEET_ORDER) - set(B.DETAIL_SHEETS)
+    assert set(small) == set(handed) == set(SHEET_ORDER) - set(DETAIL_SHEETS)
     from csqa.outputs.jobs import _finding_counts
 
-    big = B.detail_sheets(conversations, len(fnd_spool), lambda: _finding_counts(fnd_spool), details, options)
-    with XlsxReport(tmp_path / "split.xlsx", list(B.SHEET_ORDER)) as book:
-        for name in B.DETAIL_SHEETS:
+    big = detail_sheets(conversations, len(fnd_spool), lambda: _finding_counts(fnd_spool), details, options)
+    with XlsxReport(tmp_path / "split.xlsx", list(SHEET_ORDER)) as book:
+        for name in DETAIL_SHEETS:
             book.fill(name, big[name])
-        for name in B.SHEET_ORDER:
+        for name in SHEET_ORDER:
             if name in handed:
                 book.fill(name, handed[name])
 
     one, split = _workbook_contents(tmp_path / "one.xlsx"), _workbook_contents(tmp_path / "split.xlsx")
-    assert list(split) == list(one) == list(B.SHEET_ORDER)
+    assert list(split) == list(one) == list(SHEET_ORDER)
     assert split == one
     if caps:  # the caps held: the big sheets are the worst conversations only, and 总览 says so
         assert len(big["会话评分"]) == 25 and 0 < len(big["违规明细"]) <= 40
@@ -98,7 +100,7 @@ def test_split_workbook_has_the_single_process_sheets_and_cells(stored, tmp_path
 
 def test_bulk_worksheet_bytes_equal_xlsxwriter_on_the_sample_sheets(stored, tmp_path):
     """The fast cell store and row writer give the very bytes xlsxwriter's own methods give."""
-    sheets = B.build(stored.conversations, stored.findings, None, stored.messages, SUMMARY)[1]
+    sheets = build(stored.conversations, stored.findings, None, stored.messages, SUMMARY)[1]
     write_xlsx(tmp_path / "fast.xlsx", sheets)
     _write_xlsx_reference(tmp_path / "ref.xlsx", sheets)
     assert _zip_parts(tmp_path / "fast.xlsx") == _zip_parts(tmp_path / "ref.xlsx")
@@ -118,7 +120,7 @@ def test_handover_is_taken_or_aborted(tmp_path):
 
 def _jobs(stored, tmp_path):
     conv_spool, fnd_spool, msg_spool = _spools(stored, tmp_path)
-    options = B.ReportOptions(mask=True, already_masked=True)
+    options = ReportOptions(mask=True, already_masked=True)
     handover = tmp_path / "small.pickle"
     xlsx = XlsxJob(conv_spool, fnd_spool, options, tmp_path / "report.xlsx", handover)
     report = ReportJob(conv_spool, fnd_spool, msg_spool, None, SUMMARY, options, tmp_path / "report.html", handover,
@@ -156,7 +158,7 @@ def test_the_jobs_together_write_the_single_process_workbook(stored, tmp_path):
     assert report.html_path.stat().st_size > 10_000
     conversations = _one_frame(report.conversations)
     figures = report.findings.read(REPORT_FINDING_COLUMNS, categorical=REPORT_CATEGORICAL)
-    _, sheets = B.build(conversations, figures, None, report.messages, SUMMARY, report.options,
+    _, sheets = build(conversations, figures, None, report.messages, SUMMARY, report.options,
                         finding_details=lambda ids: report.findings.select(ids) if ids is not None
                         else _one_frame(report.findings))
     write_xlsx(tmp_path / "one.xlsx", sheets)
@@ -209,7 +211,7 @@ def test_run_json_has_the_xlsx_job(stored, tmp_path):
         assert timings[f"{job} (cpu, own process)"] > 0
         assert rss[f"{job} (own process)"] > 50
     assert res["manifest"]["conversations"] == len(stored.conversations)
-    assert _workbook_contents(out / "report.xlsx").keys() == set(B.SHEET_ORDER)
+    assert _workbook_contents(out / "report.xlsx").keys() == set(SHEET_ORDER)
 
 
 @pytest.mark.parametrize("caps", [{"xlsx_max_findings": 40, "xlsx_max_conversations": 25},
@@ -220,7 +222,7 @@ def test_xlsx_job_reads_only_the_worst_conversations_past_the_caps_and_gives_the
     big sheets are those made from every conversation (ties in score broken by id, as there)."""
     from csqa.outputs.jobs import _finding_counts, _xlsx_conversations
 
-    options = B.ReportOptions(mask=True, already_masked=True, **caps)
+    options = ReportOptions(mask=True, already_masked=True, **caps)
     conv_spool, fnd_spool, _ = _spools(stored, tmp_path)
 
     def details(ids):
@@ -232,8 +234,8 @@ def test_xlsx_job_reads_only_the_worst_conversations_past_the_caps_and_gives_the
     every = _one_frame(conv_spool)
     chosen = _xlsx_conversations(conv_spool, len(fnd_spool), counts, options)
     assert caps["xlsx_max_conversations"] < len(chosen) < len(every)  # fewer rows read, one past the cap at least
-    expected = B.detail_sheets(every, len(fnd_spool), counts, details, options)
-    got = B.detail_sheets(chosen, len(fnd_spool), counts, details, options)
+    expected = detail_sheets(every, len(fnd_spool), counts, details, options)
+    got = detail_sheets(chosen, len(fnd_spool), counts, details, options)
     assert list(got) == list(expected)
     for name in expected:
         pd.testing.assert_frame_equal(got[name].reset_index(drop=True), expected[name].reset_index(drop=True))

@@ -13,7 +13,7 @@ Why report.xlsx is a job of its own: writing the workbook (most of it the two bi
 违规明细 and 会话评分, row-capped by `ReportOptions.xlsx_max_*`) took as long as building
 the report, and one after the other they were the output stage's critical path while a
 core idled. The XLSX job adds the sheets in workbook order, fills the big two from the
-spools itself (`csqa.outputs.report.builder.detail_sheets`), then waits for the five small sheets
+spools itself (`csqa.outputs.report.sheets.detail_sheets`), then waits for the five small sheets
 the REPORT job computes along with report.html (`build(..., with_detail_sheets=False)`):
 the report job hands them over as a pickle in the run's work folder, written atomically
 (`hand_over`). If the report job fails, it leaves an abort mark there instead, and so does
@@ -70,7 +70,7 @@ class ReportJob:
     messages: object  # MessageSpool of transcripts as stored (masked unless --no-mask)
     agents: pd.DataFrame
     summary: dict
-    options: object  # csqa.outputs.report.builder.ReportOptions
+    options: object  # csqa.outputs.report.options.ReportOptions
     html_path: Path
     handover: Path  # where the small report.xlsx sheets go for the xlsx job (`hand_over`)
     finding_columns: list[str] = field(default_factory=list)  # what the figures aggregate
@@ -84,7 +84,7 @@ class XlsxJob:
 
     conversations: object  # FrameSpool of the conversations table (one part)
     findings: object  # FrameSpool of findings (full rows)
-    options: object  # csqa.outputs.report.builder.ReportOptions
+    options: object  # csqa.outputs.report.options.ReportOptions
     xlsx_path: Path
     handover: Path  # written by the report job (`hand_over`), or its abort mark
     tmpdir: Path | None = None  # xlsxwriter's temporary files (default: the system's)
@@ -346,7 +346,7 @@ def _xlsx_conversations(spool, n_findings: int, finding_counts, options) -> pd.D
 
 
 def _xlsx(job: XlsxJob) -> dict:
-    from csqa.outputs.report.builder import DETAIL_SHEETS, SHEET_ORDER, detail_sheets
+    from csqa.outputs.report.sheets import DETAIL_SHEETS, SHEET_ORDER, detail_sheets
     from csqa.outputs.report.xlsx import XlsxReport
 
     t0 = time.perf_counter()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from csqa.core.errors import ConfigError
 from csqa.outputs.files import write_outputs
-from csqa.outputs.report.builder import ReportOptions
 from csqa.outputs.report.builder import build as build_report
+from csqa.outputs.report.options import ReportOptions
 from csqa.outputs.store import ResultStore
 from csqa.results.tables import agents_table
 from csqa.results.transcripts import prepare_transcripts

@@ -13,7 +13,7 @@ from csqa.core.errors import CsqaError
 from csqa.outputs.files import write_outputs
 from csqa.outputs.jobs import (OutputPool, ReportJob, StoreJob, XlsxJob, abort_handover, give_go, run_report_job,
                                run_store_job, run_xlsx_job, store_ready)
-from csqa.outputs.report.builder import ReportOptions
+from csqa.outputs.report.options import ReportOptions
 from csqa.outputs.store import new_run_id
 from csqa.runtime.measure import Timer
 from csqa.results.spool import FrameSpool, MessageSpool

@@ -5,7 +5,7 @@ text themselves.)"""
 from __future__ import annotations
 
 from csqa.checks.pii import mask_pii
-from csqa.outputs.report.builder import SEVERITY_NAMES_ZH, SEVERITY_ZH, category_zh, check_zh
+from csqa.outputs.report.labels import SEVERITY_NAMES_ZH, SEVERITY_ZH, category_zh, check_zh
 from csqa.outputs.report.charts import Point, line_chart
 from csqa.outputs.report.highlight import Mark, highlight_html, role_zh
 from csqa.results.transcripts import prepare_transcripts

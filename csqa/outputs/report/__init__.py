@@ -8,6 +8,7 @@
 of DataFrames, so one batch from `csqa score` and many batches from the results store
 (`csqa report`) give the same report.
 """
-from csqa.outputs.report.builder import ReportOptions, build
+from csqa.outputs.report.builder import build
+from csqa.outputs.report.options import ReportOptions
 
 __all__ = ["ReportOptions", "build"]
