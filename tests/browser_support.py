@@ -48,3 +48,23 @@ def open_chromium(tmp_path_factory, window: str, page_load_timeout: int):
     driver.set_page_load_timeout(page_load_timeout)
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": ALERT_TRAP})
     return driver
+
+
+def left_page(old_html):
+    """A wait condition: the document `old_html` (its <html> element) belongs to is gone — a navigation
+    finished replacing it. chromedriver says so either as a stale element or, when the check lands in the
+    middle of the swap, as "Node with given id does not belong to the document": both mean the same."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def gone(_driver) -> bool:
+        try:
+            old_html.is_enabled()  # any call that needs the element to still be in its document
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return gone

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import duckdb
 import pytest
 
-from browser_support import open_chromium
+from browser_support import left_page, open_chromium
 
 from desk_fixtures import FORMULA, IMG, JS_LINK, SCRIPT, SVG, XSS_AGENT, desk, desk_store, desk_template  # noqa: F401
 from desk_helpers import PASSWORD
@@ -69,13 +69,12 @@ def _base(desk):  # noqa: F811
 def _submit(driver, button):
     """Click a submit button (or a link) and wait for the page it leads to (the old page's document gone)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
     button.click()
-    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 60).until(left_page(old))
     WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
