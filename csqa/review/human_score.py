@@ -251,44 +251,40 @@ def load_states(con, conversation_ids) -> dict[str, ConversationState]:
     ids = sorted({str(c) for c in conversation_ids})
     if not ids:
         return {}
-    wanted = pd.DataFrame({"conversation_id": pd.Series(ids, dtype=object)})
-    con.register("review_wanted", wanted)
-    try:
-        conv = con.execute("""SELECT c.conversation_id, c.run_id, c.agent_id, c.score, c.passed, c.critical,
-                                     c.not_applicable, c.n_messages
-                              FROM conversations c JOIN review_wanted USING (conversation_id)""").fetchall()
-        states = {r[0]: ConversationState(r[0], r[1], r[2] or "", float(r[3]), bool(r[4]), bool(r[5]),
-                                          [c for c in (r[6] or "").split(";") if c], int(r[7] or 0), [])
-                  for r in conv}
-        cols = ["conversation_id", "finding_id", "rule_id", "rule_name", "severity", "points", "message_index",
-                "explanation", "evidence", "agent_id"]
-        for row in con.execute(f"""SELECT {', '.join('f.' + (f'"{c}"' if c == 'check' else c) for c in cols)}
-                                   FROM findings f JOIN conversations c USING (conversation_id, run_id)
-                                   JOIN review_wanted USING (conversation_id)
-                                   ORDER BY f.conversation_id, f.finding_index""").fetchall():
-            f = dict(zip(cols, row))
-            f["message_index"] = _index(f["message_index"])
-            states[f["conversation_id"]].findings.append(f)
-        ecols = ["event_id", "finding_id", "conversation_id", "rule_id", "message_index", "verdict", "comment",
-                 "reviewer", "recorded_at"]
-        for row in con.execute(f"""SELECT {', '.join('v.' + c for c in ecols)} FROM review_verdicts v
-                                   JOIN review_wanted USING (conversation_id) ORDER BY v.event_id""").fetchall():
-            e = dict(zip(ecols, row))
-            e["message_index"] = _index(e["message_index"])
-            state = states.get(e["conversation_id"])
-            if state is None:
-                continue
-            state.events.append(e)
-            if e["verdict"] == "missed":
-                state.missed_info.setdefault(e["finding_id"], (e["rule_id"], e["message_index"]))
-        for row in con.execute("""SELECT a.finding_id, a.conversation_id, a.status, a.arbiter, a.ruling_comment, a.ruled_at
-                                  FROM review_appeal_state a JOIN review_wanted USING (conversation_id)
-                                  WHERE a.status <> 'open' ORDER BY a.ruling_id""").fetchall():
-            state = states.get(row[1])
-            if state is not None:
-                state.rulings[row[0]] = {"status": row[2], "arbiter": row[3], "comment": row[4], "ruled_at": row[5]}
-    finally:
-        con.unregister("review_wanted")
+    # the ids as one list parameter (a semi-join): registering a frame per query took half of a verdict's time
+    wanted, params = "conversation_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
+    conv = con.execute(f"""SELECT c.conversation_id, c.run_id, c.agent_id, c.score, c.passed, c.critical,
+                                  c.not_applicable, c.n_messages
+                           FROM conversations c WHERE c.{wanted}""", params).fetchall()
+    states = {r[0]: ConversationState(r[0], r[1], r[2] or "", float(r[3]), bool(r[4]), bool(r[5]),
+                                      [c for c in (r[6] or "").split(";") if c], int(r[7] or 0), [])
+              for r in conv}
+    cols = ["conversation_id", "finding_id", "rule_id", "rule_name", "severity", "points", "message_index",
+            "explanation", "evidence", "agent_id"]
+    for row in con.execute(f"""SELECT {', '.join('f.' + (f'"{c}"' if c == 'check' else c) for c in cols)}
+                               FROM findings f JOIN conversations c USING (conversation_id, run_id)
+                               WHERE f.{wanted} ORDER BY f.conversation_id, f.finding_index""", params).fetchall():
+        f = dict(zip(cols, row))
+        f["message_index"] = _index(f["message_index"])
+        states[f["conversation_id"]].findings.append(f)
+    ecols = ["event_id", "finding_id", "conversation_id", "rule_id", "message_index", "verdict", "comment",
+             "reviewer", "recorded_at"]
+    for row in con.execute(f"""SELECT {', '.join('v.' + c for c in ecols)} FROM review_verdicts v
+                               WHERE v.{wanted} ORDER BY v.event_id""", params).fetchall():
+        e = dict(zip(ecols, row))
+        e["message_index"] = _index(e["message_index"])
+        state = states.get(e["conversation_id"])
+        if state is None:
+            continue
+        state.events.append(e)
+        if e["verdict"] == "missed":
+            state.missed_info.setdefault(e["finding_id"], (e["rule_id"], e["message_index"]))
+    for row in con.execute(f"""SELECT a.finding_id, a.conversation_id, a.status, a.arbiter, a.ruling_comment, a.ruled_at
+                               FROM review_appeal_state a WHERE a.{wanted} AND a.status <> 'open'
+                               ORDER BY a.ruling_id""", params).fetchall():
+        state = states.get(row[1])
+        if state is not None:
+            state.rulings[row[0]] = {"status": row[2], "arbiter": row[3], "comment": row[4], "ruled_at": row[5]}
     return states
 
 

@@ -187,18 +187,12 @@ def record_verdicts(store, reviewer: str, rows: list[VerdictRow], labels: list[L
 
 def _findings_by_id(con, finding_ids) -> dict[str, dict]:
     """Current machine findings by id (of the runs that scored their conversations now)."""
-    import pandas as pd
-
     ids = sorted({str(f) for f in finding_ids if f})
     if not ids:
         return {}
-    con.register("review_fids", pd.DataFrame({"finding_id": pd.Series(ids, dtype=object)}))
-    try:
-        rows = con.execute("""SELECT f.finding_id, f.conversation_id, f.rule_id, f.message_index, f.agent_id
-                              FROM findings f JOIN conversations c USING (conversation_id, run_id)
-                              JOIN review_fids USING (finding_id)""").fetchall()
-    finally:
-        con.unregister("review_fids")
+    rows = con.execute("""SELECT f.finding_id, f.conversation_id, f.rule_id, f.message_index, f.agent_id
+                          FROM findings f JOIN conversations c USING (conversation_id, run_id)
+                          WHERE f.finding_id IN (SELECT unnest(?::VARCHAR[]))""", [ids]).fetchall()
     return {r[0]: {"conversation_id": r[1], "rule_id": r[2], "message_index": r[3], "agent_id": r[4]} for r in rows}
 
 
