@@ -185,3 +185,16 @@ def test_scorecards_are_kept_per_rulebook_and_rule_selection(scored, tmp_path):
     assert [r.code for r in cards["narrow"].rules] == kept
     assert len(cards["full"].rules) > len(kept)
     assert cards["full again"] is cards["full"]  # compiled once
+
+
+def test_where_clause_keeps_the_filters_given():
+    from csqa.review.db import where_clause
+
+    assert where_clause() == ("", [])
+    assert where_clause(conversation_id="C1", reviewer=None) == (" WHERE conversation_id = ?", ["C1"])
+    assert where_clause(["status <> 'open'"], agent_id="a") == (" WHERE status <> 'open' AND agent_id = ?", ["a"])
+
+
+def test_listing_appeals_refuses_an_unknown_status(store):  # noqa: F811
+    with pytest.raises(review.ReviewError):
+        review.list_appeals(store, status="pending")

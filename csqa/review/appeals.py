@@ -173,42 +173,25 @@ def rule_on_appeal(store, arbiter: str, appeal_id: int, decision: str, comment: 
 def list_appeals(store, status: str | None = None, agent: str | None = None,
                  conversation_id: str | None = None) -> list[Appeal]:
     """Appeals, oldest first; status: open / upheld / overturned / ruled (both)."""
-    from csqa.review.db import require_review_tables
+    from csqa.review.db import require_review_tables, where_clause
 
-    where, params = [], []
-    if status == "ruled":
-        where.append("status <> 'open'")
-    elif status:
-        if status not in ("open", "upheld", "overturned"):
-            raise ReviewError(f"状态须为 open / upheld / overturned / ruled (收到 {status!r})")
-        where.append("status = ?")
-        params.append(status)
-    if agent:
-        where.append("agent_id = ?")
-        params.append(agent)
-    if conversation_id:
-        where.append("conversation_id = ?")
-        params.append(conversation_id)
+    if status not in (None, "", "ruled", "open", "upheld", "overturned"):
+        raise ReviewError(f"状态须为 open / upheld / overturned / ruled (收到 {status!r})")
+    where, params = where_clause(["status <> 'open'"] if status == "ruled" else [],
+                                 status=None if status == "ruled" else status or None, agent_id=agent or None,
+                                 conversation_id=conversation_id or None)
     with connect(store) as con:
         require_review_tables(con)
-        ids = [r[0] for r in con.execute("SELECT appeal_id FROM review_appeal_state"
-                                         + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY appeal_id",
+        ids = [r[0] for r in con.execute(f"SELECT appeal_id FROM review_appeal_state{where} ORDER BY appeal_id",
                                          params).fetchall()]
         return [_appeal(con, i) for i in ids]
 
 
 def audit_trail(store, conversation_id: str | None = None, finding_id: str | None = None):
     """Every review event (assignments, verdicts, appeals, rulings, labels), oldest first."""
-    from csqa.review.db import require_review_tables
+    from csqa.review.db import require_review_tables, where_clause
 
-    where, params = [], []
-    if conversation_id:
-        where.append("conversation_id = ?")
-        params.append(conversation_id)
-    if finding_id:
-        where.append("finding_id = ?")
-        params.append(finding_id)
+    where, params = where_clause(conversation_id=conversation_id or None, finding_id=finding_id or None)
     with connect(store) as con:
         require_review_tables(con)
-        return con.execute("SELECT * FROM review_audit" + (" WHERE " + " AND ".join(where) if where else "")
-                           + " ORDER BY event_id", params).df()
+        return con.execute(f"SELECT * FROM review_audit{where} ORDER BY event_id", params).df()

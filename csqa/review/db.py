@@ -39,6 +39,17 @@ def require_review_tables(con) -> None:
                           "the store has no review tables yet: open it once for writing")
 
 
+def where_clause(conditions: list[str] | None = None, **equal) -> tuple[str, list]:
+    """(" WHERE a = ? AND …", [values]) for the filters given (None leaves one out) and any extra
+    conditions; ("", []) when there is none."""
+    where, params = list(conditions or []), []
+    for column, value in equal.items():
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
 def now() -> datetime:
     """Event times: local wall-clock time to the microsecond, as the store's other times."""
     return datetime.now()

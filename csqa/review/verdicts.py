@@ -409,19 +409,12 @@ def mark_reviewed(store, reviewer: str, conversation_id: str, comment: str = "")
 
 def current_verdicts(store, conversation_id: str | None = None, reviewer: str | None = None):
     """Each reviewer's current verdicts (the view `review_reviewer_verdicts`), newest first."""
-    from csqa.review.db import require_review_tables
+    from csqa.review.db import require_review_tables, where_clause
 
-    where, params = [], []
-    if conversation_id is not None:
-        where.append("conversation_id = ?")
-        params.append(conversation_id)
-    if reviewer is not None:
-        where.append("reviewer = ?")
-        params.append(reviewer)
+    where, params = where_clause(conversation_id=conversation_id, reviewer=reviewer)
     with connect(store) as con:
         require_review_tables(con)
-        return con.execute("SELECT * FROM review_reviewer_verdicts" + (" WHERE " + " AND ".join(where) if where else "")
-                           + " ORDER BY event_id DESC", params).df()
+        return con.execute(f"SELECT * FROM review_reviewer_verdicts{where} ORDER BY event_id DESC", params).df()
 
 
 def require_conversation(con, conversation_id: str) -> tuple:
